@@ -1,0 +1,205 @@
+"""Error vectors, weight updates and feedback maintenance (both modes).
+
+Everything works on *phase means* (MODEL.md section 3), so the spiking and the
+rate chunks share it.  Mean arrays are indexed like neurons (see layout).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..rng import normal
+from .layout import FB_SCALE, G_A, G_B, G_D, G_L, P_HID, P_OUT, PHI_MAX, RULE_BACKPROP, RULE_FA
+from .spiking import sigmoid
+
+# Means = (Vf, phif, sf, alpha_f, alpha_t, phit, vaf), all neuron-indexed.
+
+
+@njit(cache=True, nogil=True, inline="always")
+def dsigmoid(v):
+    s = sigmoid(v)
+    return s * (1.0 - s)
+
+
+@njit(cache=True, nogil=True)
+def compute_errors(lay, prm, w, y, vf, alpha_f, alpha_t, phit, rule, e, ebp, losses):
+    """Fill ``e`` (the rule's error) and ``ebp`` (backprop's) and the layer losses.
+
+    losses[0] = L_out, losses[j] = L_j for hidden layer j.
+    """
+    sizes, noff, woff, yoff, fsrc = lay.sizes, lay.noff, lay.woff, lay.yoff, lay.fsrc
+    L = sizes.size - 1
+    phi_max = prm[PHI_MAX]
+    g_l, g_b, g_a, g_d = prm[G_L], prm[G_B], prm[G_A], prm[G_D]
+    k_b = g_b / (g_l + g_b + g_a)
+    k_d = g_d / (g_l + g_d)
+    lo, hi = noff[L], noff[L + 1]
+    loss = 0.0
+    for g in range(lo, hi):
+        diff = phit[g] - phi_max * sigmoid(vf[g])
+        loss += diff * diff
+        e[g] = -k_d * phi_max * dsigmoid(vf[g]) * diff
+        ebp[g] = e[g]
+    losses[0] = loss
+    for j in range(L - 1, 0, -1):
+        lo, hi = noff[j], noff[j + 1]
+        nj = hi - lo
+        up_lo = noff[j + 1]
+        n_up = sizes[j + 1]
+        WT_up = w[woff[j + 1]:woff[j + 1] + nj * n_up].reshape((nj, n_up))
+        loss = 0.0
+        for n in range(nj):
+            g = lo + n
+            slope = k_b * phi_max * dsigmoid(vf[g])
+            acc = 0.0
+            for m in range(n_up):
+                acc += WT_up[n, m] * ebp[up_lo + m]
+            ebp[g] = acc * slope
+            d = alpha_t[g] - alpha_f[g]
+            loss += d * d
+            if rule == RULE_BACKPROP:
+                e[g] = ebp[g]
+            elif rule == RULE_FA:
+                s = fsrc[j]
+                ns = sizes[s]
+                Y = y[yoff[j]:yoff[j] + nj * ns].reshape((nj, ns))
+                acc = 0.0
+                for m in range(ns):
+                    acc += Y[n, m] * e[noff[s] + m]
+                e[g] = prm[FB_SCALE] * acc * slope
+            else:
+                e[g] = -slope * d
+        losses[j] = loss
+
+
+@njit(cache=True, nogil=True)
+def check_finite(lay, e, sf, lr, prm):
+    """0 when the update is safe to apply, else the first offending layer (1..L)."""
+    sizes, noff = lay.sizes, lay.noff
+    L = sizes.size - 1
+    for j in range(L, 0, -1):
+        emax = 0.0
+        for g in range(noff[j], noff[j + 1]):
+            if not math.isfinite(e[g]):
+                return j
+            emax = max(emax, abs(e[g]))
+        smax = 0.0
+        for g in range(noff[j - 1], noff[j]):
+            if not math.isfinite(sf[g]):
+                return j
+            smax = max(smax, abs(sf[g]))
+        p = prm[P_OUT] if j == L else prm[P_HID]
+        if lr[j - 1] * p * emax * max(smax, 1.0) > 1e100:
+            return j
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def apply_updates(lay, prm, w, b, e, sf, lr):
+    """W_j <- W_j - lr_j P e_j sf_{j-1}^T; only presynaptic neurons with sf != 0 cost work."""
+    sizes, noff, woff = lay.sizes, lay.noff, lay.woff
+    L = sizes.size - 1
+    for j in range(1, L + 1):
+        lo, hi = noff[j], noff[j + 1]
+        nj = hi - lo
+        plo = noff[j - 1]
+        n_below = sizes[j - 1]
+        p = prm[P_OUT] if j == L else prm[P_HID]
+        step = lr[j - 1] * p
+        WT = w[woff[j]:woff[j] + n_below * nj].reshape((n_below, nj))
+        for i in range(n_below):
+            s = sf[plo + i]
+            if s == 0.0:
+                continue
+            f = step * s
+            row = WT[i]
+            for n in range(nj):
+                row[n] -= f * e[lo + n]
+        for n in range(nj):
+            b[lo + n] -= step * e[lo + n]
+
+
+@njit(cache=True, nogil=True)
+def rebuild_symmetric(lay, w, y, noise_sd, rng):
+    """Y_j = W_{j+1}^T ... W_L^T (broadcast) or W_{j+1}^T (layerwise), plus optional noise."""
+    sizes, noff, woff, yoff, fsrc = lay.sizes, lay.noff, lay.woff, lay.yoff, lay.fsrc
+    L = sizes.size - 1
+    for j in range(L - 1, 0, -1):
+        nj = sizes[j]
+        s = fsrc[j]
+        ns = sizes[s]
+        Y = y[yoff[j]:yoff[j] + nj * ns].reshape((nj, ns))
+        WT_up = w[woff[j + 1]:woff[j + 1] + nj * sizes[j + 1]].reshape((nj, sizes[j + 1]))
+        if s == j + 1:
+            Y[:, :] = WT_up
+        else:
+            # clean product of the layer above (before its own noise is added)
+            Yup = np.ascontiguousarray(WT_up)
+            for q in range(j + 1, L):
+                WTq = w[woff[q + 1]:woff[q + 1] + sizes[q] * sizes[q + 1]].reshape((sizes[q], sizes[q + 1]))
+                Yup = Yup @ np.ascontiguousarray(WTq)
+            Y[:, :] = Yup
+    if noise_sd > 0.0:
+        for j in range(1, L):
+            nj = sizes[j]
+            ns = sizes[fsrc[j]]
+            Y = y[yoff[j]:yoff[j] + nj * ns].reshape((nj, ns))
+            for n in range(nj):
+                for m in range(ns):
+                    Y[n, m] += noise_sd * normal(rng)
+
+
+@njit(cache=True, nogil=True)
+def learn_feedback(lay, prm, y, vf, vaf, alpha_f, sf, eta):
+    """Learned feedback: e_inv = -s'(Va_f) (phi_max s(V_f) - alpha_f); Y <- Y - eta e_inv sf_src^T."""
+    sizes, noff, yoff, fsrc = lay.sizes, lay.noff, lay.yoff, lay.fsrc
+    L = sizes.size - 1
+    phi_max = prm[PHI_MAX]
+    for j in range(1, L):
+        nj = sizes[j]
+        s = fsrc[j]
+        ns = sizes[s]
+        Y = y[yoff[j]:yoff[j] + nj * ns].reshape((nj, ns))
+        for n in range(nj):
+            g = noff[j] + n
+            e_inv = -dsigmoid(vaf[g]) * (phi_max * sigmoid(vf[g]) - alpha_f[g])
+            for m in range(ns):
+                Y[n, m] -= eta * e_inv * sf[noff[s] + m]
+
+
+@njit(cache=True, nogil=True)
+def angle_deg(a, b):
+    dot = 0.0
+    na = 0.0
+    nb = 0.0
+    for i in range(a.size):
+        dot += a[i] * b[i]
+        na += a[i] * a[i]
+        nb += b[i] * b[i]
+    if na == 0.0 or nb == 0.0:
+        return math.nan
+    c = dot / math.sqrt(na * nb)
+    c = min(1.0, max(-1.0, c))
+    return math.degrees(math.acos(c))
+
+
+@njit(cache=True, nogil=True)
+def accumulate_jacobians(lay, prm, w, vf, vaf, jb, jg):
+    """Sums for the Theorem-1 matrices of the top hidden layer: J_beta rows and sigma'(V_a)."""
+    sizes, noff, woff = lay.sizes, lay.noff, lay.woff
+    L = sizes.size - 1
+    if L < 2:
+        return
+    n_top = sizes[L - 1]
+    n_out = sizes[L]
+    phi_max = prm[PHI_MAX]
+    k_d = prm[G_D] / (prm[G_L] + prm[G_D])
+    WT = w[woff[L]:woff[L] + n_top * n_out].reshape((n_top, n_out))
+    for i in range(n_out):
+        f = k_d * phi_max * dsigmoid(vf[noff[L] + i])
+        for m in range(n_top):
+            jb[i, m] += f * WT[m, i]
+    for m in range(n_top):
+        jg[m] += dsigmoid(vaf[noff[L - 1] + m])

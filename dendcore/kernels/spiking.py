@@ -1,0 +1,334 @@
+"""Event-driven simulation of the spiking three-compartment network.
+
+Only inputs that spiked in a step touch the weights: their rows of ``WT`` are
+added into a ring of per-step projections, and the PSP kernel is applied to
+that (n_post)-sized ring instead of to every presynaptic train.  Weights change
+only between examples, so the ring is rebuilt from the spike history when an
+example starts and ``V_b = W . PSP`` holds exactly with the current weights.
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from ..rng import exponential
+from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, PHI_MAX, TAU_L, TAU_S
+
+# Dynamic state carried from one example to the next (reset before each test image).
+Dynamics = namedtuple("Dynamics", "V budget hist proj trl trs pjl pjs clock")
+# Per-phase sums over the integration windows, plus per-step scratch.
+Sums = namedtuple("Sums", "v phi psp fb va va_n vb_now va_now psp_prev spk_idx spk_n")
+
+
+@njit(cache=True, nogil=True)
+def make_dynamics(n_total, taps):
+    return Dynamics(np.zeros(n_total), np.zeros(n_total), np.zeros((taps, n_total)),
+                    np.zeros((taps, n_total)), np.zeros(n_total), np.zeros(n_total),
+                    np.zeros(n_total), np.zeros(n_total), np.zeros(1, dtype=np.int64))
+
+
+@njit(cache=True, nogil=True)
+def make_sums(n_total, n_layers):
+    return Sums(np.zeros(n_total), np.zeros(n_total), np.zeros(n_total), np.zeros(n_total),
+                np.zeros(n_total), np.zeros(n_total), np.zeros(n_total), np.zeros(n_total),
+                np.zeros(n_total), np.zeros(n_total, dtype=np.int64), np.zeros(n_layers + 1, dtype=np.int64))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def sigmoid(v):
+    return 1.0 / (1.0 + math.exp(-v))
+
+
+@njit(cache=True, nogil=True)
+def reset_dynamics(dyn, rng, n_inputs):
+    """Zero voltages and spike history; fresh Poisson budgets for spiking neurons."""
+    dyn.V[:] = 0.0
+    dyn.hist[:, :] = 0.0
+    dyn.proj[:, :] = 0.0
+    dyn.trl[:] = 0.0
+    dyn.trs[:] = 0.0
+    dyn.pjl[:] = 0.0
+    dyn.pjs[:] = 0.0
+    dyn.budget[:n_inputs] = 0.0
+    for n in range(n_inputs, dyn.budget.size):
+        dyn.budget[n] = exponential(rng)
+
+
+@njit(cache=True, nogil=True)
+def draw_input_events(x, phi_max, n_steps, rng):
+    """Poisson input spikes for one phase from exponential inter-spike intervals.
+
+    Returns CSR-style ``(start, idx)``: the inputs spiking in step k are
+    ``idx[start[k]:start[k+1]]`` (repeated for several spikes in one step).
+    Most pixels are 0 and cost nothing; a spike costs one exponential draw.
+    """
+    cap = 1024
+    steps = np.empty(cap, dtype=np.int64)
+    idx = np.empty(cap, dtype=np.int64)
+    n = 0
+    for i in range(x.size):
+        lam = phi_max * x[i]
+        if lam <= 0.0:
+            continue
+        t = 0.0
+        while True:
+            t += exponential(rng) / lam
+            if t >= n_steps:
+                break
+            if n == cap:
+                cap *= 2
+                s2 = np.empty(cap, dtype=np.int64)
+                i2 = np.empty(cap, dtype=np.int64)
+                s2[:n] = steps[:n]
+                i2[:n] = idx[:n]
+                steps, idx = s2, i2
+            steps[n] = int(t)
+            idx[n] = i
+            n += 1
+    start = np.zeros(n_steps + 1, dtype=np.int64)
+    for e in range(n):
+        start[steps[e] + 1] += 1
+    for k in range(n_steps):
+        start[k + 1] += start[k]
+    fill = start[:-1].copy()
+    out = np.empty(n, dtype=np.int64)
+    for e in range(n):  # stable: within a step inputs stay in increasing order
+        out[fill[steps[e]]] = idx[e]
+        fill[steps[e]] += 1
+    return start, out
+
+
+@njit(cache=True, nogil=True)
+def window_kernel(kappa, n_steps, w0, w1):
+    """K[k] = total PSP weight that a spike in step k puts inside [w0, w1)."""
+    taps = kappa.size
+    K = np.zeros(n_steps)
+    for k in range(n_steps):
+        s = 0.0
+        for d in range(taps):
+            if w0 <= k + d < w1:
+                s += kappa[d]
+        K[k] = s
+    return K
+
+
+@njit(cache=True, nogil=True)
+def rebuild_projections(lay, prm, kappa, w, dyn, exact):
+    """Recompute the basal projections from the spike history with the current weights."""
+    sizes, noff, woff = lay.sizes, lay.noff, lay.woff
+    L = sizes.size - 1
+    taps = kappa.size
+    for j in range(1, L + 1):
+        lo, hi = noff[j], noff[j + 1]
+        plo, phi_ = noff[j - 1], noff[j]
+        WT = w[woff[j]:woff[j] + sizes[j - 1] * sizes[j]].reshape((sizes[j - 1], sizes[j]))
+        if exact:
+            dyn.pjl[lo:hi] = 0.0
+            dyn.pjs[lo:hi] = 0.0
+            for i in range(plo, phi_):
+                al = dyn.trl[i]
+                as_ = dyn.trs[i]
+                if al == 0.0 and as_ == 0.0:
+                    continue
+                row = WT[i - plo]
+                for n in range(hi - lo):
+                    dyn.pjl[lo + n] += al * row[n]
+                    dyn.pjs[lo + n] += as_ * row[n]
+        else:
+            for r in range(taps):
+                dyn.proj[r, lo:hi] = 0.0
+                for i in range(plo, phi_):
+                    cnt = dyn.hist[r, i]
+                    if cnt == 0.0:
+                        continue
+                    row = WT[i - plo]
+                    for n in range(hi - lo):
+                        dyn.proj[r, lo + n] += cnt * row[n]
+
+
+@njit(cache=True, nogil=True)
+def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
+              va_w0, va_w1, learning, exact, need_va, rng, rec, rec_idx, rec_row):
+    """Simulate ``n_steps`` of one phase, accumulating window sums into ``sums``.
+
+    label >= 0 switches the output's teaching current on (target phase).
+    Sums of V and phi cover steps [w0, w1); when learning, ``psp`` holds each
+    neuron's PSP summed over the same window (presynaptic term of the rule)
+    and ``fb`` over the window shifted one step back (what the apical
+    compartment sees, since feedback arrives with one step's delay).  With
+    ``need_va`` the apical potential is computed every step and summed over
+    each hidden neuron's own window [va_w0, va_w1) (jittered plateaus).
+    Recording (rec_row >= 0) computes V_a for the traces without using it.
+    """
+    want_va = need_va or rec_row >= 0
+    sizes, noff, woff, yoff, fsrc = lay.sizes, lay.noff, lay.woff, lay.yoff, lay.fsrc
+    L = sizes.size - 1
+    taps = kappa.size
+    g_l, g_b, g_a, g_d = prm[G_L], prm[G_B], prm[G_A], prm[G_D]
+    e_exc, e_inh, phi_max, scale = prm[E_EXC], prm[E_INH], prm[PHI_MAX], prm[FB_SCALE]
+    tau_l, tau_s = prm[TAU_L], prm[TAU_S]
+    decay_l = math.exp(-1.0 / tau_l)
+    decay_s = math.exp(-1.0 / tau_s)
+    inv_dtau = 1.0 / (tau_l - tau_s)
+    n_in = sizes[0]
+
+    ev_start, ev_idx = draw_input_events(x, phi_max, n_steps, rng)
+    if learning and not exact:
+        k_win = window_kernel(kappa, n_steps, w0, w1)
+        k_fb = window_kernel(kappa, n_steps, w0 - 1, w1 - 1)
+    else:
+        k_win = np.zeros(0)
+        k_fb = np.zeros(0)
+
+    for k in range(n_steps):
+        t = dyn.clock[0]
+        r = t % taps
+        in_win = w0 <= k < w1
+        in_fb_win = (w0 - 1) <= k < (w1 - 1)
+
+        # feedback seen this step: the sources' PSP as of the previous step
+        if want_va:
+            for j in range(1, L):
+                s = fsrc[j]
+                for n in range(noff[s], noff[s + 1]):
+                    if exact:
+                        sums.psp_prev[n] = (dyn.trl[n] - dyn.trs[n]) * inv_dtau
+                    else:
+                        acc = 0.0
+                        for d in range(taps):
+                            acc += kappa[d] * dyn.hist[(t - 1 - d) % taps, n]
+                        sums.psp_prev[n] = acc
+
+        # ---- input layer: this step's spikes ----
+        dyn.hist[r, :n_in] = 0.0
+        nsp = 0
+        for e in range(ev_start[k], ev_start[k + 1]):
+            i = ev_idx[e]
+            dyn.hist[r, i] += 1.0
+            if dyn.hist[r, i] == 1.0:
+                sums.spk_idx[nsp] = i
+                nsp += 1
+        sums.spk_n[0] = nsp
+        if learning and not exact:
+            for q in range(nsp):
+                i = sums.spk_idx[q]
+                sums.psp[i] += dyn.hist[r, i] * k_win[k]
+        if exact:
+            for i in range(n_in):
+                dyn.trl[i] = decay_l * (dyn.trl[i] + dyn.hist[r, i])
+                dyn.trs[i] = decay_s * (dyn.trs[i] + dyn.hist[r, i])
+                if learning and in_win:
+                    sums.psp[i] += (dyn.trl[i] - dyn.trs[i]) * inv_dtau
+
+        # ---- computing layers, bottom up ----
+        for j in range(1, L + 1):
+            lo, hi = noff[j], noff[j + 1]
+            nj = hi - lo
+            plo = noff[j - 1]
+            WT = w[woff[j]:woff[j] + sizes[j - 1] * nj].reshape((sizes[j - 1], nj))
+            # presynaptic spikes of layer j-1 this step were listed at spk_idx[plo:]
+            nsp_below = sums.spk_n[j - 1]
+            base = 0 if j == 1 else plo
+            if exact:
+                for q in range(nsp_below):
+                    i = sums.spk_idx[base + q]
+                    cnt = dyn.hist[r, i]
+                    row = WT[i - plo]
+                    for n in range(nj):
+                        dyn.pjl[lo + n] += cnt * row[n]
+                        dyn.pjs[lo + n] += cnt * row[n]
+                for n in range(nj):
+                    dyn.pjl[lo + n] *= decay_l
+                    dyn.pjs[lo + n] *= decay_s
+                    sums.vb_now[lo + n] = b[lo + n] + (dyn.pjl[lo + n] - dyn.pjs[lo + n]) * inv_dtau
+            else:
+                for n in range(nj):
+                    dyn.proj[r, lo + n] = 0.0
+                for q in range(nsp_below):
+                    i = sums.spk_idx[base + q]
+                    cnt = dyn.hist[r, i]
+                    row = WT[i - plo]
+                    for n in range(nj):
+                        dyn.proj[r, lo + n] += cnt * row[n]
+                for n in range(nj):
+                    acc = b[lo + n]
+                    for d in range(taps):
+                        acc += kappa[d] * dyn.proj[(t - d) % taps, lo + n]
+                    sums.vb_now[lo + n] = acc
+
+            hidden = j < L
+            if hidden and want_va:
+                s = fsrc[j]
+                ns = sizes[s]
+                Y = y[yoff[j]:yoff[j] + nj * ns].reshape((nj, ns))
+                slo = noff[s]
+                for n in range(nj):
+                    acc = 0.0
+                    for m in range(ns):
+                        acc += Y[n, m] * sums.psp_prev[slo + m]
+                    sums.va_now[lo + n] = scale * acc + c[lo + n]
+
+            # somatic Euler step, rates, Poisson spikes
+            nsp = 0
+            out_base = lo
+            for n in range(nj):
+                g = lo + n
+                v = dyn.V[g]
+                vb = sums.vb_now[g]
+                if hidden:
+                    dv = -g_l * v + g_b * (vb - v)
+                    if need_va:
+                        dv += g_a * (sums.va_now[g] - v)
+                else:
+                    dv = -g_l * v + g_d * (vb - v)
+                    if label >= 0:
+                        if n == label:
+                            dv += e_exc - v
+                        else:
+                            dv += e_inh - v
+                v = v + dv
+                dyn.V[g] = v
+                phi = phi_max * sigmoid(v)
+                bud = dyn.budget[g] - phi
+                cnt = 0
+                while bud <= 0.0:
+                    cnt += 1
+                    bud += exponential(rng)
+                dyn.budget[g] = bud
+                dyn.hist[r, g] = cnt
+                if cnt > 0:
+                    sums.spk_idx[out_base + nsp] = g
+                    nsp += 1
+                if in_win:
+                    sums.v[g] += v
+                    sums.phi[g] += phi
+                if learning:
+                    if exact:
+                        dyn.trl[g] = decay_l * (dyn.trl[g] + cnt)
+                        dyn.trs[g] = decay_s * (dyn.trs[g] + cnt)
+                        p = (dyn.trl[g] - dyn.trs[g]) * inv_dtau
+                        if in_win:
+                            sums.psp[g] += p
+                        if in_fb_win:
+                            sums.fb[g] += p
+                    elif cnt > 0:
+                        sums.psp[g] += cnt * k_win[k]
+                        sums.fb[g] += cnt * k_fb[k]
+                    if hidden and need_va and va_w0[g] <= k < va_w1[g]:
+                        sums.va[g] += sums.va_now[g]
+                        sums.va_n[g] += 1.0
+                elif exact:
+                    dyn.trl[g] = decay_l * (dyn.trl[g] + cnt)
+                    dyn.trs[g] = decay_s * (dyn.trs[g] + cnt)
+            sums.spk_n[j] = nsp
+
+        if rec_row >= 0:
+            for m in range(rec_idx.size):
+                g = rec_idx[m]
+                rec[rec_row + k, 0, m] = dyn.V[g]
+                rec[rec_row + k, 1, m] = sums.vb_now[g]
+                rec[rec_row + k, 2, m] = sums.va_now[g]
+        dyn.clock[0] = t + 1

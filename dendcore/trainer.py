@@ -1,0 +1,383 @@
+"""The training loop: chunks of examples through the kernels, snapshots out.
+
+The loop stays in Python so a caller can show progress, stream snapshots,
+change live parameters or stop between any two chunks.  Everything that
+determines the run (weights, dynamic state, random streams, example order) is
+held in arrays, so a run saved and loaded continues bit for bit.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from . import rng as rngmod
+from .datasets import Dataset, load_mnist
+from .diagnostics import theorem1_eigenvalues, weight_angles
+from .kernels.layout import RULE_CODES, params_vector
+from .kernels.spiking import make_dynamics, make_sums, reset_dynamics
+from .kernels.train import (FEEDBACK_FIXED, FEEDBACK_LEARNED, FEEDBACK_SYMMETRIC, Options, new_means,
+                            new_outputs, train_chunk_rate, train_chunk_spiking)
+from .network import Network, build_network
+from .snapshot import SCHEMA_VERSION, Snapshot, Traces
+from .spec import LIVE_FIELDS, ModelSpec, SpecError
+from .evaluation import TestResult, rate_forward_batch, test_network
+
+RATE_FIXED_POINT_ITERATIONS = 8
+
+
+class DivergenceError(RuntimeError):
+    """Raised when an example produces non-finite values; the update was not applied."""
+
+    def __init__(self, message: str, example: int, layer: str):
+        super().__init__(message)
+        self.example = example
+        self.layer = layer
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Which diagnostics the snapshots carry (each can be switched off)."""
+    losses: bool = True
+    plateaus: bool = True
+    angles: bool = True          # angle of the rule's hidden error to backprop's
+    alignment: bool = True       # forward/feedback weight angle
+    eigen: bool = True           # Theorem-1 eigenvalues
+    traces: bool = False         # voltage traces of the latest example (spiking only)
+    probe: bool = False          # top-hidden activity of a fixed probe set (for t-SNE)
+    probe_size: int = 1000
+    plateau_samples: int = 20    # sample neurons per hidden layer for alpha_f/alpha_t
+    trace_neurons: int = 3       # per hidden layer, plus every output neuron
+    angle_window: int = 100
+    correlation_window: int = 1000
+
+    @classmethod
+    def none(cls) -> "Diagnostics":
+        return cls(losses=False, plateaus=False, angles=False, alignment=False, eigen=False)
+
+
+@dataclass
+class ChunkStats:
+    """Per-example outputs of one or more chunks."""
+    indices: np.ndarray
+    labels: np.ndarray
+    pred: np.ndarray
+    loss: np.ndarray       # (n, L): column 0 output, column j hidden layer j
+    angle: np.ndarray      # (n, L): column j hidden layer j (NaN where not measured)
+    lengths: np.ndarray    # (n, 2) phase lengths
+
+
+def _feedback_mode(spec: ModelSpec) -> int:
+    if spec.feedback in ("symmetric", "noisy_symmetric"):
+        return FEEDBACK_SYMMETRIC
+    if spec.feedback == "learned":
+        return FEEDBACK_LEARNED
+    return FEEDBACK_FIXED
+
+
+class Trainer:
+    """Online training of one network on one dataset.
+
+    >>> tr = Trainer(GLR17_1HL.replace(mode="rate"), seed=0)
+    >>> for snap in tr.run(examples=1000, snapshot_every=500): print(snap.train_error_pct)
+    """
+
+    def __init__(self, spec: ModelSpec, data: Dataset | None = None, seed: int = 0,
+                 diagnostics: Diagnostics = Diagnostics(), chunk: int = 50):
+        self.data = data if data is not None else load_mnist()
+        if self.data.n_inputs != spec.n_inputs or self.data.n_classes > spec.n_outputs:
+            spec = spec.replace(n_inputs=self.data.n_inputs, n_outputs=max(spec.n_outputs, self.data.n_classes))
+        self.spec = spec
+        self.seed = int(seed)
+        self.diagnostics = diagnostics
+        self.chunk = int(chunk)
+        self.net = build_network(spec, self.seed)
+        self.prm = params_vector(spec)
+        self.kappa = np.array(spec.kernel())
+        n_total, L = self.net.n_total, self.net.n_layers
+        self.dyn = make_dynamics(n_total, spec.psp_taps)
+        self.rng_train = rngmod.new_state(self.seed, rngmod.STREAM_TRAIN)
+        self.rng_order = rngmod.new_state(self.seed, rngmod.STREAM_ORDER)
+        reset_dynamics(self.dyn, self.rng_train, spec.n_inputs)
+        self.examples_seen = 0
+        self.wall_s = 0.0
+        self._perm = np.zeros(0, dtype=np.int64)
+        self._pos = 0
+        # scratch the kernels write into
+        self._sums_f = make_sums(n_total, L)
+        self._sums_t = make_sums(n_total, L)
+        self._means = new_means(n_total)
+        self._va_w0 = np.zeros(n_total, dtype=np.int64)
+        self._va_w1 = np.zeros(n_total, dtype=np.int64)
+        self._v_t = np.zeros(n_total)
+        self._phi_t = np.zeros(n_total)
+        self._sample_idx = self._pick_samples(diagnostics.plateau_samples, seed_offset=0)
+        self._trace_idx = self._pick_trace_neurons()
+        max_rows = 2 * (spec.phase_base_steps + 1001)
+        self._rec = np.zeros((max_rows, 3, self._trace_idx.size))
+        # diagnostics history
+        self._angles: deque = deque(maxlen=diagnostics.angle_window)
+        self._loss_hist: deque = deque(maxlen=diagnostics.correlation_window)
+        self._jac_blocks: deque = deque()
+        self._latest_traces: Traces | None = None
+        self._latest_alpha: np.ndarray | None = None
+        self._probe_idx = np.arange(min(diagnostics.probe_size, len(self.data.test_labels)))
+
+    # ------------------------------------------------------------------ setup
+    def _pick_samples(self, per_layer: int, seed_offset: int) -> np.ndarray:
+        out = []
+        pick = rngmod.new_state(self.seed, rngmod.STREAM_INIT, 1000 + seed_offset)
+        for j in range(1, self.net.n_layers):
+            sl = self.net.layer_slice(j)
+            n = sl.stop - sl.start
+            perm = rngmod.permutation(pick, n)[:min(per_layer, n)]
+            out.extend(sorted(sl.start + int(p) for p in perm))
+        return np.array(out, dtype=np.int64)
+
+    def _pick_trace_neurons(self) -> np.ndarray:
+        if not self.diagnostics.traces or self.spec.mode != "spiking":
+            return np.zeros(0, dtype=np.int64)
+        idx = list(self._pick_samples(self.diagnostics.trace_neurons, seed_offset=1))
+        L = self.net.n_layers
+        idx.extend(range(*self.net.layer_slice(L).indices(self.net.n_total)))
+        return np.array(idx, dtype=np.int64)
+
+    def neuron_name(self, g: int) -> str:
+        L = self.net.n_layers
+        for j in range(1, L + 1):
+            sl = self.net.layer_slice(j)
+            if sl.start <= g < sl.stop:
+                return f"out[{g - sl.start}]" if j == L else f"h{j}[{g - sl.start}]"
+        return f"in[{g}]"
+
+    def _options(self) -> Options:
+        s = self.spec
+        return Options(
+            random_phases=s.phases == "random", base_steps=s.phase_base_steps, wald_mean=s.wald_mean,
+            wald_scale=s.wald_scale, settle=s.settle_steps, window_steps=s.window_steps,
+            use_settle=s.window == "settle", jitter_sd=s.jitter_sd_steps if s.plateaus == "jittered" else 0.0,
+            jitter_max=s.jitter_max_steps, exact=s.psp == "exact", rule=RULE_CODES[s.rule],
+            feedback_mode=_feedback_mode(s),
+            noise_sd=s.symmetric_noise_sd if s.feedback == "noisy_symmetric" else 0.0,
+            feedback_lr=s.feedback_lr, want_angles=self.diagnostics.angles)
+
+    # ------------------------------------------------------------ live changes
+    def set_live(self, **changes) -> ModelSpec:
+        """Change learning rates, g_a or the feedback scale between two examples."""
+        bad = set(changes) - set(LIVE_FIELDS)
+        if bad:
+            raise SpecError(f"{', '.join(sorted(bad))}: cannot change while running (live fields: {', '.join(LIVE_FIELDS)})")
+        self.spec = self.spec.replace(**changes)  # validates
+        self.prm[:] = params_vector(self.spec)
+        return self.spec
+
+    # ------------------------------------------------------------------ order
+    @property
+    def n_train(self) -> int:
+        return len(self.data.train_labels)
+
+    @property
+    def epoch(self) -> float:
+        return self.examples_seen / self.n_train
+
+    def _next_indices(self, n: int) -> np.ndarray:
+        out = np.empty(n, dtype=np.int64)
+        filled = 0
+        while filled < n:
+            if self._pos >= self._perm.size:
+                self._perm = rngmod.permutation(self.rng_order, self.n_train)
+                self._pos = 0
+            take = min(n - filled, self._perm.size - self._pos)
+            out[filled:filled + take] = self._perm[self._pos:self._pos + take]
+            filled += take
+            self._pos += take
+        return out
+
+    def _peek_rewind(self, n_used: int, order: np.ndarray) -> None:
+        """After a divergence, put back the examples that were not trained on."""
+        unused = order.size - n_used
+        if unused and self._pos >= unused:
+            self._pos -= unused
+
+    # --------------------------------------------------------------- training
+    def train_examples(self, n: int, record_last: bool = False) -> ChunkStats:
+        """Train on the next ``n`` examples of the (reshuffled each epoch) training set."""
+        parts = []
+        remaining = int(n)
+        while remaining > 0:
+            take = min(remaining, self.chunk)
+            remaining -= take
+            parts.append(self._run_chunk(take, record_last and remaining == 0))
+        if not parts:
+            z = np.zeros(0, dtype=np.int64)
+            L = self.net.n_layers
+            return ChunkStats(z, z, z, np.zeros((0, L)), np.zeros((0, L)), np.zeros((0, 2), dtype=np.int64))
+        return ChunkStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in ChunkStats.__dataclass_fields__))
+
+    def _run_chunk(self, n: int, record: bool) -> ChunkStats:
+        spec, net = self.spec, self.net
+        L = net.n_layers
+        order = self._next_indices(n)
+        out = new_outputs(n, L, self._sample_idx.size)
+        want_jac = self.diagnostics.eigen and L >= 2
+        n_top = int(net.layout.sizes[L - 1])
+        jb = np.zeros((int(net.layout.sizes[L]), n_top))
+        jg = np.zeros(n_top)
+        lr = np.array(spec.lr)
+        rec_idx = self._trace_idx if record else np.zeros(0, dtype=np.int64)
+        images, labels = self.data.train_images, self.data.train_labels
+        t0 = time.perf_counter()
+        if spec.mode == "spiking":
+            done = train_chunk_spiking(net.layout, self.prm, self.kappa, net.w, net.b, net.y, net.c, self.dyn,
+                                       self._sums_f, self._sums_t, self._means, images, labels, order,
+                                       self._options(), lr, self.rng_train, out, self._sample_idx, jb, jg,
+                                       want_jac, self._rec, rec_idx, self._va_w0, self._va_w1)
+        else:
+            done = train_chunk_rate(net.layout, self.prm, net.w, net.b, net.y, net.c, self._means, images, labels,
+                                    order, self._options(), lr, self.rng_train, out, self._sample_idx, jb, jg,
+                                    want_jac, RATE_FIXED_POINT_ITERATIONS, self._v_t, self._phi_t)
+        self.wall_s += time.perf_counter() - t0
+        if done < n:
+            self._diverged(order, done, out)
+        self.examples_seen += n
+        if want_jac:
+            self._jac_blocks.append((n, jb, jg))
+            while sum(b[0] for b in self._jac_blocks) - self._jac_blocks[0][0] >= self.diagnostics.angle_window:
+                self._jac_blocks.popleft()
+        if self._sample_idx.size:
+            self._latest_alpha = out.alpha[n - 1].copy()
+        if record and rec_idx.size:
+            self._store_traces(out.lengths[n - 1])
+        stats = ChunkStats(order, labels[order], out.pred, out.loss, out.angle, out.lengths)
+        if L >= 2:
+            for row in out.angle[:, 1:L]:
+                self._angles.append(row.copy())
+        for row in out.loss:
+            self._loss_hist.append(row.copy())
+        return stats
+
+    def _diverged(self, order, done, out):
+        j = int(out.flag[done])
+        L = self.net.n_layers
+        layer = "output" if j == L else f"hidden layer {j}"
+        example = self.examples_seen + done + 1
+        self.examples_seen += done
+        self._peek_rewind(done + 1, order)
+        # the voltages may be non-finite now; weights are as after the last good example
+        reset_dynamics(self.dyn, self.rng_train, self.spec.n_inputs)
+        raise DivergenceError(
+            f"training diverged at example {example} (dataset index {int(order[done])}): non-finite or "
+            f"exploding error in the {layer} (learning rates {list(self.spec.lr)}); the weights were kept "
+            f"as after example {example - 1}", example, layer)
+
+    def _store_traces(self, lengths) -> None:
+        lf, lt = int(lengths[0]), int(lengths[1])
+        rows = self._rec[:lf + lt]
+        s = self.spec
+
+        def win(n):
+            return (s.settle_steps, n) if s.window == "settle" else (n - s.window_steps, n)
+        f0, f1 = win(lf)
+        t0, t1 = win(lt)
+        self._latest_traces = Traces(
+            neurons=[self.neuron_name(int(g)) for g in self._trace_idx],
+            V=rows[:, 0, :].tolist(), V_b=rows[:, 1, :].tolist(), V_a=rows[:, 2, :].tolist(),
+            forward_steps=lf, target_steps=lt, forward_window=(f0, f1), target_window=(lf + t0, lf + t1))
+
+    # ---------------------------------------------------------------- testing
+    def test(self, n_images: int | None = None, indices: np.ndarray | None = None) -> TestResult:
+        if indices is None:
+            total = len(self.data.test_labels)
+            indices = np.arange(total if n_images is None else min(int(n_images), total))
+        return test_network(self.net, self.spec, self.prm, self.kappa, self.data, indices, self.seed)
+
+    # ------------------------------------------------------------- snapshots
+    def snapshot(self, stats: ChunkStats, test: TestResult | None = None) -> Snapshot:
+        d = self.diagnostics
+        L = self.net.n_layers
+        n = len(stats.labels)
+        snap = Snapshot(
+            version=SCHEMA_VERSION, examples_seen=self.examples_seen, epoch=self.epoch, wall_s=self.wall_s,
+            examples=n,
+            loss_output=float(stats.loss[:, 0].mean()) if d.losses and n else None,
+            loss_hidden=[float(stats.loss[:, j].mean()) for j in range(1, L)] if d.losses and n and L > 1 else None,
+            train_error_pct=float(100.0 * np.mean(stats.pred != stats.labels)) if n else None,
+            lr=list(self.spec.lr), g_a=self.spec.g_a, feedback_scale=self.spec.feedback_scale)
+        if test is not None:
+            snap.test_error_pct = test.error_pct
+            snap.test_images = test.n_images
+        if d.losses and L > 1 and len(self._loss_hist) >= 10:
+            h = np.array(self._loss_hist)
+            snap.loss_correlation = [_corr(h[:, 0], h[:, j]) for j in range(1, L)]
+        if d.plateaus and self._latest_alpha is not None:
+            k = d.plateau_samples
+            a = self._latest_alpha
+            snap.alpha_f = [a[0, i * k:(i + 1) * k].tolist() for i in range(L - 1)]
+            snap.alpha_t = [a[1, i * k:(i + 1) * k].tolist() for i in range(L - 1)]
+        if d.angles and L > 1 and self._angles:
+            with np.errstate(all="ignore"):
+                m = np.nanmean(np.array(self._angles), axis=0)
+            snap.angle_to_backprop_deg = [float(v) for v in m]
+        if d.alignment and L > 1:
+            snap.weight_angle_deg = weight_angles(self.net)
+        if d.eigen and L > 1 and self._jac_blocks:
+            count = sum(b[0] for b in self._jac_blocks)
+            jb = sum(b[1] for b in self._jac_blocks) / count
+            jg = sum(b[2] for b in self._jac_blocks) / count
+            snap.eig_jacobian, snap.eig_weights = theorem1_eigenvalues(self.net, self.spec, jb, jg)
+        if d.traces and self._latest_traces is not None:
+            snap.traces = self._latest_traces
+        if d.probe and L > 1:
+            snap.probe_activity = self.probe_activity().tolist()
+        if n:
+            last = int(stats.indices[-1])
+            snap.example_index = last
+            snap.example_label = int(stats.labels[-1])
+            snap.example_prediction = int(stats.pred[-1])
+            out = self.net.layer_slice(L)
+            snap.example_output_rates = self._means.phif[out].tolist()
+        return snap
+
+    @property
+    def probe_indices(self) -> np.ndarray:
+        """Test-set indices of the fixed probe images (for t-SNE)."""
+        return self._probe_idx
+
+    def probe_activity(self, layer: int | None = None) -> np.ndarray:
+        """Steady-state rates of a hidden layer (default: the top one) for the fixed probe images."""
+        L = self.net.n_layers
+        layer = L - 1 if layer is None else layer
+        x = self.data.test_images[self._probe_idx]
+        rates = rate_forward_batch(self.net, self.spec, x)
+        return rates[layer]
+
+    def run(self, examples: int | None = None, epochs: float | None = None, snapshot_every: int = 1000,
+            test_every: int | None = None, test_images: int | None = None,
+            test_at_end: bool = True) -> Iterator[Snapshot]:
+        """Train and yield a snapshot every ``snapshot_every`` examples (and at the end)."""
+        if examples is None:
+            examples = int(round((epochs or 1.0) * self.n_train))
+        target = self.examples_seen + int(examples)
+        next_test = self.examples_seen + test_every if test_every else None
+        while self.examples_seen < target:
+            n = min(snapshot_every, target - self.examples_seen)
+            if next_test is not None:
+                n = min(n, next_test - self.examples_seen)
+            stats = self.train_examples(n, record_last=self.diagnostics.traces)
+            test = None
+            at_end = self.examples_seen >= target
+            if (next_test is not None and self.examples_seen >= next_test) or (at_end and test_at_end):
+                test = self.test(test_images)
+                if next_test is not None:
+                    next_test += test_every
+            yield self.snapshot(stats, test)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if a.std() == 0 or b.std() == 0:
+        return math.nan
+    return float(np.corrcoef(a, b)[0, 1])
