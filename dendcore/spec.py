@@ -225,6 +225,10 @@ def _finite(x) -> bool:
 
 
 def _validate(s: ModelSpec):
+    for f in fields(s):
+        v = getattr(s, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise SpecError(f"{f.name}: must be a finite number (got {v})")
     _check(len(s.hidden) <= MAX_HIDDEN_LAYERS, "hidden", f"at most {MAX_HIDDEN_LAYERS} hidden layers")
     for n in s.hidden:
         _check(1 <= n <= 5000, "hidden", f"layer sizes must be between 1 and 5000 (got {n})")

@@ -105,6 +105,7 @@ class Trainer:
         reset_dynamics(self.dyn, self.rng_train, spec.n_inputs)
         self.examples_seen = 0
         self.wall_s = 0.0
+        self.last_test_images_per_s: float | None = None
         self._perm = np.zeros(0, dtype=np.int64)
         self._pos = 0
         # scratch the kernels write into
@@ -293,7 +294,9 @@ class Trainer:
         if indices is None:
             total = len(self.data.test_labels)
             indices = np.arange(total if n_images is None else min(int(n_images), total))
-        return test_network(self.net, self.spec, self.prm, self.kappa, self.data, indices, self.seed)
+        res = test_network(self.net, self.spec, self.prm, self.kappa, self.data, indices, self.seed)
+        self.last_test_images_per_s = res.images_per_s
+        return res
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self, stats: ChunkStats, test: TestResult | None = None) -> Snapshot:

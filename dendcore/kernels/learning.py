@@ -76,10 +76,14 @@ def compute_errors(lay, prm, w, y, vf, alpha_f, alpha_t, phit, rule, e, ebp, los
 
 @njit(cache=True, nogil=True)
 def check_finite(lay, e, sf, lr, prm):
-    """0 when the update is safe to apply, else the first offending layer (1..L)."""
+    """0 when the update is safe to apply, else the lowest offending layer (1..L).
+
+    Bottom up, because a non-finite value spreads upwards: the lowest layer
+    that has one is where it started.
+    """
     sizes, noff = lay.sizes, lay.noff
     L = sizes.size - 1
-    for j in range(L, 0, -1):
+    for j in range(1, L + 1):
         emax = 0.0
         for g in range(noff[j], noff[j + 1]):
             if not math.isfinite(e[g]):

@@ -1,0 +1,104 @@
+"""Every kernel against its readable NumPy twin (dendcore.reference), from the same state and streams."""
+import numpy as np
+import pytest
+
+from dendcore.reference import ReferenceModel
+from dendcore.spec import ModelSpec
+from conftest import rel_err
+
+TOL = 1e-9
+
+SPIKING_VARIANTS = [
+    {},
+    {"psp": "exact"},
+    {"phases": "fixed", "window": "settle"},
+    {"plateaus": "jittered"},
+    {"g_a": 0.3},
+    {"hidden": (30, 20)},
+    {"hidden": (30, 20), "feedback_topology": "layerwise", "g_a": 0.05},
+    {"hidden": (30, 20), "rule": "backprop"},
+    {"rule": "feedback_alignment", "feedback": "sparse"},
+    {"feedback": "noisy_symmetric"},
+    {"feedback": "learned", "feedback_bias": True},
+    {"hidden": (), "lr": (0.19,)},
+    {"hidden": (20, 15, 12), "init": "head"},
+]
+
+
+def _twin_of(trainer):
+    spec = trainer.spec
+    twin = ReferenceModel(spec, trainer.net, budget=trainer.dyn.budget)
+    return twin, trainer.rng_train.copy()
+
+
+def _compare_networks(trainer, twin):
+    net = trainer.net
+    for j in range(1, net.n_layers + 1):
+        assert rel_err(net.W(j), twin.W[j]) < TOL, f"W{j}"
+        assert rel_err(net.bias(j), twin.b[j]) < TOL, f"b{j}"
+        if j < net.n_layers:
+            assert rel_err(net.Y(j), twin.Y[j]) < TOL, f"Y{j}"
+        assert rel_err(trainer.dyn.V[net.layer_slice(j)], twin.V[j]) < TOL, f"V{j}"
+
+
+@pytest.mark.parametrize("changes", SPIKING_VARIANTS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "default")
+def test_spiking_training_matches_twin(small_trainer, mnist, changes):
+    tr = small_trainer(**changes)
+    twin, rng = _twin_of(tr)
+    stats = tr.train_examples(3)
+    for k, idx in enumerate(stats.indices):
+        out = twin.train_example(mnist.train_images[idx], int(mnist.train_labels[idx]), rng)
+        assert out["prediction"] == stats.pred[k]
+        assert abs(out["losses"][tr.net.n_layers] - stats.loss[k, 0]) <= TOL * max(1.0, stats.loss[k, 0])
+        for j in range(1, tr.net.n_layers):
+            assert abs(out["losses"][j] - stats.loss[k, j]) <= TOL * max(1.0, stats.loss[k, j])
+    _compare_networks(tr, twin)
+    # the twin consumed exactly the kernel's random numbers
+    assert np.array_equal(rng, tr.rng_train)
+    # the spike budgets agree too, so the next spikes would be identical
+    for j in range(1, tr.net.n_layers + 1):
+        assert rel_err(tr.dyn.budget[tr.net.layer_slice(j)], twin.budget[j]) < TOL
+
+
+@pytest.mark.parametrize("changes", [{}, {"g_a": 0.3}, {"hidden": (30, 20), "rule": "feedback_alignment"},
+                                     {"hidden": (30, 20), "feedback": "symmetric", "feedback_topology": "layerwise"},
+                                     {"feedback": "learned"}, {"hidden": (), "lr": (0.19,)}],
+                         ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "default")
+def test_rate_training_matches_twin(small_trainer, mnist, changes):
+    tr = small_trainer(mode="rate", **changes)
+    twin, rng = _twin_of(tr)
+    stats = tr.train_examples(20)
+    for k, idx in enumerate(stats.indices):
+        out = twin.rate_train_example(mnist.train_images[idx], int(mnist.train_labels[idx]), rng)
+        assert out["prediction"] == stats.pred[k]
+    net = tr.net
+    for j in range(1, net.n_layers + 1):
+        assert rel_err(net.W(j), twin.W[j]) < TOL
+        assert rel_err(net.bias(j), twin.b[j]) < TOL
+
+
+@pytest.mark.parametrize("changes", [{}, {"psp": "exact", "g_a": 0.2}, {"hidden": (30, 20), "test_steps": 500,
+                                                                          "test_window": "settle"}],
+                         ids=["default", "exact-ga", "2hl-500"])
+def test_spiking_test_phase_matches_twin(small_trainer, mnist, changes):
+    from dendcore import rng as R
+    tr = small_trainer(**changes)
+    tr.train_examples(5)
+    idx = np.array([3, 17, 256])
+    res = tr.test(indices=idx)
+    for k, i in enumerate(idx):
+        twin = ReferenceModel(tr.spec, tr.net)
+        rng = R.new_state(tr.seed, R.STREAM_TEST, int(i))
+        scores = twin.test_image(mnist.test_images[i], rng)
+        assert rel_err(res.scores[k], scores) < TOL
+
+
+def test_rate_test_matches_twin(small_trainer, mnist):
+    tr = small_trainer(mode="rate", hidden=(30, 20), g_a=0.1)
+    tr.train_examples(50)
+    idx = np.arange(40)
+    res = tr.test(indices=idx)
+    twin = ReferenceModel(tr.spec, tr.net)
+    for k in idx:
+        V, _, _ = twin.rate_phase(mnist.test_images[k] / 255.0, -1)
+        assert rel_err(res.scores[k], V[-1]) < TOL
