@@ -183,9 +183,12 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
         k_win = np.zeros(0)
         k_fb = np.zeros(0)
 
+    slots = np.empty(taps, dtype=np.int64)
     for k in range(n_steps):
         t = dyn.clock[0]
         r = t % taps
+        for d in range(taps):
+            slots[d] = (t - d) % taps
         in_win = w0 <= k < w1
         in_fb_win = (w0 - 1) <= k < (w1 - 1)
 
@@ -245,19 +248,23 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                     dyn.pjs[lo + n] *= decay_s
                     sums.vb_now[lo + n] = b[lo + n] + (dyn.pjl[lo + n] - dyn.pjs[lo + n]) * inv_dtau
             else:
-                for n in range(nj):
-                    dyn.proj[r, lo + n] = 0.0
+                # this step's projection of the presynaptic spikes, then the FIR over the ring;
+                # loops run over neurons innermost so they vectorise
+                prow = dyn.proj[r, lo:hi]
+                prow[:] = 0.0
                 for q in range(nsp_below):
                     i = sums.spk_idx[base + q]
                     cnt = dyn.hist[r, i]
                     row = WT[i - plo]
                     for n in range(nj):
-                        dyn.proj[r, lo + n] += cnt * row[n]
-                for n in range(nj):
-                    acc = b[lo + n]
-                    for d in range(taps):
-                        acc += kappa[d] * dyn.proj[(t - d) % taps, lo + n]
-                    sums.vb_now[lo + n] = acc
+                        prow[n] += cnt * row[n]
+                vb = sums.vb_now[lo:hi]
+                vb[:] = b[lo:hi]
+                for d in range(taps):
+                    kd = kappa[d]
+                    past = dyn.proj[slots[d], lo:hi]
+                    for n in range(nj):
+                        vb[n] += kd * past[n]
 
             hidden = j < L
             if hidden and want_va:
@@ -271,9 +278,7 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                         acc += Y[n, m] * sums.psp_prev[slo + m]
                     sums.va_now[lo + n] = scale * acc + c[lo + n]
 
-            # somatic Euler step, rates, Poisson spikes
-            nsp = 0
-            out_base = lo
+            # somatic Euler step and rates (no branches on spikes here, so it pipelines well)
             for n in range(nj):
                 g = lo + n
                 v = dyn.V[g]
@@ -292,23 +297,29 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                 v = v + dv
                 dyn.V[g] = v
                 phi = phi_max * sigmoid(v)
-                bud = dyn.budget[g] - phi
-                cnt = 0
-                while bud <= 0.0:
-                    cnt += 1
-                    bud += exponential(rng)
-                dyn.budget[g] = bud
-                dyn.hist[r, g] = cnt
-                if cnt > 0:
-                    sums.spk_idx[out_base + nsp] = g
-                    nsp += 1
+                dyn.budget[g] -= phi
                 if in_win:
                     sums.v[g] += v
                     sums.phi[g] += phi
+            # Poisson spikes: a neuron fires when its Exp(1) budget runs out
+            nsp = 0
+            for n in range(nj):
+                g = lo + n
+                cnt = 0
+                if dyn.budget[g] <= 0.0:
+                    bud = dyn.budget[g]
+                    while bud <= 0.0:
+                        cnt += 1
+                        bud += exponential(rng)
+                    dyn.budget[g] = bud
+                    sums.spk_idx[lo + nsp] = g
+                    nsp += 1
+                dyn.hist[r, g] = cnt
+                if exact:
+                    dyn.trl[g] = decay_l * (dyn.trl[g] + cnt)
+                    dyn.trs[g] = decay_s * (dyn.trs[g] + cnt)
                 if learning:
                     if exact:
-                        dyn.trl[g] = decay_l * (dyn.trl[g] + cnt)
-                        dyn.trs[g] = decay_s * (dyn.trs[g] + cnt)
                         p = (dyn.trl[g] - dyn.trs[g]) * inv_dtau
                         if in_win:
                             sums.psp[g] += p
@@ -320,9 +331,6 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                     if hidden and need_va and va_w0[g] <= k < va_w1[g]:
                         sums.va[g] += sums.va_now[g]
                         sums.va_n[g] += 1.0
-                elif exact:
-                    dyn.trl[g] = decay_l * (dyn.trl[g] + cnt)
-                    dyn.trs[g] = decay_s * (dyn.trs[g] + cnt)
             sums.spk_n[j] = nsp
 
         if rec_row >= 0:
