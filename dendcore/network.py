@@ -86,7 +86,8 @@ def build_network(spec: ModelSpec, seed: int) -> Network:
     y = np.zeros(int(layout.yoff[L + 1]))
     c = np.zeros(int(layout.noff[-1]))
     net = Network(spec, layout, w, b, y, c)
-    spread = 2.0 if spec.init == "head" else 1.0  # U(-1,1) has twice the width of U(-0.5,0.5)
+    # U(-1,1) has twice the width of U(-0.5,0.5)
+    spread = 2.0 if spec.init in ("head", "head-forward") else 1.0
     for j in range(1, L + 1):
         w_avg, w_sd = init_moments(sizes[j - 1], spec)
         u = uniform_array(rng, (sizes[j], sizes[j - 1]))
@@ -117,7 +118,7 @@ def _init_feedback(net: Network, spec: ModelSpec, rng: np.ndarray) -> None:
                 Y += spec.symmetric_noise_sd * np.array([normal(rng) for _ in range(Y.size)]).reshape(Y.shape)
         return
     layerwise = spec.feedback_topology == "layerwise"
-    if spec.init == "head":
+    if spec.init in ("head", "head-feedback"):
         for j in range(1, L):
             src = int(net.layout.fsrc[j])
             w_avg, w_sd = init_moments(sizes[src - 1], spec)

@@ -20,7 +20,10 @@ PSP_KINDS = ("truncated", "exact")
 PHASE_KINDS = ("random", "fixed")
 WINDOW_KINDS = ("last20", "settle")
 PLATEAU_KINDS = ("sync", "jittered")
-INIT_KINDS = ("paper", "head")
+# "head" is the 2017 code's last commit: forward weights twice as spread and
+# independent, non-zero-mean feedback per layer.  The two halves exist apart to
+# find out which of them changes how deeper networks learn.
+INIT_KINDS = ("paper", "head", "head-forward", "head-feedback")
 TEST_WINDOWS = ("last220", "settle")
 
 MAX_HIDDEN_LAYERS = 3

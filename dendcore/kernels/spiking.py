@@ -1,8 +1,9 @@
 """Event-driven simulation of the spiking three-compartment network.
 
 Only inputs that spiked in a step touch the weights: their rows of ``WT`` are
-added into a ring of per-step projections, and the PSP kernel is applied to
-that (n_post)-sized ring instead of to every presynaptic train.  Weights change
+added into this step's projection, and the PSP kernel (a difference of two
+exponentials) is applied to that n_post-sized projection by two recursive
+filter states per neuron, instead of to every presynaptic train.  Weights change
 only between examples, so the ring is rebuilt from the spike history when an
 example starts and ``V_b = W . PSP`` holds exactly with the current weights.
 """
@@ -20,7 +21,7 @@ from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, PHI_MAX, TAU_L, 
 # Dynamic state carried from one example to the next (reset before each test image).
 Dynamics = namedtuple("Dynamics", "V budget hist proj trl trs pjl pjs clock")
 # Per-phase sums over the integration windows, plus per-step scratch.
-Sums = namedtuple("Sums", "v phi psp fb va va_n vb_now va_now psp_prev spk_idx spk_n")
+Sums = namedtuple("Sums", "v phi psp fb va va_n vb_now va_now psp_prev pnew spk_idx spk_n")
 
 
 @njit(cache=True, nogil=True)
@@ -34,7 +35,8 @@ def make_dynamics(n_total, taps):
 def make_sums(n_total, n_layers):
     return Sums(np.zeros(n_total), np.zeros(n_total), np.zeros(n_total), np.zeros(n_total),
                 np.zeros(n_total), np.zeros(n_total), np.zeros(n_total), np.zeros(n_total),
-                np.zeros(n_total), np.zeros(n_total, dtype=np.int64), np.zeros(n_layers + 1, dtype=np.int64))
+                np.zeros(n_total), np.zeros(n_total), np.zeros(n_total, dtype=np.int64),
+                np.zeros(n_layers + 1, dtype=np.int64))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -117,36 +119,57 @@ def window_kernel(kappa, n_steps, w0, w1):
 
 @njit(cache=True, nogil=True)
 def rebuild_projections(lay, prm, kappa, w, dyn, exact):
-    """Recompute the basal projections from the spike history with the current weights."""
+    """Recompute the basal filter states from the spike history with the current weights.
+
+    ``proj[r]`` holds W_j S_{j-1} for the step stored in ring slot r.  The PSP
+    kernel is a difference of two exponentials, so W . PSP is carried by two
+    states per neuron, ``pjl`` and ``pjs`` (long and short time constant):
+    exact mode keeps them forever (their source traces give W . trace), the
+    truncated kernel subtracts each projection again when it leaves the ring.
+    """
     sizes, noff, woff = lay.sizes, lay.noff, lay.woff
     L = sizes.size - 1
     taps = kappa.size
+    decay_l = math.exp(-1.0 / prm[TAU_L])
+    decay_s = math.exp(-1.0 / prm[TAU_S])
+    t_last = dyn.clock[0] - 1
     for j in range(1, L + 1):
         lo, hi = noff[j], noff[j + 1]
+        nj = hi - lo
         plo, phi_ = noff[j - 1], noff[j]
         WT = w[woff[j]:woff[j] + sizes[j - 1] * sizes[j]].reshape((sizes[j - 1], sizes[j]))
+        dyn.pjl[lo:hi] = 0.0
+        dyn.pjs[lo:hi] = 0.0
         if exact:
-            dyn.pjl[lo:hi] = 0.0
-            dyn.pjs[lo:hi] = 0.0
             for i in range(plo, phi_):
                 al = dyn.trl[i]
                 as_ = dyn.trs[i]
                 if al == 0.0 and as_ == 0.0:
                     continue
                 row = WT[i - plo]
-                for n in range(hi - lo):
+                for n in range(nj):
                     dyn.pjl[lo + n] += al * row[n]
                     dyn.pjs[lo + n] += as_ * row[n]
-        else:
-            for r in range(taps):
-                dyn.proj[r, lo:hi] = 0.0
-                for i in range(plo, phi_):
-                    cnt = dyn.hist[r, i]
-                    if cnt == 0.0:
-                        continue
-                    row = WT[i - plo]
-                    for n in range(hi - lo):
-                        dyn.proj[r, lo + n] += cnt * row[n]
+            continue
+        for r in range(taps):
+            prow = dyn.proj[r, lo:hi]
+            prow[:] = 0.0
+            for i in range(plo, phi_):
+                cnt = dyn.hist[r, i]
+                if cnt == 0.0:
+                    continue
+                row = WT[i - plo]
+                for n in range(nj):
+                    prow[n] += cnt * row[n]
+        fl = decay_l
+        fs = decay_s
+        for d in range(taps):  # slot of the step d before the latest one
+            prow = dyn.proj[(t_last - d) % taps, lo:hi]
+            for n in range(nj):
+                dyn.pjl[lo + n] += fl * prow[n]
+                dyn.pjs[lo + n] += fs * prow[n]
+            fl *= decay_l
+            fs *= decay_s
 
 
 @njit(cache=True, nogil=True)
@@ -173,6 +196,9 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
     decay_l = math.exp(-1.0 / tau_l)
     decay_s = math.exp(-1.0 / tau_s)
     inv_dtau = 1.0 / (tau_l - tau_s)
+    # weight of a projection leaving the truncated window (none for the exact kernel)
+    drop_l = 0.0 if exact else decay_l ** (taps + 1)
+    drop_s = 0.0 if exact else decay_s ** (taps + 1)
     n_in = sizes[0]
 
     ev_start, ev_idx = draw_input_events(x, phi_max, n_steps, rng)
@@ -183,12 +209,9 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
         k_win = np.zeros(0)
         k_fb = np.zeros(0)
 
-    slots = np.empty(taps, dtype=np.int64)
     for k in range(n_steps):
         t = dyn.clock[0]
         r = t % taps
-        for d in range(taps):
-            slots[d] = (t - d) % taps
         in_win = w0 <= k < w1
         in_fb_win = (w0 - 1) <= k < (w1 - 1)
 
@@ -235,36 +258,26 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
             # presynaptic spikes of layer j-1 this step were listed at spk_idx[plo:]
             nsp_below = sums.spk_n[j - 1]
             base = 0 if j == 1 else plo
-            if exact:
-                for q in range(nsp_below):
-                    i = sums.spk_idx[base + q]
-                    cnt = dyn.hist[r, i]
-                    row = WT[i - plo]
-                    for n in range(nj):
-                        dyn.pjl[lo + n] += cnt * row[n]
-                        dyn.pjs[lo + n] += cnt * row[n]
+            # this step's projection of the presynaptic spikes, into the two filter states;
+            # the truncated kernel also drops the projection that leaves its window
+            pnew = sums.pnew[lo:hi]
+            pnew[:] = 0.0
+            for q in range(nsp_below):
+                i = sums.spk_idx[base + q]
+                cnt = dyn.hist[r, i]
+                row = WT[i - plo]
                 for n in range(nj):
-                    dyn.pjl[lo + n] *= decay_l
-                    dyn.pjs[lo + n] *= decay_s
-                    sums.vb_now[lo + n] = b[lo + n] + (dyn.pjl[lo + n] - dyn.pjs[lo + n]) * inv_dtau
-            else:
-                # this step's projection of the presynaptic spikes, then the FIR over the ring;
-                # loops run over neurons innermost so they vectorise
-                prow = dyn.proj[r, lo:hi]
-                prow[:] = 0.0
-                for q in range(nsp_below):
-                    i = sums.spk_idx[base + q]
-                    cnt = dyn.hist[r, i]
-                    row = WT[i - plo]
-                    for n in range(nj):
-                        prow[n] += cnt * row[n]
-                vb = sums.vb_now[lo:hi]
-                vb[:] = b[lo:hi]
-                for d in range(taps):
-                    kd = kappa[d]
-                    past = dyn.proj[slots[d], lo:hi]
-                    for n in range(nj):
-                        vb[n] += kd * past[n]
+                    pnew[n] += cnt * row[n]
+            prow = dyn.proj[r, lo:hi]
+            pl = dyn.pjl[lo:hi]
+            ps = dyn.pjs[lo:hi]
+            vb = sums.vb_now[lo:hi]
+            bj = b[lo:hi]
+            for n in range(nj):
+                pl[n] = decay_l * (pl[n] + pnew[n]) - drop_l * prow[n]
+                ps[n] = decay_s * (ps[n] + pnew[n]) - drop_s * prow[n]
+                vb[n] = bj[n] + (pl[n] - ps[n]) * inv_dtau
+                prow[n] = pnew[n]
 
             hidden = j < L
             if hidden and want_va:
