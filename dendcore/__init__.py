@@ -4,6 +4,12 @@ The engine: specs and presets, network construction, Numba kernels for the
 spiking and rate modes, a trainer that yields snapshots, testing, run files.
 It never imports a UI library.
 """
+from ._numba_cache import kernel_cache
+
+with kernel_cache():
+    from . import rng  # noqa: F401  (kernels are defined, and find their cache, here)
+    from .kernels import layout, learning, spiking, train  # noqa: F401
+
 from .datasets import Dataset, DatasetError, load_dataset, load_mnist
 from .evaluation import TestResult
 from .network import Network, build_network
