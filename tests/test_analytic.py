@@ -126,7 +126,7 @@ def test_rate_mode_output_target_steady_state(mnist):
     tr.net.b[tr.net.layer_slice(1)] = -0.7
     v = np.zeros(tr.net.n_total)
     rate_forward(tr.net.layout, tr.prm, tr.net.y, tr.net.c, tr.net.w, tr.net.b, np.zeros(784), 2,
-                 v, np.zeros_like(v), np.zeros_like(v), 8)
+                 v, np.zeros_like(v), np.zeros_like(v), 8, 1)
     out = v[tr.net.layer_slice(1)]
     assert out[2] == pytest.approx(0.353 * -0.7 + 4.706, abs=2e-3)
     assert out[5] == pytest.approx(0.353 * -0.7 - 4.706, abs=2e-3)

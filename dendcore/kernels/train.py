@@ -194,12 +194,14 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
 
 
 @njit(cache=True, nogil=True)
-def rate_forward(lay, prm, y, c, w, b, x, label, v, phi, va, n_iter):
+def rate_forward(lay, prm, y, c, w, b, x, label, v, phi, va, n_iter, first_layer):
     """Steady state of one phase in rate mode, writing V, rates and V_a (neuron-indexed).
 
     label < 0: forward phase; label >= 0: the output soma sits at its conductance
     steady state under the teaching current.  With g_a > 0 the apical term feeds
     back into the soma, so the pass is repeated ``n_iter`` times (fixed point).
+    Layers below ``first_layer`` are taken as already in ``v``/``phi`` (with
+    g_a = 0 the teaching current cannot reach the hidden somata).
     """
     sizes, noff, woff, yoff, fsrc = lay.sizes, lay.noff, lay.woff, lay.yoff, lay.fsrc
     L = sizes.size - 1
@@ -208,11 +210,12 @@ def rate_forward(lay, prm, y, c, w, b, x, label, v, phi, va, n_iter):
     k_b = g_b / (g_l + g_b + g_a)
     k_a = g_a / (g_l + g_b + g_a)
     k_d = g_d / (g_l + g_d)
-    for i in range(sizes[0]):
-        phi[i] = phi_max * x[i]
+    if first_layer == 1:
+        for i in range(sizes[0]):
+            phi[i] = phi_max * x[i]
     passes = 1 if g_a == 0.0 else n_iter
     for it in range(passes):
-        for j in range(1, L + 1):
+        for j in range(first_layer, L + 1):
             lo, hi = noff[j], noff[j + 1]
             nj = hi - lo
             plo = noff[j - 1]
@@ -265,8 +268,13 @@ def train_chunk_rate(lay, prm, w, b, y, c, mn, images, labels, order, opt, lr, r
         for i in range(n_in):
             x[i] = img[i] / 255.0
         label = labels[order[ex]]
-        rate_forward(lay, prm, y, c, w, b, x, -1, mn.vf, mn.phif, mn.vaf, n_iter)
-        rate_forward(lay, prm, y, c, w, b, x, label, v_t, phi_t, mn.vat, n_iter)
+        rate_forward(lay, prm, y, c, w, b, x, -1, mn.vf, mn.phif, mn.vaf, n_iter, 1)
+        if prm[G_A] == 0.0:
+            v_t[:noff[L]] = mn.vf[:noff[L]]
+            phi_t[:noff[L]] = mn.phif[:noff[L]]
+            rate_forward(lay, prm, y, c, w, b, x, label, v_t, phi_t, mn.vat, n_iter, L)
+        else:
+            rate_forward(lay, prm, y, c, w, b, x, label, v_t, phi_t, mn.vat, n_iter, 1)
         for g in range(noff[L + 1]):
             mn.sf[g] = mn.phif[g]
             mn.phit[g] = phi_t[g]
