@@ -24,6 +24,13 @@ workers need this package installed).  Dask is imported only when there is
 something to run, so the rest of the engine works without it, and
 :func:`load_sweep` (for plots) never needs it.
 
+A failed run (any exception in the worker, or a worker that died) is
+recorded with ``"status": "failed"`` and its error, reported, and retried on
+the next invocation; the command then exits with 1 after printing the summary.
+For tests, the hidden option ``--fail-on POINT`` (a point name or a run name
+``<point>-seed<S>``; ``fail_on=`` in :func:`run_sweep`) makes those runs raise
+on purpose inside the worker after their first snapshot.
+
 Grid values are read like ``--set`` values.  Values are separated by commas,
 or by semicolons when a value itself needs commas (``--grid "hidden=500,100;300"``);
 ``hidden`` also accepts ``500-100``.
@@ -593,9 +600,11 @@ def _execute(pending: list[dict], runs_dir: Path, scheduler, workers, progress: 
     with contextlib.ExitStack() as stack:
         if scheduler is None:
             k = min(int(workers or _default_workers()), len(pending))
+            # No Dask dashboard (it would import bokeh into this process); the scheduler's small
+            # HTTP server (health, metrics) takes any free local port instead of insisting on 8787.
             cluster = stack.enter_context(distributed.LocalCluster(
                 n_workers=k, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.ERROR))
+                silence_logs=logging.ERROR, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}))
             client = stack.enter_context(distributed.Client(cluster))
         elif isinstance(scheduler, str):
             try:
