@@ -17,13 +17,13 @@ from .spiking import sigmoid
 # Means = (Vf, phif, sf, alpha_f, alpha_t, phit, vaf), all neuron-indexed.
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def dsigmoid(v):
     s = sigmoid(v)
     return s * (1.0 - s)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def compute_errors(lay, prm, w, y, vf, alpha_f, alpha_t, phit, rule, e, ebp, losses):
     """Fill ``e`` (the rule's error) and ``ebp`` (backprop's) and the layer losses.
 
@@ -74,7 +74,7 @@ def compute_errors(lay, prm, w, y, vf, alpha_f, alpha_t, phit, rule, e, ebp, los
         losses[j] = loss
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def check_finite(lay, e, sf, lr, prm):
     """0 when the update is safe to apply, else the lowest offending layer (1..L).
 
@@ -100,7 +100,7 @@ def check_finite(lay, e, sf, lr, prm):
     return 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def apply_updates(lay, prm, w, b, e, sf, lr):
     """W_j <- W_j - lr_j P e_j sf_{j-1}^T; only presynaptic neurons with sf != 0 cost work."""
     sizes, noff, woff = lay.sizes, lay.noff, lay.woff
@@ -125,7 +125,7 @@ def apply_updates(lay, prm, w, b, e, sf, lr):
             b[lo + n] -= step * e[lo + n]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def rebuild_symmetric(lay, w, y, noise_sd, rng):
     """Y_j = W_{j+1}^T ... W_L^T (broadcast) or W_{j+1}^T (layerwise), plus optional noise."""
     sizes, noff, woff, yoff, fsrc = lay.sizes, lay.noff, lay.woff, lay.yoff, lay.fsrc
@@ -155,7 +155,7 @@ def rebuild_symmetric(lay, w, y, noise_sd, rng):
                     Y[n, m] += noise_sd * normal(rng)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def learn_feedback(lay, prm, y, vf, vaf, alpha_f, sf, eta):
     """Learned feedback: e_inv = -s'(Va_f) (phi_max s(V_f) - alpha_f); Y <- Y - eta e_inv sf_src^T."""
     sizes, noff, yoff, fsrc = lay.sizes, lay.noff, lay.yoff, lay.fsrc
@@ -173,7 +173,7 @@ def learn_feedback(lay, prm, y, vf, vaf, alpha_f, sf, eta):
                 Y[n, m] -= eta * e_inv * sf[noff[s] + m]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def angle_deg(a, b):
     dot = 0.0
     na = 0.0
@@ -189,7 +189,7 @@ def angle_deg(a, b):
     return math.degrees(math.acos(c))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def accumulate_jacobians(lay, prm, w, vf, vaf, jb, jg):
     """Sums for the Theorem-1 matrices of the top hidden layer: J_beta rows and sigma'(V_a)."""
     sizes, noff, woff = lay.sizes, lay.noff, lay.woff

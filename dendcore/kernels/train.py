@@ -40,7 +40,7 @@ def new_outputs(n: int, n_layers: int, n_samp: int) -> Outputs:
                    np.zeros(n, dtype=np.int64), np.zeros((n, 2), dtype=np.int64))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _phase_length(opt, rng):
     if opt.random_phases:
         extra = math.floor(wald(rng, opt.wald_mean, opt.wald_scale))
@@ -48,14 +48,14 @@ def _phase_length(opt, rng):
     return opt.base_steps
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _window(opt, n_steps):
     if opt.use_settle:
         return opt.settle, n_steps
     return n_steps - opt.window_steps, n_steps
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _plateau_windows(lay, opt, n_steps, rng, va_w0, va_w1):
     """Each hidden neuron's apical window; jittered plateaus end up to jitter_max steps early."""
     w0, w1 = _window(opt, n_steps)
@@ -67,7 +67,7 @@ def _plateau_windows(lay, opt, n_steps, rng, va_w0, va_w1):
         va_w0[g] = (w0 if opt.use_settle else w0 - d)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _clear(sums):
     sums.v[:] = 0.0
     sums.phi[:] = 0.0
@@ -77,7 +77,7 @@ def _clear(sums):
     sums.va_n[:] = 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _apical_means(lay, prm, y, c, sums, nw, need_va, out):
     """Mean apical potential of every hidden neuron over its window."""
     sizes, noff, yoff, fsrc = lay.sizes, lay.noff, lay.yoff, lay.fsrc
@@ -98,7 +98,7 @@ def _apical_means(lay, prm, y, c, sums, nw, need_va, out):
                 out[g] = prm[FB_SCALE] * acc / nw + c[g]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, want_jac):
     """Errors, safety check, updates and feedback upkeep; returns the divergence code."""
     compute_errors(lay, prm, w, y, mn.vf, mn.alpha_f, mn.alpha_t, mn.phit, opt.rule, mn.e, mn.ebp, losses)
@@ -115,7 +115,7 @@ def _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, want
     return 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _record_outputs(lay, mn, ex, out, samp_idx, losses, opt):
     sizes, noff = lay.sizes, lay.noff
     L = sizes.size - 1
@@ -134,7 +134,7 @@ def _record_outputs(lay, mn, ex, out, samp_idx, losses, opt):
         out.alpha[ex, 1, m] = mn.alpha_t[samp_idx[m]]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, images, labels, order,
                         opt, lr, rng, out, samp_idx, jb, jg, want_jac, rec, rec_idx, va_w0, va_w1):
     """Train on images[order[k]] for each k; returns how many examples completed."""
@@ -193,7 +193,7 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
     return order.size
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def rate_forward(lay, prm, y, c, w, b, x, label, v, phi, va, n_iter, first_layer):
     """Steady state of one phase in rate mode, writing V, rates and V_a (neuron-indexed).
 
@@ -255,7 +255,7 @@ def rate_forward(lay, prm, y, c, w, b, x, label, v, phi, va, n_iter, first_layer
                 va[noff[j] + n] = scale * acc + c[noff[j] + n]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def train_chunk_rate(lay, prm, w, b, y, c, mn, images, labels, order, opt, lr, rng, out, samp_idx,
                      jb, jg, want_jac, n_iter, v_t, phi_t):
     sizes, noff = lay.sizes, lay.noff
@@ -291,7 +291,7 @@ def train_chunk_rate(lay, prm, w, b, y, c, mn, images, labels, order, opt, lr, r
     return order.size
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def test_one_spiking(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, w0, exact, rng, va_w0, va_w1, scores):
     """Fresh state, one forward phase; scores = mean output voltage from step w0 on."""
     reset_dynamics(dyn, rng, lay.sizes[0])
@@ -305,7 +305,7 @@ def test_one_spiking(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, w0, exa
         scores[i] = sums.v[lay.noff[L] + i] / (n_steps - w0)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def test_spiking(lay, prm, kappa, w, b, y, c, images, idx, n_steps, w0, exact, seed, taps, scores):
     """Score images[idx[k]] into scores[k]; each image has its own random stream
     (seed, test stream, image index) so results do not depend on threads."""
