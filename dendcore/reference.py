@@ -73,18 +73,13 @@ class ReferenceModel:
         return (self.trace_l[j] - self.trace_s[j]) / (self.spec.tau_l_ms - self.spec.tau_s_ms)
 
     def input_spikes(self, x: np.ndarray, n_steps: int, rng) -> np.ndarray:
-        """Counts per step and input: Poisson process of rate phi_max * x drawn by intervals."""
+        """Counts per step and input: a Poisson count per input, spread uniformly over the phase."""
         counts = np.zeros((n_steps, x.size))
         for i in range(x.size):
-            lam = self.spec.phi_max * x[i]
-            if lam <= 0:
+            if x[i] <= 0:
                 continue
-            t = 0.0
-            while True:
-                t += R.exponential(rng) / lam
-                if t >= n_steps:
-                    break
-                counts[int(t), i] += 1
+            for _ in range(R.poisson(rng, self.spec.phi_max * x[i] * n_steps)):
+                counts[int(R.uniform(rng) * n_steps), i] += 1
         return counts
 
     def poisson_spikes(self, j: int, rates: np.ndarray, rng) -> np.ndarray:

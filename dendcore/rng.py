@@ -81,6 +81,25 @@ def exponential(s):
 
 
 @njit(cache=True, nogil=True)
+def poisson(s, mu):
+    """Poisson count by inversion of the CDF, in pieces of mean <= 32 (no underflow)."""
+    total = 0
+    while mu > 0.0:
+        m = min(mu, 32.0)
+        mu -= m
+        u = uniform(s)
+        p = math.exp(-m)
+        cdf = p
+        k = 0
+        while u > cdf and p > 0.0:
+            k += 1
+            p *= m / k
+            cdf += p
+        total += k
+    return total
+
+
+@njit(cache=True, nogil=True)
 def normal(s):
     """N(0, 1) by Box-Muller; always two uniforms, so stream use is predictable."""
     u1 = 1.0 - uniform(s)

@@ -15,7 +15,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from ..rng import exponential
+from ..rng import exponential, poisson, uniform
 from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, PHI_MAX, TAU_L, TAU_S
 
 # Reassociation and contraction let the per-neuron loops vectorise; NaN/inf
@@ -88,38 +88,39 @@ def reset_dynamics(dyn, rng, n_inputs):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def draw_input_events(x, phi_max, n_steps, rng):
-    """Poisson input spikes for one phase from exponential inter-spike intervals.
+    """Poisson input spikes for one phase.
 
+    Given its count, a Poisson process's events are independent and uniform
+    over the phase, so each input draws a Poisson count and then one uniform
+    per spike: no chain of intervals, and pixels at 0 cost nothing.
     Returns CSR-style ``(start, idx)``: the inputs spiking in step k are
     ``idx[start[k]:start[k+1]]`` (repeated for several spikes in one step).
-    Most pixels are 0 and cost nothing; a spike costs one exponential draw.
     """
-    cap = 1024
+    total = 0.0
+    for i in range(x.size):
+        total += x[i]
+    cap = int(1.5 * phi_max * n_steps * total) + 64
     steps = np.empty(cap, dtype=np.int64)
     idx = np.empty(cap, dtype=np.int64)
+    start = np.zeros(n_steps + 1, dtype=np.int64)
     n = 0
     for i in range(x.size):
-        lam = phi_max * x[i]
-        if lam <= 0.0:
+        if x[i] <= 0.0:
             continue
-        t = 0.0
-        while True:
-            t += exponential(rng) / lam
-            if t >= n_steps:
-                break
-            if n == cap:
-                cap *= 2
-                s2 = np.empty(cap, dtype=np.int64)
-                i2 = np.empty(cap, dtype=np.int64)
-                s2[:n] = steps[:n]
-                i2[:n] = idx[:n]
-                steps, idx = s2, i2
-            steps[n] = int(t)
+        count = poisson(rng, phi_max * x[i] * n_steps)
+        if n + count > cap:
+            cap = 2 * (n + count)
+            s2 = np.empty(cap, dtype=np.int64)
+            i2 = np.empty(cap, dtype=np.int64)
+            s2[:n] = steps[:n]
+            i2[:n] = idx[:n]
+            steps, idx = s2, i2
+        for _ in range(count):
+            k = int(uniform(rng) * n_steps)
+            steps[n] = k
             idx[n] = i
+            start[k + 1] += 1
             n += 1
-    start = np.zeros(n_steps + 1, dtype=np.int64)
-    for e in range(n):
-        start[steps[e] + 1] += 1
     for k in range(n_steps):
         start[k + 1] += start[k]
     fill = start[:-1].copy()
