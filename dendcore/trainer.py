@@ -19,7 +19,7 @@ from . import rng as rngmod
 from .datasets import Dataset, load_mnist
 from .diagnostics import theorem1_eigenvalues, weight_angles
 from .kernels.layout import RULE_CODES, params_vector
-from .kernels.spiking import make_dynamics, make_sums, reset_dynamics
+from .kernels.spiking import make_dynamics, make_sums, rebuild_projections, reset_dynamics
 from .kernels.train import (FEEDBACK_FIXED, FEEDBACK_LEARNED, FEEDBACK_SYMMETRIC, Options, new_means,
                             new_outputs, train_chunk_rate, train_chunk_spiking)
 from .network import Network, build_network
@@ -236,7 +236,8 @@ class Trainer:
             done = train_chunk_spiking(net.layout, self.prm, self.kappa, net.w, net.b, net.y, net.c, self.dyn,
                                        self._sums_f, self._sums_t, self._means, images, labels, order,
                                        self._options(), lr, self.rng_train, out, self._sample_idx, jb, jg,
-                                       want_jac, self._rec, rec_idx, self._va_w0, self._va_w1)
+                                       want_jac, self._rec, rec_idx, self._va_w0, self._va_w1,
+                                       self.examples_seen)
         else:
             done = train_chunk_rate(net.layout, self.prm, net.w, net.b, net.y, net.c, self._means, images, labels,
                                     order, self._options(), lr, self.rng_train, out, self._sample_idx, jb, jg,
@@ -260,6 +261,10 @@ class Trainer:
         for row in out.loss:
             self._loss_hist.append(row.copy())
         return stats
+
+    def weights_changed(self) -> None:
+        """Call after editing weights by hand: the basal filter states are rebuilt."""
+        rebuild_projections(self.net.layout, self.prm, self.kappa, self.net.w, self.dyn, self.spec.psp == "exact")
 
     def _diverged(self, order, done, out):
         j = int(out.flag[done])

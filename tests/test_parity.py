@@ -102,3 +102,17 @@ def test_rate_test_matches_twin(small_trainer, mnist):
     for k in idx:
         V, _, _ = twin.rate_phase(mnist.test_images[k] / 255.0, -1)
         assert rel_err(res.scores[k], V[-1]) < TOL
+
+
+@pytest.mark.parametrize("psp", ["truncated", "exact"])
+def test_rank_one_filter_updates_match_a_rebuild(small_trainer, psp):
+    """The basal filter states carried through 200 updates equal a rebuild from the weights."""
+    from dendcore.kernels.spiking import rebuild_projections
+    tr = small_trainer(hidden=(30, 20), psp=psp)
+    tr.train_examples(200)
+    carried = [tr.dyn.proj.copy(), tr.dyn.pjl.copy(), tr.dyn.pjs.copy()]
+    rebuild_projections(tr.net.layout, tr.prm, tr.kappa, tr.net.w, tr.dyn, psp == "exact")
+    for a, b in zip(carried[1:], [tr.dyn.pjl, tr.dyn.pjs]):
+        assert rel_err(a, b) < 1e-11
+    if psp == "truncated":
+        assert rel_err(carried[0], tr.dyn.proj) < 1e-11

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from ..rng import exponential, poisson, uniform
-from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, PHI_MAX, TAU_L, TAU_S
+from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, P_HID, P_OUT, PHI_MAX, TAU_L, TAU_S
 
 # Reassociation and contraction let the per-neuron loops vectorise; NaN/inf
 # semantics stay (no "nnan"/"ninf") so a diverging run is still detected.
@@ -198,6 +198,52 @@ def rebuild_projections(lay, prm, kappa, w, dyn, exact):
                 dyn.pjs[lo + n] += fs * prow[n]
             fl *= decay_l
             fs *= decay_s
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def shift_projections(lay, prm, kappa, dyn, e, sf, lr, exact):
+    """Carry the basal filter states through a weight update instead of rebuilding them.
+
+    Each layer's update is rank one, W_j += u v^T with u = -lr_j P e_j and
+    v = sf_{j-1}, so W_j S = W_j^old S + u (v . S) for every stored spike
+    vector S: a dot product per ring slot replaces a pass over the weights.
+    """
+    sizes, noff = lay.sizes, lay.noff
+    L = sizes.size - 1
+    taps = kappa.size
+    decay_l = math.exp(-1.0 / prm[TAU_L])
+    decay_s = math.exp(-1.0 / prm[TAU_S])
+    t_last = dyn.clock[0] - 1
+    for j in range(1, L + 1):
+        lo, hi = noff[j], noff[j + 1]
+        plo, phi_ = noff[j - 1], noff[j]
+        step = -lr[j - 1] * (prm[P_OUT] if j == L else prm[P_HID])
+        if exact:
+            dl = 0.0
+            ds = 0.0
+            for i in range(plo, phi_):
+                dl += sf[i] * dyn.trl[i]
+                ds += sf[i] * dyn.trs[i]
+        else:
+            dl = 0.0
+            ds = 0.0
+            fl = decay_l
+            fs = decay_s
+            for d in range(taps):
+                r = (t_last - d) % taps
+                dot = 0.0
+                for i in range(plo, phi_):
+                    dot += sf[i] * dyn.hist[r, i]
+                if dot != 0.0:
+                    for n in range(lo, hi):
+                        dyn.proj[r, n] += dot * step * e[n]
+                dl += fl * dot
+                ds += fs * dot
+                fl *= decay_l
+                fs *= decay_s
+        for n in range(lo, hi):
+            dyn.pjl[n] += dl * step * e[n]
+            dyn.pjs[n] += ds * step * e[n]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)

@@ -16,7 +16,8 @@ from ..rng import normal, seed_state, wald
 from .layout import FB_SCALE, G_A, G_B, G_D, G_L, E_EXC, E_INH, PHI_MAX, RULE_DENDRITES
 from .learning import (accumulate_jacobians, angle_deg, apply_updates, check_finite, compute_errors,
                        learn_feedback, rebuild_symmetric)
-from .spiking import make_dynamics, make_sums, rebuild_projections, reset_dynamics, run_phase, sigmoid
+from .spiking import (make_dynamics, make_sums, rebuild_projections, reset_dynamics, run_phase, shift_projections,
+                      sigmoid)
 
 # neuron-indexed phase means of the latest example
 Means = namedtuple("Means", "vf phif sf alpha_f alpha_t phit vaf vat e ebp")
@@ -28,6 +29,7 @@ Outputs = namedtuple("Outputs", "loss pred angle alpha flag lengths")
 
 FEEDBACK_FIXED, FEEDBACK_SYMMETRIC, FEEDBACK_LEARNED = 0, 1, 2
 MAX_EXTRA_STEPS = 1000  # Wald tail cap: P(floor(W) > 1000) is below 1e-50
+REBUILD_EVERY = 256
 
 
 def new_means(n_total: int) -> Means:
@@ -136,8 +138,14 @@ def _record_outputs(lay, mn, ex, out, samp_idx, losses, opt):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, images, labels, order,
-                        opt, lr, rng, out, samp_idx, jb, jg, want_jac, rec, rec_idx, va_w0, va_w1):
-    """Train on images[order[k]] for each k; returns how many examples completed."""
+                        opt, lr, rng, out, samp_idx, jb, jg, want_jac, rec, rec_idx, va_w0, va_w1, first):
+    """Train on images[order[k]] for each k; returns how many examples completed.
+
+    ``first`` is the run's count of examples before this chunk: the basal
+    filter states follow each weight update by a rank-one correction and are
+    rebuilt from scratch every REBUILD_EVERY examples of the run (never
+    depending on how the run is cut into chunks), which bounds rounding drift.
+    """
     sizes, noff = lay.sizes, lay.noff
     L = sizes.size - 1
     n_in = sizes[0]
@@ -153,7 +161,8 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
         # recording computes V_a for the plot only; it must not change the numbers
         recording = rec_idx.size > 0 and ex == order.size - 1
         need_va = need_va_base
-        rebuild_projections(lay, prm, kappa, w, dyn, opt.exact)
+        if (first + ex) % REBUILD_EVERY == 0:
+            rebuild_projections(lay, prm, kappa, w, dyn, opt.exact)
 
         lf = _phase_length(opt, rng)
         lt = _phase_length(opt, rng)
@@ -190,6 +199,7 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
         if bad != 0:
             out.flag[ex] = bad
             return ex
+        shift_projections(lay, prm, kappa, dyn, mn.e, mn.sf, lr, opt.exact)
     return order.size
 
 
