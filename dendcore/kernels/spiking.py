@@ -317,11 +317,16 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                 i = sums.spk_idx[q]
                 sums.psp[i] += dyn.hist[r, i] * k_win[k]
         if exact:
+            trl_in = dyn.trl[:n_in]
+            trs_in = dyn.trs[:n_in]
+            h_in = dyn.hist[r, :n_in]
             for i in range(n_in):
-                dyn.trl[i] = decay_l * (dyn.trl[i] + dyn.hist[r, i])
-                dyn.trs[i] = decay_s * (dyn.trs[i] + dyn.hist[r, i])
-                if learning and in_win:
-                    sums.psp[i] += (dyn.trl[i] - dyn.trs[i]) * inv_dtau
+                trl_in[i] = decay_l * (trl_in[i] + h_in[i])
+                trs_in[i] = decay_s * (trs_in[i] + h_in[i])
+            if learning and in_win:
+                psp_in = sums.psp[:n_in]
+                for i in range(n_in):
+                    psp_in[i] += (trl_in[i] - trs_in[i]) * inv_dtau
 
         # ---- computing layers, bottom up ----
         for j in range(1, L + 1):
