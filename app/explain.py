@@ -1,0 +1,107 @@
+"""Short texts for students, shown beside each plot (Markdown).
+
+Each entry answers three questions: what is drawn, what to look for while the
+network trains, and what Guerguiev, Lillicrap & Richards (eLife 2017) report.
+"""
+
+INTRO = """
+**Dendrite Lab** trains the network of Guerguiev, Lillicrap & Richards (2017), *Towards deep learning
+with segregated dendrites*, live in your browser. Hidden neurons have a **basal** dendrite (input from
+below), a separate **apical** dendrite (feedback from the output layer) and a soma. Each example runs in
+two phases: a **forward** phase (the image alone) and a **target** phase (the correct output is nudged
+on). Hidden neurons compare the apical *plateau potential* of the two phases and change their basal
+synapses by the difference; no error is ever sent backwards through the forward weights.
+
+Press **▶ Play**. Sliders marked *(live)* act on the running network; the other model controls build a
+new network and start again. Click the header of a *What am I looking at?* box to fold it away.
+"""
+
+PLATEAUS = """
+**What it shows.** Top: one dot per sample hidden neuron for the latest example. Across is its plateau
+potential at the end of the forward phase, α^f = σ(mean apical voltage in the integration window); up
+is the same in the target phase, α^t. Bottom: that example's voltages for one hidden neuron: soma **V**,
+basal **V_b** and apical **V_a**. The shaded bands are the integration windows that get averaged (blue:
+forward, red: target); the dotted line is where the teaching signal switches on.
+
+**What to look for.** A dot above the dashed diagonal means the top-down signal grew when the right
+answer was imposed, so that neuron's active basal synapses are strengthened; below it, weakened. The
+gap α^t − α^f is the neuron's entire learning signal, and it shrinks as the network learns. In the
+traces, V follows V_b while g_a = 0 (the apical dendrite is segregated); raise the apical coupling g_a
+and V starts to follow V_a too. The traces exist in spiking mode only.
+
+**The paper.** Plateau potentials at the end of each phase carry the learning signal (paper, Figs. 2–3);
+the hidden layer's loss is ‖α^t − α^f‖².
+"""
+
+LEARNING = """
+**What it shows.** Top: the **test error** (red dots, measured every few thousand examples on the
+chosen number of test images) and the **training error** (blue: how many recent training examples the
+network got wrong in the forward phase, before learning from them) against the number of examples
+seen. The dashed grey line, where there is one, is the paper's test error after 60 epochs; the dotted
+line, where one is shipped, is the test error of a 60-epoch reference run of the same preset. Bottom: the
+**layer losses**: the output loss (target- minus forward-phase output rates, squared) and each hidden
+layer's loss (target- minus forward-phase plateaus, squared).
+
+**What to look for.** The error starts at chance (about 90 %) and drops within the first few thousand
+examples: to roughly 20–25 % after 10,000 spiking examples, and to about 6–8 % after one epoch (60,000
+examples) in rate mode. The hidden loss falls together with the output loss: hidden neurons learn to
+reduce the output error although no error was sent to them. The run shown here covers only a sliver of
+the paper's 60 epochs (3.6 million examples).
+
+**The paper.** After 60 epochs: 784-10 (no hidden layer) 8.3 %, 784-500-10 4.1 %, 784-500-100-10
+3.2 %; the two losses are positively correlated (r ≈ 0.2–0.6) after the first epoch.
+"""
+
+ALIGNMENT = """
+**What it shows.** Top, solid: the angle between the change this rule makes to a hidden layer and the
+change backprop would make for the same example (mean over the last 100 examples); 90° means
+unrelated, 0° identical. Dashed: the angle between the fixed feedback weights Y and the transposed
+forward weights above them. Bottom: the largest eigenvalue of (I − J_β J_γ)ᵀ(I − J_β J_γ), built from
+the forward (J_β) and feedback (J_γ) Jacobians averaged over recent examples; the paper's Theorem 1
+guarantees that the hidden targets lower the output loss while it is below 1 (dashed line).
+
+**What to look for.** Both angles start near 90° and fall: the forward weights rotate to agree with
+the random feedback, so the dendritic update starts pointing roughly where backprop's does. Switch the
+learning rule to backprop to see 0°, or the feedback to symmetric. The eigenvalue starts above 1 and
+drops below it during the first epoch.
+
+**The paper.** With one hidden layer the angle to backprop settles at about 65–70° with spiking
+feedback and 35–40° with noise-free (rate) feedback; the eigenvalue drops below 1 during epoch 1.
+"""
+
+TSNE = """
+**What it shows.** Each dot is one of a fixed set of 1,000 test images, placed by t-SNE so that
+images that make the top hidden layer respond alike lie close together. Colour is the true class;
+hover over a dot to see its image. The map is recomputed in the background every few seconds, starting
+from the previous map, so dots drift instead of jumping.
+
+**What to look for.** Before training the hidden layer is a random projection of the pixels: similar
+images already group loosely, but classes overlap. As the network learns, groups tighten and separate;
+classes that are easy to confuse (4 and 9, 3 5 and 8) stay neighbours. Only the grouping means
+something: distances between far-apart clusters and the orientation of the map do not.
+
+**The paper.** Hidden-layer activity separates the classes, and more so in higher layers (compare
+784-500-10 with 784-500-100-10).
+"""
+
+EXAMPLE = """
+**What it shows.** The latest training example, the forward-phase firing rate of each output neuron
+(one bar per class, before the teaching signal), the network's prediction (the output with the highest
+voltage in the forward phase) and the correct class.
+
+**What to look for.** At first the bars are nearly flat and predictions are guesses. After a few
+thousand examples the target's bar usually towers over the rest. Choose *Speed: 1 example/s* to follow
+examples one by one together with their voltage traces, or press **Step** to train on exactly one.
+
+**The paper.** The output neurons have a dendrite and a soma; in the target phase a teaching current
+pushes the soma of the correct class up and the others down, and the output layer learns from the
+difference between the two phases.
+"""
+
+SECTIONS = {
+    "plateaus": ("1 · Plateau potentials and voltages", PLATEAUS),
+    "learning": ("2 · Learning curves", LEARNING),
+    "alignment": ("3 · Alignment with backprop", ALIGNMENT),
+    "tsne": ("4 · t-SNE of hidden activity", TSNE),
+    "example": ("5 · The current example", EXAMPLE),
+}

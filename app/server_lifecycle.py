@@ -1,0 +1,43 @@
+"""Server hooks of the directory app (Bokeh runs them once per server process).
+
+On start: send the dashboard's log lines to the server's stderr and warm up
+(load MNIST, build one spiking and one rate network and train an example each)
+so that Numba's compiled kernels are loaded before the first student clicks
+Play.  On stop: shut the shared t-SNE worker down.
+"""
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def _importable():
+    # Bokeh restores sys.path after running this file, so do it when a hook runs
+    if _ROOT not in sys.path:
+        sys.path.insert(0, _ROOT)
+
+
+def on_server_loaded(server_context):
+    _importable()
+    log = logging.getLogger("dendrite_lab")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    if os.environ.get("DENDRITE_NO_WARMUP"):
+        return
+    t0 = time.perf_counter()
+    from app.warmup import warm_up
+    warm_up()
+    log.info("warm-up done in %.1f s", time.perf_counter() - t0)
+
+
+def on_server_unloaded(server_context):
+    _importable()
+    from app import tsne
+    tsne.shutdown()

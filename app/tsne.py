@@ -1,0 +1,183 @@
+"""t-SNE maps of hidden activity, computed in the background with openTSNE.
+
+Each session owns a :class:`TsneMap`; the work runs in one worker *process*
+shared by every session of the server, at a lower CPU priority.  A process,
+not a thread: openTSNE holds the GIL for much of its optimisation, and in a
+thread it slowed the training thread by about 30 % on a 2-core machine.  So
+however many students press Play, at most one map is being optimised at a
+time and each session has at most one job waiting.  A new map starts from the
+previous one of the same run (warm start: the affinities of the new activity,
+optimised from the old positions), so points drift as the network learns
+instead of the whole picture jumping.  A new run starts from a PCA layout.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger("dendrite_lab.tsne")
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+PERPLEXITY = 30
+COLD_ITERS = (125, 250)    # early-exaggeration and normal iterations for a first map
+WARM_ITERS = 120           # iterations when continuing from the previous map
+WORKER_NICENESS = 5         # below training and the page, but not starved on a busy server
+
+
+def _init_worker() -> None:
+    try:
+        os.nice(WORKER_NICENESS)     # training and the page come first
+    except OSError:
+        pass
+
+
+def shared_executor() -> ProcessPoolExecutor:
+    """The one t-SNE worker process of this server (started on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_init_worker)
+        return _POOL
+
+
+def _reset_executor(broken: Executor) -> None:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is broken:
+            _POOL = None
+    try:
+        broken.shutdown(wait=False, cancel_futures=True)
+    except Exception:
+        pass
+
+
+def shutdown() -> None:
+    global _POOL
+    with _POOL_LOCK:
+        pool, _POOL = _POOL, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def start_worker() -> None:
+    """Start the worker process and load openTSNE in it (server warm-up)."""
+    rng = np.random.default_rng(0)
+    shared_executor().submit(embed, rng.random((40, 5)), None).result(timeout=120)
+
+
+@dataclass
+class TsneResult:
+    xy: np.ndarray            # (n_probe, 2)
+    examples_seen: int        # training progress the map describes
+    run_id: int
+    wall_s: float
+    warm: bool
+
+
+def embed(activity: np.ndarray, previous: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """A 2-D t-SNE map of the rows of ``activity``, continued from ``previous`` when given."""
+    from openTSNE import TSNEEmbedding, affinity, initialization
+
+    x = np.asarray(activity, dtype=np.float64)
+    # rates of saturated or silent units carry no information and make distances degenerate
+    spread = x.std(axis=0)
+    if np.any(spread > 0):
+        x = x[:, spread > 0]
+    x = x + 1e-9 * np.random.default_rng(seed).standard_normal(x.shape)   # break exact ties
+    perplexity = min(PERPLEXITY, max(2, (x.shape[0] - 1) // 3))
+    aff = affinity.PerplexityBasedNN(x, perplexity=perplexity, method="exact", n_jobs=1,
+                                     random_state=seed, verbose=False)
+    if previous is None or previous.shape != (x.shape[0], 2):
+        init = initialization.pca(x, random_state=seed)
+        emb = TSNEEmbedding(init, aff, negative_gradient_method="bh", n_jobs=1, random_state=seed)
+        emb = emb.optimize(n_iter=COLD_ITERS[0], exaggeration=12, momentum=0.5)
+        emb = emb.optimize(n_iter=COLD_ITERS[1], momentum=0.8)
+    else:
+        emb = TSNEEmbedding(np.array(previous, dtype=np.float64), aff, negative_gradient_method="bh",
+                            n_jobs=1, random_state=seed)
+        emb = emb.optimize(n_iter=WARM_ITERS, momentum=0.8)
+    return np.asarray(emb, dtype=np.float64)
+
+
+class TsneMap:
+    """The t-SNE state of one session: the latest map and at most one job in flight."""
+
+    def __init__(self, executor: Executor | None = None):
+        self._executor = executor
+        self._lock = threading.Lock()
+        self._busy = False
+        self._closed = False
+        self._run_id = -1
+        self._previous: np.ndarray | None = None
+        self._result: TsneResult | None = None
+        self.last_error: str | None = None
+
+    def reset(self, run_id: int) -> None:
+        """A new run: forget the old map (a job still running for the old run is discarded)."""
+        with self._lock:
+            self._run_id = run_id
+            self._previous = None
+            self._result = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._result = None
+            self._previous = None
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def submit(self, activity: np.ndarray, examples_seen: int, run_id: int) -> bool:
+        """Start a map of ``activity`` unless one is being computed; thread-safe, never blocks."""
+        with self._lock:
+            if self._busy or self._closed or run_id != self._run_id:
+                return False
+            self._busy = True
+            previous = self._previous
+        executor = self._executor or shared_executor()
+        t0 = time.perf_counter()
+        try:
+            future = executor.submit(embed, np.array(activity, dtype=np.float64, copy=True), previous)
+        except Exception as exc:     # shut down, or a broken worker process
+            if self._executor is None:
+                _reset_executor(executor)
+            with self._lock:
+                self._busy = False
+            log.warning("t-SNE worker unavailable: %s", exc)
+            return False
+        future.add_done_callback(lambda f: self._done(f, examples_seen, run_id, t0, previous is not None, executor))
+        return True
+
+    def _done(self, future, examples_seen: int, run_id: int, t0: float, warm: bool, executor) -> None:
+        try:
+            xy = future.result()
+        except Exception as exc:     # a degenerate activity pattern, or the worker died
+            log.warning("t-SNE failed: %s", exc)
+            self.last_error = str(exc)
+            if self._executor is None and type(exc).__name__ == "BrokenProcessPool":
+                _reset_executor(executor)      # the next map starts a fresh worker
+            xy = None
+        with self._lock:
+            self._busy = False
+            if xy is not None and not self._closed and run_id == self._run_id:
+                self._previous = xy
+                self._result = TsneResult(xy, examples_seen, run_id, time.perf_counter() - t0, warm)
+                self.last_error = None
+
+    def take(self) -> TsneResult | None:
+        """The newest finished map, once (None when nothing new)."""
+        with self._lock:
+            result, self._result = self._result, None
+            return result

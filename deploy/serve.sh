@@ -1,0 +1,32 @@
+#!/bin/sh
+# The one command that serves Dendrite Lab: the Docker image's CMD runs it, and
+# tests/test_deploy.py starts it too. Run it from the project directory (the one
+# that holds app/). Every setting can be changed through the environment.
+#
+#   DENDRITE_PORT              port to listen on                (5006)
+#   DENDRITE_ADDRESS           address to bind                  (0.0.0.0)
+#   DENDRITE_ORIGIN            host[:port] the browser uses to reach the page; several may be
+#                              given, separated by commas       (localhost:5006)
+#   DENDRITE_NUM_PROCS         panel worker processes           (1, see deploy/README.md)
+#   DENDRITE_SESSION_LIFETIME  ms an unused session is kept after its tab closed (60000)
+#   DENDRITE_EXTRA_ARGS        anything else for `panel serve`, word-split
+set -eu
+
+set --
+for origin in $(printf '%s' "${DENDRITE_ORIGIN:-localhost:5006}" | tr ',' ' '); do
+    set -- "$@" --allow-websocket-origin "$origin"
+done
+
+# shellcheck disable=SC2086  # DENDRITE_EXTRA_ARGS is meant to be split into words
+exec panel serve app \
+    --address "${DENDRITE_ADDRESS:-0.0.0.0}" \
+    --port "${DENDRITE_PORT:-5006}" \
+    "$@" \
+    --num-procs "${DENDRITE_NUM_PROCS:-1}" \
+    --liveness \
+    --use-xheaders \
+    --keep-alive 15000 \
+    --check-unused-sessions 10000 \
+    --unused-session-lifetime "${DENDRITE_SESSION_LIFETIME:-60000}" \
+    --session-token-expiration 300 \
+    ${DENDRITE_EXTRA_ARGS:-}

@@ -1,0 +1,154 @@
+"""The dashboard in Debian's headless Chromium (Playwright): Play, live slider, Reset, shared link.
+
+Screenshots go to ``screenshots/`` (git-ignored) for a person to look at.
+"""
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("panel")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_app_server import served_app  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "screenshots"
+SEEN = re.compile(r"examples seen: (\d+)")
+
+
+def wait_until(fn, timeout: float, what: str, interval: float = 0.2):
+    t0 = time.monotonic()
+    last = None
+    while time.monotonic() - t0 < timeout:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def plot_titles(page, prefix: str) -> list[str]:
+    """Titles of the Bokeh plots on the page that start with ``prefix`` (they are drawn on a canvas)."""
+    return page.evaluate("""prefix => {
+        const out = [];
+        for (const doc of (window.Bokeh ? window.Bokeh.documents : [])) {
+            for (const m of doc._all_models.values()) {
+                if (typeof m.text === "string" && m.text.startsWith(prefix)) out.push(m.text);
+            }
+        }
+        return out;
+    }""", prefix)
+
+
+def status_text(page) -> str:
+    # Panel renders components in shadow roots: text locators see inside them, CSS classes do not
+    return page.get_by_text(SEEN).first.inner_text(timeout=10_000)
+
+
+def in_force_text(page) -> str:
+    return page.locator("p", has_text="Running now:").first.inner_text(timeout=10_000)
+
+
+def examples_seen(page) -> int:
+    m = SEEN.search(status_text(page))
+    return int(m.group(1)) if m else -1
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    # short session lifetimes so that closing a tab ends its session (and engine thread) quickly
+    # (not shorter than the page's load time, or the session dies before its websocket connects)
+    with served_app("--check-unused-sessions", "1000", "--unused-session-lifetime", "10000") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def open_page(browser, url):
+    page = browser.new_page(viewport={"width": 1900, "height": 3000})
+    page.set_default_timeout(30_000)
+    page.goto(url, timeout=60_000)
+    page.get_by_text("Running now:").first.wait_for(timeout=60_000)   # the network is built
+    return page
+
+
+def test_play_slider_reset(server, browser):
+    base, log = server
+    SHOTS.mkdir(exist_ok=True)
+    page = open_page(browser, f"{base}/app")
+    assert examples_seen(page) == 0
+    error_plot = page.locator(".dl-plot-learning").first
+    before = error_plot.screenshot()
+    page.screenshot(path=str(SHOTS / "01-opened.png"))
+
+    page.get_by_role("button", name="▶ Play").click()
+    page.mouse.move(5, 2900)                        # no tooltip over the page
+    n1 = wait_until(lambda: max(0, examples_seen(page)), 30, "examples seen > 0")
+    n2 = wait_until(lambda: examples_seen(page) > n1 and examples_seen(page), 30, "examples seen to grow")
+    assert n2 > n1 > 0
+    wait_until(lambda: error_plot.screenshot() != before, 30, "the error plot to change")
+    wait_until(lambda: "test error: not measured" not in status_text(page), 60,
+               "a test-error measurement")
+    page.screenshot(path=str(SHOTS / "02-training.png"))
+
+    # move the g_a slider with the keyboard (5 steps of 0.01) while it trains
+    handle = page.locator(".dl-g_a .noUi-handle").first
+    handle.focus()
+    for _ in range(5):
+        handle.press("ArrowRight")
+    box = page.locator(".dl-g_a input").first
+    wait_until(lambda: float(box.input_value() or 0) > 0, 10, "the g_a box to follow the slider")
+    time.sleep(0.5)                                  # let the key presses settle
+    value = float(box.input_value())
+    assert 0 < value <= 0.05
+    wait_until(lambda: f"g_a = {value:g}" in in_force_text(page), 10, f"the running spec to show g_a = {value:g}")
+    assert f"g_a={value:g}" in page.url.replace("%3D", "=") or f"g_a={value}" in page.url
+    seen_at_change = examples_seen(page)
+    wait_until(lambda: examples_seen(page) > seen_at_change, 20, "training to continue after the live change")
+    page.screenshot(path=str(SHOTS / "03-live-g_a.png"))
+
+    page.get_by_role("button", name="↺ Reset").click()
+    wait_until(lambda: examples_seen(page) == 0, 20, "examples seen: 0 after Reset")
+    page.get_by_text("Reset: a fresh network").first.wait_for(timeout=10_000)
+    time.sleep(1.0)
+    assert examples_seen(page) == 0, "Reset leaves the new network paused"
+    page.screenshot(path=str(SHOTS / "04-reset.png"))
+    page.close()
+
+    # closing the tab ends the session and its engine thread
+    wait_until(lambda: "engine thread stopped" in log.read_text(), 45, "the engine thread to stop")
+
+
+def test_shared_link_reproduces_a_setup(server, browser):
+    base, log = server
+    page = open_page(browser, f"{base}/app?preset=glr17-1hl-rate&hidden=100&g_a=0.05&seed=3")
+    text = in_force_text(page)
+    assert "784-100-10 · rate" in text and "g_a = 0.05" in text
+    page.get_by_role("button", name="▶ Play").click()
+    page.mouse.move(5, 2900)
+    wait_until(lambda: examples_seen(page) > 20000, 60, "rate mode to get through 20,000 examples")
+    wait_until(lambda: plot_titles(page, "Top hidden layer, 1000 test images, at"), 60, "a t-SNE map")
+    time.sleep(1.0)
+    page.screenshot(path=str(SHOTS / "05-rate-link.png"))
+    page.get_by_role("button", name="‖ Pause").click()
+    page.close()
+    assert "Traceback" not in log.read_text()

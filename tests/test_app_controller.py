@@ -1,0 +1,520 @@
+"""Dashboard controller, engine thread, plots and exports -- no server, no browser.
+
+Networks are small and in rate mode so each test trains in well under a second.
+"""
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("panel")
+pytest.importorskip("holoviews")
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from dendcore import PRESETS, DivergenceError, Snapshot, SpecError, Trainer  # noqa: E402
+from app import controller as ctl  # noqa: E402
+from app.controller import Controller, TrainingSlots, Update, parse_hidden  # noqa: E402
+from app.engine import QUEUE_SIZE, next_schedule  # noqa: E402
+
+
+class NoTsne:
+    """Stands in for the t-SNE worker (keeps the unit tests' CPU for training)."""
+
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, activity, examples_seen, run_id):
+        self.submitted.append((np.asarray(activity).shape, examples_seen, run_id))
+        return True
+
+    def reset(self, run_id):
+        pass
+
+    def close(self):
+        pass
+
+    def take(self):
+        return None
+
+    busy = False
+
+
+def make(**params):
+    params.setdefault("preset", "glr17-1hl-rate")
+    params.setdefault("hidden", "40")
+    c = Controller(slots=TrainingSlots(8), tsne=NoTsne(), **params)
+    return c
+
+
+def pump(c: Controller, until, timeout=20.0) -> list[Update]:
+    """Poll like the page does until ``until(controller)`` holds."""
+    ups = []
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        ups.append(c.poll())
+        if until(c):
+            return ups
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout} s; status: {c.status!r}, message: {c.message!r}")
+
+
+@pytest.fixture
+def controllers():
+    made = []
+
+    def factory(**params):
+        c = make(**params)
+        made.append(c)
+        return c
+    yield factory
+    for c in made:
+        c.close()
+        if c.engine is not None:
+            assert not c.engine.alive, "the engine thread must stop when the session closes"
+
+
+# ------------------------------------------------------------------ parsing
+@pytest.mark.parametrize("text, sizes", [("500", (500,)), ("500-100", (500, 100)), ("500, 100", (500, 100)),
+                                         (" 20 10 5 ", (20, 10, 5)), ("", ()), ("none", ())])
+def test_parse_hidden(text, sizes):
+    assert parse_hidden(text) == sizes
+
+
+@pytest.mark.parametrize("text", ["abc", "500-100-50-10", "0-5", "100000"])
+def test_parse_hidden_rejects(text):
+    with pytest.raises(SpecError, match="hidden"):
+        parse_hidden(text)
+
+
+def test_test_schedule_doubles_then_steps():
+    at, seen = 500, []
+    for _ in range(7):
+        seen.append(at)
+        at = next_schedule(at, 2500)
+    assert seen == [500, 1000, 2000, 4000, 6500, 9000, 11500]
+
+
+# ----------------------------------------------------------- spec mirroring
+def test_controls_mirror_the_preset():
+    c = Controller(slots=TrainingSlots(1), tsne=NoTsne())
+    assert c.preset == ctl.DEFAULT_PRESET
+    assert c.build_spec() == PRESETS[ctl.DEFAULT_PRESET].spec
+    c.preset = "glr17-2hl-ga06-rate"
+    assert (c.mode, c.hidden, c.g_a, c.lr_hidden, c.lr_output) == ("rate", "500-100", 0.6, 0.23, 0.12)
+    assert c.build_spec() == PRESETS["glr17-2hl-ga06-rate"].spec
+    c.close()
+
+
+def test_params_are_bounded_and_documented():
+    c = Controller(slots=TrainingSlots(1), tsne=NoTsne())
+    for name in ctl.STRUCTURAL + ctl.LIVE + ctl.PACING:
+        assert c.param[name].doc, f"{name} needs a tooltip"
+    for name in ("g_a", "lr_hidden", "lr_output", "feedback_scale", "seed", "test_every", "test_images"):
+        lo, hi = c.param[name].bounds
+        assert lo is not None and hi is not None
+    with pytest.raises(ValueError):
+        c.g_a = 1.5
+    with pytest.raises(ValueError):
+        c.mode = "quantum"
+    c.close()
+
+
+def test_depth_change_takes_the_papers_learning_rates():
+    c = Controller(slots=TrainingSlots(1), tsne=NoTsne())
+    c.hidden = "500-100"
+    assert (c.lr_hidden, c.lr_output) == (0.23, 0.12)
+    assert c.build_spec().lr == (0.23, 0.23, 0.12)
+    c.hidden = "none"
+    assert c.lr_output == 0.19 and c.build_spec().lr == (0.19,)
+    c.close()
+
+
+def test_shared_link_settings_override_the_preset():
+    c = Controller(slots=TrainingSlots(1), tsne=NoTsne())
+    # the link's g_a equals the current default, but must still win over the preset's 0.6
+    bad = c.apply_settings({"preset": "glr17-2hl-ga06", "g_a": 0, "hidden": 300, "seed": "7", "mode": "rate"})
+    assert bad == []
+    assert (c.preset, c.g_a, c.hidden, c.seed, c.mode) == ("glr17-2hl-ga06", 0.0, "300", 7, "rate")
+    assert c.build_spec().hidden == (300,)
+    c.close()
+
+
+def test_shared_link_with_bad_values_keeps_the_rest():
+    c = Controller(slots=TrainingSlots(1), tsne=NoTsne())
+    bad = c.apply_settings({"g_a": 7.5, "mode": "rate", "hidden": "lots", "unknown": 1})
+    assert c.mode == "rate" and c.g_a == 0.0 and c.hidden == "500"
+    assert len(bad) == 2 and c.message_kind == "warning" and "g_a" in c.message and "hidden" in c.message
+    c.close()
+
+
+# ------------------------------------------------------------- the engine
+def test_play_streams_snapshots_and_status(controllers):
+    c = controllers()
+    c.activate()
+    assert "examples seen: 0" in c.status
+    c.start()
+    ups = pump(c, lambda c: c.last_snapshot is not None and c.last_snapshot.examples_seen >= 2000)
+    assert any(u.new_run for u in ups)
+    n = c.last_snapshot.examples_seen
+    assert f"examples seen: {n}" in c.status and "epoch" in c.status and "test error" in c.status
+    assert c.running and "784-40-10 · rate" in c.in_force
+    pump(c, lambda c: "test error: " in c.status and "%" in c.status)
+    c.stop()
+    assert not c.running
+
+
+def test_spiking_test_error_is_measured_while_training_goes_on(controllers):
+    c = controllers(preset="glr17-1hl", hidden="20", test_images=100)
+    c.activate()
+    c.start()
+    pump(c, lambda c: c._last_test is not None, timeout=60)
+    err, n_images, at = c._last_test
+    assert n_images == 100 and at >= 500 and 0 <= err <= 100
+    assert f"test error: {err:.1f} % (100 images, at {at} examples)" in c.status
+    tests = [h for h in c.history if h["test_error_pct"] is not None]
+    assert tests and tests[0]["examples"] == 0 and tests[0]["examples_seen"] == at
+    seen = [h["examples_seen"] for h in c.history]
+    assert seen == sorted(seen)
+
+
+def test_live_change_reaches_the_running_engine(controllers):
+    c = controllers()
+    c.activate()
+    c.start()
+    pump(c, lambda c: c.last_snapshot is not None)
+    c.g_a = 0.05
+    c.feedback_scale = 2.0
+    c.lr_hidden = 0.1
+    pump(c, lambda c: c.last_snapshot is not None and c.last_snapshot.g_a == 0.05
+         and c.last_snapshot.feedback_scale == 2.0)
+    assert "g_a = 0.05" in c.in_force and "× 2" in c.in_force
+    assert c.last_snapshot.lr == [0.1, 0.21]
+    assert c.live_latencies and max(c.live_latencies) < 5.0     # a sanity bound; the benchmark times it
+    # a live change keeps the run going: no reset
+    assert c.last_snapshot.examples_seen > 0 and c.run.run_id == 1
+
+
+def test_structural_change_restarts_and_says_so(controllers):
+    c = controllers()
+    c.activate()
+    c.start()
+    pump(c, lambda c: c.last_snapshot is not None and c.last_snapshot.examples_seen > 500)
+    first_run = c.run.run_id
+    c.hidden = "30-20"
+    assert "new network" in c.message and "Hidden layers" in c.message
+    ups = pump(c, lambda c: c.run is not None and c.run.run_id > first_run and c.last_snapshot is not None)
+    assert any(u.new_run for u in ups)
+    assert c.running, "a run that was playing keeps playing after a structural change"
+    assert c.run.spec.hidden == (30, 20) and c.run.spec.lr == (0.23, 0.23, 0.12)
+    # nothing from the old network reaches the new run's plots
+    assert all(s.loss_hidden is None or len(s.loss_hidden) == 2 for u in ups for s in u.snapshots
+               if u.run_id == c.run.run_id)
+
+
+def test_reset_builds_a_fresh_paused_network(controllers):
+    c = controllers()
+    c.activate()
+    c.start()
+    pump(c, lambda c: c.last_snapshot is not None and c.last_snapshot.examples_seen > 300)
+    c.restart()
+    assert not c.running and "Reset" in c.message
+    pump(c, lambda c: c.last_snapshot is None and c.run is not None and c.run.run_id == 2)
+    assert "examples seen: 0" in c.status
+    time.sleep(0.3)
+    assert c.poll().snapshots == []      # paused: nothing trains
+
+
+def test_step_trains_exactly_one_example(controllers):
+    c = controllers(preset="glr17-1hl", hidden="20")      # spiking: traces come with each step
+    c.activate()
+    c.step_once()
+    pump(c, lambda c: c.last_snapshot is not None)
+    s = c.last_snapshot
+    assert s.examples_seen == 1 and s.examples == 1
+    assert s.traces is not None and len(s.traces.V) == s.traces.forward_steps + s.traces.target_steps
+    c.step_once()
+    pump(c, lambda c: c.last_snapshot.examples_seen == 2)
+    time.sleep(0.3)
+    c.poll()
+    assert c.last_snapshot.examples_seen == 2 and not c.running
+
+
+def test_speed_control_paces_the_engine(controllers):
+    c = controllers(speed=5)                                   # five examples a second
+    c.activate()
+    c.start()
+    pump(c, lambda c: c.last_snapshot is not None)
+    n0, t0 = c.last_snapshot.examples_seen, time.perf_counter()
+    time.sleep(1.6)
+    c.poll()
+    rate = (c.last_snapshot.examples_seen - n0) / (time.perf_counter() - t0)
+    assert 2 <= rate <= 8
+    assert all(s.examples == 1 for s in [c.last_snapshot])     # one example per snapshot: traces of each
+
+
+def test_divergence_pauses_with_a_clear_message(controllers, monkeypatch):
+    original = Trainer.train_examples
+    calls = {"n": 0}
+
+    def flaky(self, n, record_last=False):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise DivergenceError("training diverged at example 123 (test)", 123, "hidden layer 1")
+        return original(self, n, record_last=record_last)
+
+    monkeypatch.setattr(Trainer, "train_examples", flaky)
+    c = controllers()
+    c.activate()
+    c.start()
+    pump(c, lambda c: c.message_kind == "danger")
+    assert "diverged at example 123" in c.message and "lower a learning rate" in c.message
+    assert not c.running and c.engine.alive
+
+
+def test_run_length_is_bounded(controllers, monkeypatch):
+    from app import engine
+    monkeypatch.setattr(engine, "MAX_EPOCHS", 3000 / 60000)     # 3,000 examples
+    c = controllers()
+    c.activate()
+    c.start()
+    pump(c, lambda c: "longest run" in c.message)
+    assert not c.running and c.last_snapshot.examples_seen == 3000
+
+
+def test_class_full_message():
+    slots = TrainingSlots(1)
+    a = Controller(slots=slots, tsne=NoTsne(), preset="glr17-1hl-rate", hidden="20")
+    b = Controller(slots=slots, tsne=NoTsne(), preset="glr17-1hl-rate", hidden="20")
+    try:
+        a.start()
+        b.start()
+        assert a.running and not b.running
+        assert "class is full" in b.message
+        a.stop()                   # pausing frees the slot
+        b.start()
+        assert b.running
+    finally:
+        a.close()
+        b.close()
+    assert slots.in_use == 0
+
+
+def test_queue_is_bounded_when_nobody_drains(controllers):
+    c = controllers()
+    c.activate()
+    c.start()
+    assert c.engine.out.maxsize == QUEUE_SIZE
+    t0 = time.perf_counter()     # no polling: the queue fills up, then the engine must wait
+    while not c.engine.out.full() and time.perf_counter() - t0 < 20:
+        time.sleep(0.05)
+    assert c.engine.out.qsize() == QUEUE_SIZE
+    time.sleep(0.3)
+    seen = c.engine.examples_seen
+    time.sleep(0.5)
+    assert c.engine.examples_seen == seen, "the engine keeps training into a full queue"
+    pump(c, lambda c: c.last_snapshot is not None)
+
+
+def test_close_stops_the_thread_promptly():
+    c = make()
+    c.activate()
+    c.start()
+    pump(c, lambda c: c.last_snapshot is not None)
+    t0 = time.perf_counter()
+    c.close()
+    assert not c.engine.alive and time.perf_counter() - t0 < 2.0
+    c.start()                    # harmless after close
+    assert not c.engine.alive
+
+
+def test_probe_activity_goes_to_tsne(controllers):
+    c = controllers()
+    c.activate()
+    c.start()
+    pump(c, lambda c: c._tsne.submitted)
+    shape, _, run_id = c._tsne.submitted[0]
+    assert shape == (1000, 40) and run_id == c.run.run_id
+
+
+def test_history_is_thinned_not_unbounded(controllers, monkeypatch):
+    monkeypatch.setattr(ctl, "HISTORY_LIMIT", 100)
+    c = controllers()
+    for k in range(1, 1001):
+        tested = k % 250 == 0
+        c._remember(Snapshot(version=1, examples_seen=k * 10, epoch=0.0, wall_s=0.0, examples=10,
+                             loss_output=0.1, loss_hidden=[0.1], train_error_pct=50.0,
+                             test_error_pct=20.0 if tested else None).to_dict(), test=tested)
+    h = c.history
+    assert len(h) <= 100
+    assert h[-1]["examples_seen"] >= 9900
+    assert sum(1 for r in h if r["test_error_pct"] is not None) == 4     # tests are always kept
+
+
+# ----------------------------------------------------------------- plots
+def _snap(k, n_hidden=1, examples=50, test=None, traces=None):
+    rng = np.random.default_rng(k)
+    return Snapshot(version=1, examples_seen=k * examples, epoch=k * examples / 60000, wall_s=0.0,
+                    examples=examples, loss_output=float(rng.random()), loss_hidden=[0.2] * n_hidden,
+                    train_error_pct=float(rng.random() * 100), test_error_pct=test,
+                    test_images=500 if test is not None else None,
+                    alpha_f=[list(rng.random(20))] * n_hidden, alpha_t=[list(rng.random(20))] * n_hidden,
+                    angle_to_backprop_deg=[80.0] * n_hidden, weight_angle_deg=[85.0] * n_hidden,
+                    eig_jacobian=1.2, traces=traces, example_index=k, example_label=3, example_prediction=5,
+                    example_output_rates=list(rng.random(10)))
+
+
+def test_plot_buffers_stay_bounded_and_cover_the_run():
+    from app.plots import MAX_ROWS, LivePlots
+
+    lp = LivePlots(1, "rate", tuple("0123456789"), paper_error=4.1)
+    figs = lp.figures()
+    assert sorted(figs) == ["alignment", "example", "learning", "plateaus", "tsne"]
+    k = 0
+    for _ in range(60):
+        up = Update(run_id=1, snapshots=[_snap(k + i, test=10.0 if (k + i) % 40 == 0 else None)
+                                         for i in range(100)])
+        k += 100
+        assert lp.update(up, example_image=lambda i: np.zeros((28, 28), dtype=np.uint8))
+    assert lp.errors == 0
+    df = lp.scalars.data
+    assert len(df) <= MAX_ROWS
+    assert df["examples_seen"].iloc[0] <= 200                    # still starts at the beginning
+    assert df["examples_seen"].iloc[-1] >= (k - 100) * 50
+    src = lp._h["train_src"].data
+    assert len(src["x"]) <= MAX_ROWS and src["x"][-1] == df["examples_seen"].iloc[-1]
+    assert len(lp._h["align_src"].data["eig"]) == len(df)
+    assert len(lp.tests.data) == 150 and len(lp._h["test_src"].data["x"]) == 150
+
+
+def test_spiking_plots_and_tsne_images():
+    from dendcore import load_dataset
+    from dendcore.snapshot import Traces
+    from app.plots import LivePlots, probe_image_uris
+    from app.tsne import TsneResult
+
+    data = load_dataset("mnist")
+    idx = np.arange(1000)
+    uris = probe_image_uris(data, idx)
+    assert len(uris) == 1000 and uris[0].startswith("data:image/png;base64,")
+    lp = LivePlots(2, "spiking", data.classes, probe_uris=uris, probe_labels=data.test_labels[idx])
+    lp.figures()
+    h = lp._h
+    assert np.isnan(h["tsne_src"].data["x"]).all() and h["tsne_src"].data["img"][0] == ""
+    steps = 103
+    tr = Traces(neurons=["h1[3]", "h2[1]"], V=[[0.1, 0.2]] * steps, V_b=[[0.3, 0.1]] * steps,
+                V_a=[[0.0, 0.0]] * steps, forward_steps=51, target_steps=52, forward_window=(31, 51),
+                target_window=(83, 103))
+    snap = _snap(1, n_hidden=2, traces=tr)
+    xy = np.random.default_rng(0).normal(size=(1000, 2))
+    up = Update(run_id=1, snapshots=[snap], tsne=TsneResult(xy, 50, 1, 0.1, False))
+    assert lp.update(up, example_image=lambda i: data.train_images[i].reshape(28, 28))
+    assert lp.errors == 0
+    # t-SNE: rows sorted by class; x/y follow the map
+    order = h["tsne_order"]
+    assert np.allclose(h["tsne_src"].data["x"], xy[order, 0])
+    assert list(h["tsne_src"].data["cls"][:1]) == ["0"] and h["tsne_src"].data["img"][0] == uris[order[0]]
+    assert len(h["tsne_src"].data["img"]) == 1000           # the hover images came with the first map
+    # traces, integration windows and the phase boundary
+    assert "h1[3]" in h["trace_fig"].title.text and len(h["trace_src"].data["V"]) == steps
+    assert (h["win_f"].left, h["win_f"].right, h["win_t"].left, h["phase"].location) == (31, 51, 83, 51)
+    # plateaus of both hidden layers, square ranges around them
+    assert [len(s.data["x"]) for s in h["plateau_src"]] == [20, 20]
+    assert h["plateau_fig"].x_range.start == h["plateau_fig"].y_range.start
+    # the current example: the image is flipped for Bokeh, target green, wrong guess red
+    img = data.train_images[1].reshape(28, 28)
+    assert np.array_equal(h["image_src"].data["image"][0], np.flipud(img).astype(float))
+    colors = h["bars_src"].data["color"]
+    assert colors[3] == "#2ca02c" and colors[5] == "#d62728"
+    assert h["image_fig"].title.text.startswith("target 3 · guess 5")
+
+
+# ----------------------------------------------------------------- export
+def test_exports(controllers):
+    from app import export
+    from app.plots import LivePlots
+
+    c = controllers()
+    c.activate()
+    c.start()
+    pump(c, lambda c: len(c.history) >= 3)
+    c.stop()
+    rec = json.loads(export.run_json(c.run, c.history))
+    assert rec["spec"]["hidden"] == [40] and rec["spec"]["mode"] == "rate" and rec["seed"] == 0
+    assert len(rec["snapshots"]) >= 3 and "traces" not in rec["snapshots"][0]
+    text = export.run_csv(c.history)
+    header = text.splitlines()[0].split(",")
+    assert header[:3] == ["examples_seen", "epoch", "wall_s"] and len(text.splitlines()) == len(c.history) + 1
+    lp = LivePlots(1, "rate", tuple("0123456789"), paper_error=4.1)
+    lp.figures()
+    lp.update(Update(run_id=1, snapshots=[_snap(k) for k in range(1, 30)]))
+    html = export.plots_html(lp.static_layout())
+    assert html.lstrip().lower().startswith("<!doctype html") and "Bokeh" in html and "cdn.bokeh.org" not in html
+
+
+def test_tsne_warm_start_continues_the_previous_map():
+    from app.tsne import TsneMap, embed
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 20)) * 5
+    x = np.repeat(centres, 50, axis=0) + rng.normal(size=(200, 20))
+    first = embed(x)
+    again = embed(x + 0.05 * rng.normal(size=x.shape), previous=first)
+    assert first.shape == again.shape == (200, 2)
+    # a warm start moves points a little, it does not redraw the map
+    assert np.median(np.linalg.norm(again - first, axis=1)) < 0.5 * np.median(np.linalg.norm(first, axis=1))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        m = TsneMap(executor=pool)
+        m.reset(1)
+        assert m.submit(x, 100, run_id=1)
+        assert not m.submit(x, 200, run_id=1)        # one job at a time
+        t0 = time.perf_counter()
+        while m.busy and time.perf_counter() - t0 < 30:
+            time.sleep(0.05)
+        res = m.take()
+        assert res is not None and res.xy.shape == (200, 2) and not res.warm
+        assert m.submit(x, 300, run_id=1)
+        while m.busy and time.perf_counter() - t0 < 30:
+            time.sleep(0.05)
+        assert m.take().warm
+        assert not m.submit(x, 400, run_id=2)        # a stale run is refused
+
+
+# -------------------------------------------------------------- the page
+def test_page_without_a_server_drains_into_its_plots():
+    from app.page import build_page
+
+    c = make()
+    tpl = build_page(controller=c)
+    dash = tpl.dashboard
+    try:
+        first = dash.plots
+        assert first is not None and dash.panes["learning"].objects        # empty figures come with the page
+        c.activate()                                                        # (onload does this in a browser)
+        c.start()
+        t0 = time.perf_counter()
+        while (dash.plots is None or dash.plots.updates < 3) and time.perf_counter() - t0 < 20:
+            dash.tick()
+            time.sleep(0.05)
+        assert dash.plots is first, "the page's first plots fit the network and are kept"
+        assert dash.plots.updates >= 3 and dash.plots.errors == 0 and dash.first_point_t is not None
+        assert len(dash.plots._h["train_src"].data["x"]) >= 1
+        assert json.loads(dash._json_file().getvalue())["spec"]["hidden"] == [40]
+        assert dash._csv_file().getvalue().startswith("examples_seen,")
+        assert "<html" in dash._html_file().getvalue().lower()
+        c.hidden = "30"                                                     # a new network: new plots
+        t0 = time.perf_counter()
+        while dash.plots is first and time.perf_counter() - t0 < 20:
+            dash.tick()
+            time.sleep(0.05)
+        assert dash.plots is not first
+    finally:
+        dash.close()
+    assert not c.engine.alive

