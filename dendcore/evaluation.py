@@ -6,11 +6,11 @@ a few matrix products.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import rng as rngmod
 from .datasets import Dataset
 from .kernels.train import test_spiking
 from .network import Network
@@ -70,7 +70,6 @@ def rate_forward_batch(net: Network, spec: ModelSpec, images_u8: np.ndarray) -> 
 
 def test_network(net: Network, spec: ModelSpec, prm: np.ndarray, kappa: np.ndarray, data: Dataset,
                  indices: np.ndarray, seed: int) -> TestResult:
-    import time
     indices = np.asarray(indices, dtype=np.int64)
     labels = np.asarray(data.test_labels)[indices]
     t0 = time.perf_counter()

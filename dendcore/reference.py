@@ -171,7 +171,6 @@ class ReferenceModel:
         return s.phase_base_steps + int(min(math.floor(R.wald(rng, s.wald_mean, s.wald_scale)), 1000))
 
     def train_example(self, image_u8, label, rng):
-        s = self.spec
         L = self.L
         x = image_u8 / 255.0
         lf = self.phase_length(rng)

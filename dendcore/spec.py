@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 MODES = ("spiking", "rate")
@@ -273,7 +273,3 @@ def _validate(s: ModelSpec):
     _check(_finite(s.symmetric_noise_sd) and s.symmetric_noise_sd >= 0, "symmetric_noise_sd", "must be >= 0")
     _check(_finite(s.feedback_lr) and s.feedback_lr >= 0, "feedback_lr", "must be >= 0")
     _check(_finite(s.init_dendrite_sd) and s.init_dendrite_sd > 0, "init_dendrite_sd", "must be positive")
-    if s.rule == "backprop" or s.feedback in ("symmetric", "noisy_symmetric"):
-        pass  # both are defined for any depth
-    if s.feedback_topology == "layerwise" and s.rule == "feedback_alignment":
-        pass  # B_l then maps layer l+1's error, like Y_l

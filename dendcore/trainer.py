@@ -22,12 +22,10 @@ from .kernels.layout import RULE_CODES, params_vector
 from .kernels.spiking import make_dynamics, make_sums, rebuild_projections, reset_dynamics
 from .kernels.train import (FEEDBACK_FIXED, FEEDBACK_LEARNED, FEEDBACK_SYMMETRIC, Options, new_means,
                             new_outputs, train_chunk_rate, train_chunk_spiking)
-from .network import Network, build_network
+from .network import build_network
 from .snapshot import SCHEMA_VERSION, Snapshot, Traces
 from .spec import LIVE_FIELDS, ModelSpec, SpecError
-from .evaluation import TestResult, rate_forward_batch, test_network
-
-RATE_FIXED_POINT_ITERATIONS = 8
+from .evaluation import RATE_FIXED_POINT_ITERATIONS, TestResult, rate_forward_batch, test_network
 
 
 class DivergenceError(RuntimeError):

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from dendcore.reference import ReferenceModel
-from dendcore.spec import ModelSpec
 from conftest import rel_err
 
 TOL = 1e-9

@@ -128,7 +128,7 @@ def apply_updates(lay, prm, w, b, e, sf, lr):
 @njit(cache=True, nogil=True, error_model="numpy")
 def rebuild_symmetric(lay, w, y, noise_sd, rng):
     """Y_j = W_{j+1}^T ... W_L^T (broadcast) or W_{j+1}^T (layerwise), plus optional noise."""
-    sizes, noff, woff, yoff, fsrc = lay.sizes, lay.noff, lay.woff, lay.yoff, lay.fsrc
+    sizes, woff, yoff, fsrc = lay.sizes, lay.woff, lay.yoff, lay.fsrc
     L = sizes.size - 1
     for j in range(L - 1, 0, -1):
         nj = sizes[j]

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..rng import normal, seed_state, wald
-from .layout import FB_SCALE, G_A, G_B, G_D, G_L, E_EXC, E_INH, PHI_MAX, RULE_DENDRITES
+from .layout import FB_SCALE, G_A, G_B, G_D, G_L, E_EXC, E_INH, PHI_MAX
 from .learning import (accumulate_jacobians, angle_deg, apply_updates, check_finite, compute_errors,
                        learn_feedback, rebuild_symmetric)
 from .spiking import (make_dynamics, make_sums, rebuild_projections, reset_dynamics, run_phase, shift_projections,
@@ -149,7 +149,6 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
     sizes, noff = lay.sizes, lay.noff
     L = sizes.size - 1
     n_in = sizes[0]
-    phi_max = prm[PHI_MAX]
     need_va_base = prm[G_A] > 0.0 or opt.jitter_sd > 0.0
     x = np.empty(n_in)
     losses = np.zeros(L)
@@ -322,7 +321,6 @@ def test_spiking(lay, prm, kappa, w, b, y, c, images, idx, n_steps, w0, exact, s
     sizes = lay.sizes
     n_total = lay.noff[sizes.size]
     n_in = sizes[0]
-    n_threads = 1
     for k in prange(idx.size):
         dyn = make_dynamics(n_total, taps)
         sums = make_sums(n_total, sizes.size - 1)
@@ -336,4 +334,3 @@ def test_spiking(lay, prm, kappa, w, b, y, c, images, idx, n_steps, w0, exact, s
         va_w1 = np.zeros(n_total, dtype=np.int64)
         test_one_spiking(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, w0, exact, rng,
                          va_w0, va_w1, scores[k])
-    return n_threads
