@@ -269,7 +269,8 @@ def build_page(controller: Controller | None = None):
             ctrl.apply_settings(query)
         loc.sync(ctrl, {name: name for name in URL_PARAMS}, on_error=ctrl.apply_settings)
     dash = Dashboard(ctrl)
-    dash.initial_plots()      # the empty figures come with the page; the network follows after it shows
+    if not __import__("os").environ.get("DL_NO_INITIAL"):
+        dash.initial_plots()      # the empty figures come with the page; the network follows after it shows
     template = pn.template.FastListTemplate(
         title="Dendrite Lab · deep learning with segregated dendrites",
         sidebar=dash.sidebar(), main=dash.main(), sidebar_width=340, accent="#3b6ea8",
