@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from bokeh.layouts import gridplot
 from bokeh.models import (BoxAnnotation, ColumnDataSource, DataRange1d, FixedTicker, HoverTool, Legend,
-                          NumeralTickFormatter, Range1d, Slope, Span)
+                          LinearColorMapper, NumeralTickFormatter, Range1d, Slope, Span)
 from bokeh.plotting import figure
 from bokeh.palettes import Greys256
 from bokeh.transform import factor_cmap
@@ -456,13 +456,14 @@ class LivePlots:
         im.axis.visible = False
         im.grid.visible = False
         h["image_src"] = ColumnDataSource({"image": [np.zeros((side, side))]})
-        im.image("image", x=0, y=0, dw=side, dh=side, source=h["image_src"], palette=list(reversed(Greys256)), level="image")
+        ink = LinearColorMapper(palette=list(reversed(Greys256)), low=0, high=255)   # white paper, dark ink
+        im.image("image", x=0, y=0, dw=side, dh=side, source=h["image_src"], color_mapper=ink, level="image")
         h["image_fig"] = im
         names = [self._name(k) for k in range(len(self.classes))]
-        bars = figure(width=320, height=250, x_range=names, title="Output rates: green target, red wrong guess",
+        bars = figure(width=320, height=250, x_range=names, title="Output rates (green = target, red = wrong guess)",
                       tools="save,hover", tooltips=[("class", "@cls"), ("rate", "@rate{0.000}")],
                       y_range=DataRange1d(start=0), toolbar_location=None)
-        bars.title.text_font_size = "10pt"
+        bars.title.text_font_size = "9pt"
         h["bars_src"] = ColumnDataSource({"cls": names, "rate": np.zeros(len(names)),
                                           "color": ["#9e9e9e"] * len(names)})
         bars.vbar(x="cls", top="rate", width=0.8, color="color", source=h["bars_src"])

@@ -239,14 +239,14 @@ def _cpu_by_role() -> dict[str, float]:
     out = {"server_process": sum(me.cpu_times()[:2]), "browser": 0.0, "tsne_worker": 0.0}
     for child in me.children(recursive=True):
         try:
-            name = " ".join(child.cmdline()[:3])
+            name = " ".join(child.cmdline())
             t = sum(child.cpu_times()[:2])
         except psutil.Error:
             continue
-        if "chrom" in name:
-            out["browser"] += t
-        elif "multiprocessing" in name or "spawn" in name:
+        if "spawn_main" in name:
             out["tsne_worker"] += t
+        elif "chrom" in name:
+            out["browser"] += t
     return out
 
 

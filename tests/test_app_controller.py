@@ -489,32 +489,33 @@ def test_tsne_warm_start_continues_the_previous_map():
 
 # -------------------------------------------------------------- the page
 def test_page_without_a_server_drains_into_its_plots():
-    from app.page import build_page
+    from app.page import ATTACH_ORDER, build_page
 
     c = make()
     tpl = build_page(controller=c)
     dash = tpl.dashboard
     try:
-        first = dash.plots
-        assert first is not None and dash.panes["learning"].objects        # empty figures come with the page
-        c.activate()                                                        # (onload does this in a browser)
+        assert dash.plots is None                  # figures follow the network (onload, in a browser)
+        c.activate()
         c.start()
         t0 = time.perf_counter()
-        while (dash.plots is None or dash.plots.updates < 3) and time.perf_counter() - t0 < 20:
+        while (dash.plots is None or dash.plots.updates < 3 or dash._to_attach) and time.perf_counter() - t0 < 20:
             dash.tick()
             time.sleep(0.05)
-        assert dash.plots is first, "the page's first plots fit the network and are kept"
-        assert dash.plots.updates >= 3 and dash.plots.errors == 0 and dash.first_point_t is not None
-        assert len(dash.plots._h["train_src"].data["x"]) >= 1
+        first = dash.plots
+        assert first.updates >= 3 and first.errors == 0 and dash.first_point_t is not None
+        assert all(dash.panes[name].objects for name in ATTACH_ORDER)   # every group attached by now
+        assert len(first._h["train_src"].data["x"]) >= 1
         assert json.loads(dash._json_file().getvalue())["spec"]["hidden"] == [40]
         assert dash._csv_file().getvalue().startswith("examples_seen,")
         assert "<html" in dash._html_file().getvalue().lower()
+        assert dash._downloads["json"].filename == "dendrite-lab-glr17-1hl-rate-run.json"
         c.hidden = "30"                                                     # a new network: new plots
         t0 = time.perf_counter()
         while dash.plots is first and time.perf_counter() - t0 < 20:
             dash.tick()
             time.sleep(0.05)
-        assert dash.plots is not first
+        assert dash.plots is not first and dash.plots.n_hidden == 1
     finally:
         dash.close()
     assert not c.engine.alive
