@@ -112,15 +112,17 @@ def apply_updates(lay, prm, w, b, e, sf, lr):
         n_below = sizes[j - 1]
         p = prm[P_OUT] if j == L else prm[P_HID]
         step = lr[j - 1] * p
-        WT = w[woff[j]:woff[j] + n_below * nj].reshape((n_below, nj))
+        # flat unsigned offsets: a row view per input would cost an atomic reference-count pair
+        unj = np.uint64(nj)
+        ulo = np.uint64(lo)
         for i in range(n_below):
             s = sf[plo + i]
             if s == 0.0:
                 continue
             f = step * s
-            row = WT[i]
-            for n in range(nj):
-                row[n] -= f * e[lo + n]
+            row = np.uint64(woff[j] + i * nj)
+            for n in range(unj):
+                w[row + n] -= f * e[ulo + n]
         for n in range(nj):
             b[lo + n] -= step * e[lo + n]
 

@@ -213,6 +213,7 @@ def shift_projections(lay, prm, kappa, dyn, e, sf, lr, exact):
     taps = kappa.size
     decay_l = math.exp(-1.0 / prm[TAU_L])
     decay_s = math.exp(-1.0 / prm[TAU_S])
+    hist, proj, pjl, pjs, trl, trs = dyn.hist, dyn.proj, dyn.pjl, dyn.pjs, dyn.trl, dyn.trs  # see run_phase
     t_last = dyn.clock[0] - 1
     for j in range(1, L + 1):
         lo, hi = noff[j], noff[j + 1]
@@ -222,8 +223,8 @@ def shift_projections(lay, prm, kappa, dyn, e, sf, lr, exact):
             dl = 0.0
             ds = 0.0
             for i in range(plo, phi_):
-                dl += sf[i] * dyn.trl[i]
-                ds += sf[i] * dyn.trs[i]
+                dl += sf[i] * trl[i]
+                ds += sf[i] * trs[i]
         else:
             dl = 0.0
             ds = 0.0
@@ -233,17 +234,17 @@ def shift_projections(lay, prm, kappa, dyn, e, sf, lr, exact):
                 r = (t_last - d) % taps
                 dot = 0.0
                 for i in range(plo, phi_):
-                    dot += sf[i] * dyn.hist[r, i]
+                    dot += sf[i] * hist[r, i]
                 if dot != 0.0:
                     for n in range(lo, hi):
-                        dyn.proj[r, n] += dot * step * e[n]
+                        proj[r, n] += dot * step * e[n]
                 dl += fl * dot
                 ds += fs * dot
                 fl *= decay_l
                 fs *= decay_s
         for n in range(lo, hi):
-            dyn.pjl[n] += dl * step * e[n]
-            dyn.pjs[n] += ds * step * e[n]
+            pjl[n] += dl * step * e[n]
+            pjs[n] += ds * step * e[n]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
@@ -283,8 +284,17 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
         k_win = np.zeros(0)
         k_fb = np.zeros(0)
 
+    # Every array is bound to a local once: a slice or a tuple field taken inside
+    # the step loop costs an atomic reference-count pair, which measured about a
+    # fifth of the run time, so the loops below index the flat arrays by offset.
+    V_all, budget, hist, proj = dyn.V, dyn.budget, dyn.hist, dyn.proj
+    trl, trs, pjl, pjs, clock = dyn.trl, dyn.trs, dyn.pjl, dyn.pjs, dyn.clock
+    s_v, s_phi, s_psp, s_fb, s_va, s_va_n = sums.v, sums.phi, sums.psp, sums.fb, sums.va, sums.va_n
+    vb_now, va_now, psp_prev, pnew = sums.vb_now, sums.va_now, sums.psp_prev, sums.pnew
+    spk_idx, spk_n = sums.spk_idx, sums.spk_n
+
     for k in range(n_steps):
-        t = dyn.clock[0]
+        t = clock[0]
         r = t % taps
         in_win = w0 <= k < w1
         in_fb_win = (w0 - 1) <= k < (w1 - 1)
@@ -295,154 +305,150 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                 s = fsrc[j]
                 for n in range(noff[s], noff[s + 1]):
                     if exact:
-                        sums.psp_prev[n] = (dyn.trl[n] - dyn.trs[n]) * inv_dtau
+                        psp_prev[n] = (trl[n] - trs[n]) * inv_dtau
                     else:
                         acc = 0.0
                         for d in range(taps):
-                            acc += kappa[d] * dyn.hist[(t - 1 - d) % taps, n]
-                        sums.psp_prev[n] = acc
+                            acc += kappa[d] * hist[(t - 1 - d) % taps, n]
+                        psp_prev[n] = acc
 
         # ---- input layer: this step's spikes ----
-        dyn.hist[r, :n_in] = 0.0
+        for i in range(n_in):
+            hist[r, i] = 0.0
         nsp = 0
         for e in range(ev_start[k], ev_start[k + 1]):
             i = ev_idx[e]
-            dyn.hist[r, i] += 1.0
-            if dyn.hist[r, i] == 1.0:
-                sums.spk_idx[nsp] = i
+            hist[r, i] += 1.0
+            if hist[r, i] == 1.0:
+                spk_idx[nsp] = i
                 nsp += 1
-        sums.spk_n[0] = nsp
+        spk_n[0] = nsp
         if learning and not exact:
             for q in range(nsp):
-                i = sums.spk_idx[q]
-                sums.psp[i] += dyn.hist[r, i] * k_win[k]
+                i = spk_idx[q]
+                s_psp[i] += hist[r, i] * k_win[k]
         if exact:
-            trl_in = dyn.trl[:n_in]
-            trs_in = dyn.trs[:n_in]
-            h_in = dyn.hist[r, :n_in]
             for i in range(n_in):
-                trl_in[i] = decay_l * (trl_in[i] + h_in[i])
-                trs_in[i] = decay_s * (trs_in[i] + h_in[i])
+                trl[i] = decay_l * (trl[i] + hist[r, i])
+                trs[i] = decay_s * (trs[i] + hist[r, i])
             if learning and in_win:
-                psp_in = sums.psp[:n_in]
                 for i in range(n_in):
-                    psp_in[i] += (trl_in[i] - trs_in[i]) * inv_dtau
+                    s_psp[i] += (trl[i] - trs[i]) * inv_dtau
 
         # ---- computing layers, bottom up ----
         for j in range(1, L + 1):
             lo, hi = noff[j], noff[j + 1]
             nj = hi - lo
             plo = noff[j - 1]
-            WT = w[woff[j]:woff[j] + sizes[j - 1] * nj].reshape((sizes[j - 1], nj))
+            wbase = woff[j]
             # presynaptic spikes of layer j-1 this step were listed at spk_idx[plo:]
-            nsp_below = sums.spk_n[j - 1]
+            nsp_below = spk_n[j - 1]
             base = 0 if j == 1 else plo
             # this step's projection of the presynaptic spikes, into the two filter states;
             # the truncated kernel also drops the projection that leaves its window
-            pnew = sums.pnew[lo:hi]
-            pnew[:] = 0.0
+            # unsigned offsets: Numba then emits no negative-index wraparound, so these loops vectorise
+            ulo = np.uint64(lo)
+            unj = np.uint64(nj)
+            for n in range(unj):
+                pnew[ulo + n] = 0.0
             for q in range(nsp_below):
-                i = sums.spk_idx[base + q]
-                cnt = dyn.hist[r, i]
-                row = WT[i - plo]
-                for n in range(nj):
-                    pnew[n] += cnt * row[n]
-            prow = dyn.proj[r, lo:hi]
-            pl = dyn.pjl[lo:hi]
-            ps = dyn.pjs[lo:hi]
-            vb = sums.vb_now[lo:hi]
-            bj = b[lo:hi]
-            for n in range(nj):
-                pl[n] = decay_l * (pl[n] + pnew[n]) - drop_l * prow[n]
-                ps[n] = decay_s * (ps[n] + pnew[n]) - drop_s * prow[n]
-                vb[n] = bj[n] + (pl[n] - ps[n]) * inv_dtau
-                prow[n] = pnew[n]
+                i = spk_idx[base + q]
+                cnt = hist[r, i]
+                row = np.uint64(wbase + (i - plo) * nj)
+                for n in range(unj):
+                    pnew[ulo + n] += cnt * w[row + n]
+            for n in range(unj):
+                g = ulo + n
+                pjl[g] = decay_l * (pjl[g] + pnew[g]) - drop_l * proj[r, g]
+                pjs[g] = decay_s * (pjs[g] + pnew[g]) - drop_s * proj[r, g]
+                vb_now[g] = b[g] + (pjl[g] - pjs[g]) * inv_dtau
+                proj[r, g] = pnew[g]
 
             hidden = j < L
             if hidden and want_va:
                 s = fsrc[j]
                 ns = sizes[s]
-                Y = y[yoff[j]:yoff[j] + nj * ns].reshape((nj, ns))
+                ybase = yoff[j]
                 slo = noff[s]
+                uns = np.uint64(ns)
+                uslo = np.uint64(slo)
                 for n in range(nj):
                     acc = 0.0
-                    for m in range(ns):
-                        acc += Y[n, m] * sums.psp_prev[slo + m]
-                    sums.va_now[lo + n] = scale * acc + c[lo + n]
+                    yrow = np.uint64(ybase + n * ns)
+                    for m in range(uns):
+                        acc += y[yrow + m] * psp_prev[uslo + m]
+                    va_now[lo + n] = scale * acc + c[lo + n]
 
-            # somatic Euler step and rates: branch-free over hidden neurons so it vectorises
-            V = dyn.V[lo:hi]
-            bud_l = dyn.budget[lo:hi]
-            vbl = sums.vb_now[lo:hi]
-            phil = sums.pnew[lo:hi]  # the projection scratch is free again: reuse it for the rates
+            # somatic Euler step and rates: branch-free over hidden neurons so it vectorises;
+            # the projection scratch is free again, so it holds the rates
             if hidden:
                 if need_va:
-                    val = sums.va_now[lo:hi]
-                    for n in range(nj):
-                        v = V[n]
-                        v += -g_l * v + g_b * (vbl[n] - v) + g_a * (val[n] - v)
-                        V[n] = v
-                        phil[n] = phi_max * sigmoid_vec(v)
-                        bud_l[n] -= phil[n]
+                    for n in range(unj):
+                        g = ulo + n
+                        v = V_all[g]
+                        v += -g_l * v + g_b * (vb_now[g] - v) + g_a * (va_now[g] - v)
+                        V_all[g] = v
+                        pnew[g] = phi_max * sigmoid_vec(v)
+                        budget[g] -= pnew[g]
                 else:
-                    for n in range(nj):
-                        v = V[n]
-                        v += -g_l * v + g_b * (vbl[n] - v)
-                        V[n] = v
-                        phil[n] = phi_max * sigmoid_vec(v)
-                        bud_l[n] -= phil[n]
+                    for n in range(unj):
+                        g = ulo + n
+                        v = V_all[g]
+                        v += -g_l * v + g_b * (vb_now[g] - v)
+                        V_all[g] = v
+                        pnew[g] = phi_max * sigmoid_vec(v)
+                        budget[g] -= pnew[g]
             else:
                 for n in range(nj):
-                    v = V[n]
-                    dv = -g_l * v + g_d * (vbl[n] - v)
+                    g = lo + n
+                    v = V_all[g]
+                    dv = -g_l * v + g_d * (vb_now[g] - v)
                     if label >= 0:
                         dv += (e_exc if n == label else e_inh) - v
                     v += dv
-                    V[n] = v
-                    phil[n] = phi_max * sigmoid_vec(v)
-                    bud_l[n] -= phil[n]
+                    V_all[g] = v
+                    pnew[g] = phi_max * sigmoid_vec(v)
+                    budget[g] -= pnew[g]
             if in_win:
-                sv = sums.v[lo:hi]
-                sp = sums.phi[lo:hi]
-                for n in range(nj):
-                    sv[n] += V[n]
-                    sp[n] += phil[n]
+                for n in range(unj):
+                    g = ulo + n
+                    s_v[g] += V_all[g]
+                    s_phi[g] += pnew[g]
             # Poisson spikes: a neuron fires when its Exp(1) budget runs out
             nsp = 0
-            for n in range(nj):
-                g = lo + n
+            for g in range(lo, hi):
                 cnt = 0
-                if dyn.budget[g] <= 0.0:
-                    bud = dyn.budget[g]
+                if budget[g] <= 0.0:
+                    bud = budget[g]
                     while bud <= 0.0:
                         cnt += 1
                         bud += exponential(rng)
-                    dyn.budget[g] = bud
-                    sums.spk_idx[lo + nsp] = g
+                    budget[g] = bud
+                    spk_idx[lo + nsp] = g
                     nsp += 1
-                dyn.hist[r, g] = cnt
+                hist[r, g] = cnt
                 if exact:
-                    dyn.trl[g] = decay_l * (dyn.trl[g] + cnt)
-                    dyn.trs[g] = decay_s * (dyn.trs[g] + cnt)
+                    trl[g] = decay_l * (trl[g] + cnt)
+                    trs[g] = decay_s * (trs[g] + cnt)
                 if learning:
                     if exact:
-                        p = (dyn.trl[g] - dyn.trs[g]) * inv_dtau
+                        p = (trl[g] - trs[g]) * inv_dtau
                         if in_win:
-                            sums.psp[g] += p
+                            s_psp[g] += p
                         if in_fb_win:
-                            sums.fb[g] += p
+                            s_fb[g] += p
                     elif cnt > 0:
-                        sums.psp[g] += cnt * k_win[k]
-                        sums.fb[g] += cnt * k_fb[k]
+                        s_psp[g] += cnt * k_win[k]
+                        s_fb[g] += cnt * k_fb[k]
                     if hidden and need_va and va_w0[g] <= k < va_w1[g]:
-                        sums.va[g] += sums.va_now[g]
-                        sums.va_n[g] += 1.0
-            sums.spk_n[j] = nsp
+                        s_va[g] += va_now[g]
+                        s_va_n[g] += 1.0
+            spk_n[j] = nsp
 
         if rec_row >= 0:
             for m in range(rec_idx.size):
                 g = rec_idx[m]
-                rec[rec_row + k, 0, m] = dyn.V[g]
-                rec[rec_row + k, 1, m] = sums.vb_now[g]
-                rec[rec_row + k, 2, m] = sums.va_now[g]
-        dyn.clock[0] = t + 1
+                rec[rec_row + k, 0, m] = V_all[g]
+                rec[rec_row + k, 1, m] = vb_now[g]
+                rec[rec_row + k, 2, m] = va_now[g]
+        clock[0] = t + 1

@@ -84,6 +84,7 @@ def _apical_means(lay, prm, y, c, sums, nw, need_va, out):
     """Mean apical potential of every hidden neuron over its window."""
     sizes, noff, yoff, fsrc = lay.sizes, lay.noff, lay.yoff, lay.fsrc
     L = sizes.size - 1
+    va, va_n, fb = sums.va, sums.va_n, sums.fb  # tuple fields bound once (see run_phase)
     for j in range(1, L):
         nj = sizes[j]
         s = fsrc[j]
@@ -92,11 +93,11 @@ def _apical_means(lay, prm, y, c, sums, nw, need_va, out):
         for n in range(nj):
             g = noff[j] + n
             if need_va:
-                out[g] = sums.va[g] / sums.va_n[g]
+                out[g] = va[g] / va_n[g]
             else:
                 acc = 0.0
                 for m in range(ns):
-                    acc += Y[n, m] * sums.fb[noff[s] + m]
+                    acc += Y[n, m] * fb[noff[s] + m]
                 out[g] = prm[FB_SCALE] * acc / nw + c[g]
 
 
@@ -182,16 +183,19 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
                   True, opt.exact, need_va, rng, rec, rec_idx, lf if recording else -1)
         nw_t = u1 - u0
 
+        vf, phif, sf, phit = mn.vf, mn.phif, mn.sf, mn.phit
+        fv, fphi, fpsp, tphi = sums_f.v, sums_f.phi, sums_f.psp, sums_t.phi
         for g in range(noff[L + 1]):
-            mn.vf[g] = sums_f.v[g] / nw_f
-            mn.phif[g] = sums_f.phi[g] / nw_f
-            mn.sf[g] = sums_f.psp[g] / nw_f
-            mn.phit[g] = sums_t.phi[g] / nw_t
+            vf[g] = fv[g] / nw_f
+            phif[g] = fphi[g] / nw_f
+            sf[g] = fpsp[g] / nw_f
+            phit[g] = tphi[g] / nw_t
         _apical_means(lay, prm, y, c, sums_f, nw_f, need_va, mn.vaf)
         _apical_means(lay, prm, y, c, sums_t, nw_t, need_va, mn.vat)
+        alpha_f, alpha_t, vaf, vat = mn.alpha_f, mn.alpha_t, mn.vaf, mn.vat
         for g in range(noff[1], noff[L]):
-            mn.alpha_f[g] = sigmoid(mn.vaf[g])
-            mn.alpha_t[g] = sigmoid(mn.vat[g])
+            alpha_f[g] = sigmoid(vaf[g])
+            alpha_t[g] = sigmoid(vat[g])
 
         bad = _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, want_jac)
         _record_outputs(lay, mn, ex, out, samp_idx, losses, opt)
