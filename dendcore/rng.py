@@ -74,10 +74,39 @@ def uniform(s):
     return float(next_u64(s) >> np.uint64(11)) * _TWO_POW_MINUS_53
 
 
+_SQRT2 = math.sqrt(2.0)
+_LN2_HI = 0.6931471803691238      # ln 2 split so that e * _LN2_HI is exact for |e| < 2^20
+_LN2_LO = 1.9082149292705877e-10
+
+
+@njit(cache=True, nogil=True, inline="always")
+def log_positive(x):
+    """Natural logarithm of a positive, normal double, in plain arithmetic.
+
+    Spiking neurons draw an Exp(1) per spike, and calling the C library's log
+    from the spike loop forced every live vector register to be saved around
+    the call: the loop ran at half speed. x = m 2^e with m in [sqrt(1/2), sqrt(2)),
+    log m = 2 atanh(s) with s = (m - 1) / (m + 1), |s| < 0.172, summed to s^21.
+    Within 3 ulp of the library log (tested).
+    """
+    bits = np.float64(x).view(np.uint64)
+    e = np.int64(bits >> np.uint64(52)) - 1023
+    m = np.uint64((bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x3FF0000000000000)).view(np.float64)
+    big = m > _SQRT2
+    m = m * 0.5 if big else m
+    e = e + 1 if big else e
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    series = 1.0 + z * (1.0 / 3 + z * (1.0 / 5 + z * (1.0 / 7 + z * (1.0 / 9 + z * (1.0 / 11 + z * (
+        1.0 / 13 + z * (1.0 / 15 + z * (1.0 / 17 + z * (1.0 / 19 + z * (1.0 / 21))))))))))
+    return e * _LN2_HI + (e * _LN2_LO + 2.0 * s * series)
+
+
 @njit(cache=True, nogil=True)
 def exponential(s):
     """Exp(1) by inversion; 1 - u lies in (0, 1] so the log is finite."""
-    return -math.log(1.0 - uniform(s))
+    return -log_positive(1.0 - uniform(s))
 
 
 @njit(cache=True, nogil=True)

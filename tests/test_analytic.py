@@ -3,11 +3,12 @@ import math
 
 import numpy as np
 import pytest
+from numba import njit
 
 from dendcore import ModelSpec, Trainer
 from dendcore.diagnostics import vector_angle_deg
 from dendcore.network import init_moments
-from dendcore.rng import new_state, wald
+from dendcore.rng import log_positive, new_state, wald
 from dendcore.spec import SpecError
 
 
@@ -64,6 +65,25 @@ def test_wald_phase_extension_statistics():
     assert x.mean() == pytest.approx(1.52, abs=0.02)
     assert np.median(x) == 1
     assert (x == 0).mean() == pytest.approx(0.49, abs=0.01)
+
+
+@njit  # not cached: a disk cache would not notice a change in rng.py
+def _logs(x):
+    out = np.empty(x.size)
+    for i in range(x.size):
+        out[i] = log_positive(x[i])
+    return out
+
+
+def test_spike_interval_log_matches_the_library_log():
+    """The arithmetic log behind every Exp(1) draw, against NumPy's, over the whole double range."""
+    g = np.random.default_rng(0)
+    x = np.concatenate([1.0 - g.random(500_000), np.exp(g.uniform(-700.0, 700.0, 100_000)),
+                        [1.0, 2.0 ** -53, 0.5, 1.0 - 2.0 ** -53, math.sqrt(2.0), math.sqrt(0.5), 2.0, 1e-300]])
+    ref = np.log(x)
+    ulps = np.abs(_logs(x) - ref) / np.spacing(np.maximum(np.abs(ref), np.finfo(float).tiny))
+    assert ulps.max() <= 3.0
+    assert _logs(np.array([1.0]))[0] == 0.0
 
 
 def _constant_drive_trainer(mnist, **changes):

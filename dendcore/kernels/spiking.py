@@ -414,33 +414,41 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                     g = ulo + n
                     s_v[g] += V_all[g]
                     s_phi[g] += pnew[g]
-            # Poisson spikes: a neuron fires when its Exp(1) budget runs out
+            # Poisson spikes: a neuron fires when its Exp(1) budget runs out. About one
+            # neuron in ten fires per step, so the firing ones are listed first without
+            # a branch (a data-dependent branch per neuron mispredicted once per spike)
+            for n in range(unj):
+                hist[r, ulo + n] = 0.0
             nsp = 0
-            for g in range(lo, hi):
+            for n in range(nj):
+                g = lo + n
+                spk_idx[lo + nsp] = g
+                nsp += budget[g] <= 0.0
+            for q in range(nsp):
+                g = spk_idx[lo + q]
+                bud = budget[g]
                 cnt = 0
-                if budget[g] <= 0.0:
-                    bud = budget[g]
-                    while bud <= 0.0:
-                        cnt += 1
-                        bud += exponential(rng)
-                    budget[g] = bud
-                    spk_idx[lo + nsp] = g
-                    nsp += 1
+                while bud <= 0.0:
+                    cnt += 1
+                    bud += exponential(rng)
+                budget[g] = bud
                 hist[r, g] = cnt
-                if exact:
-                    trl[g] = decay_l * (trl[g] + cnt)
-                    trs[g] = decay_s * (trs[g] + cnt)
-                if learning:
-                    if exact:
+                if learning and not exact:
+                    s_psp[g] += cnt * k_win[k]
+                    s_fb[g] += cnt * k_fb[k]
+            if exact:
+                for g in range(lo, hi):
+                    trl[g] = decay_l * (trl[g] + hist[r, g])
+                    trs[g] = decay_s * (trs[g] + hist[r, g])
+                    if learning:
                         p = (trl[g] - trs[g]) * inv_dtau
                         if in_win:
                             s_psp[g] += p
                         if in_fb_win:
                             s_fb[g] += p
-                    elif cnt > 0:
-                        s_psp[g] += cnt * k_win[k]
-                        s_fb[g] += cnt * k_fb[k]
-                    if hidden and need_va and va_w0[g] <= k < va_w1[g]:
+            if learning and hidden and need_va:
+                for g in range(lo, hi):
+                    if va_w0[g] <= k < va_w1[g]:
                         s_va[g] += va_now[g]
                         s_va_n[g] += 1.0
             spk_n[j] = nsp
