@@ -419,11 +419,12 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
             # a branch (a data-dependent branch per neuron mispredicted once per spike)
             for n in range(unj):
                 hist[r, ulo + n] = 0.0
-            nsp = 0
-            for n in range(nj):
-                g = lo + n
-                spk_idx[lo + nsp] = g
-                nsp += budget[g] <= 0.0
+            fired = np.uint64(0)
+            for n in range(unj):
+                g = ulo + n
+                spk_idx[ulo + fired] = g
+                fired += np.uint64(budget[g] <= 0.0)
+            nsp = np.int64(fired)
             for q in range(nsp):
                 g = spk_idx[lo + q]
                 bud = budget[g]
