@@ -34,6 +34,7 @@ GLR17_2HL_GA005 = GLR17_2HL.replace(g_a=0.05)
 GLR17_2HL_GA06 = GLR17_2HL.replace(g_a=0.6)
 GLR17_1HL_BACKPROP = GLR17_1HL.replace(rule="backprop")
 GLR17_1HL_FA = GLR17_1HL.replace(rule="feedback_alignment")
+GLR17_1HL_JITTERED = GLR17_1HL.replace(plateaus="jittered")
 
 _BASE = [
     Preset("glr17-0hl", GLR17_0HL, "784-10, no hidden layer (paper: 8.3 % after 60 epochs, plateaus early)", 8.3),
@@ -47,6 +48,9 @@ _BASE = [
     Preset("glr17-2hl-ga06", GLR17_2HL_GA06, "784-500-100-10, weak apical attenuation g_a = 0.6 (paper: clearly worse)", None),
     Preset("glr17-1hl-backprop", GLR17_1HL_BACKPROP, "784-500-10 trained by backprop in the same network (baseline)", None),
     Preset("glr17-1hl-fa", GLR17_1HL_FA, "784-500-10 trained by feedback alignment in the same network (baseline)", None),
+    Preset("glr17-1hl-jittered", GLR17_1HL_JITTERED,
+           "784-500-10, stochastic plateau timing: each neuron's plateau ends up to 5 steps before the phase end",
+           None),
 ]
 
 

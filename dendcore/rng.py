@@ -115,6 +115,26 @@ def exponential(s):
     return -log_positive(1.0 - uniform(s))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def exponential_unpacked(s0, s1, s2, s3):
+    """:func:`exponential` on a state held in four locals; returns (x, s0, s1, s2, s3).
+
+    The same draw from the same stream.  A loop drawing many values keeps the
+    state in registers this way, where the array form stores and reloads it
+    between every two draws.
+    """
+    result = _rotl(s0 + s3, 23) + s0
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    u = float(result >> np.uint64(11)) * _TWO_POW_MINUS_53
+    return -log_positive(1.0 - u), s0, s1, s2, s3
+
+
 @njit(cache=True, nogil=True)
 def poisson(s, mu):
     """Poisson count by inversion of the CDF, in pieces of mean <= 32 (no underflow)."""

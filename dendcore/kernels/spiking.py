@@ -15,7 +15,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from ..rng import exponential, poisson, uniform
+from ..rng import exponential, exponential_unpacked, poisson, uniform
 from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, P_HID, P_OUT, PHI_MAX, TAU_L, TAU_S
 
 # Reassociation and contraction let the per-neuron loops vectorise; NaN/inf
@@ -425,18 +425,21 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                 spk_idx[ulo + fired] = g
                 fired += np.uint64(budget[g] <= 0.0)
             nsp = np.int64(fired)
+            r0, r1, r2, r3 = rng[0], rng[1], rng[2], rng[3]
             for q in range(nsp):
                 g = spk_idx[lo + q]
                 bud = budget[g]
                 cnt = 0
                 while bud <= 0.0:
                     cnt += 1
-                    bud += exponential(rng)
+                    interval, r0, r1, r2, r3 = exponential_unpacked(r0, r1, r2, r3)
+                    bud += interval
                 budget[g] = bud
                 hist[r, g] = cnt
                 if learning and not exact:
                     s_psp[g] += cnt * k_win[k]
                     s_fb[g] += cnt * k_fb[k]
+            rng[0], rng[1], rng[2], rng[3] = r0, r1, r2, r3
             if exact:
                 for g in range(lo, hi):
                     trl[g] = decay_l * (trl[g] + hist[r, g])
