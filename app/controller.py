@@ -11,6 +11,10 @@ three groups:
   running network, which applies them between two chunks of examples.
 * ``PACING`` -- speed and the test schedule: how the thread trains, not what.
 
+``ghost`` chooses a second run trained beside this one (:mod:`app.ghost`); it is
+rebuilt with every new network, follows Play, Pause, Step and the live sliders,
+and its news arrive in ``Update.ghost``.
+
 :meth:`Controller.poll` drains the engine's queue (called by the page's
 periodic callback) and returns an :class:`Update` for the plots.  Nothing in
 this module needs a Panel server, so the controller is unit-tested directly.
@@ -22,6 +26,7 @@ import logging
 import math
 import os
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +39,9 @@ from dendcore import PRESETS, SCHEMA_VERSION, ModelSpec, Snapshot, SpecError
 from dendcore.datasets import available_datasets, load_dataset
 from dendcore.spec import FEEDBACK_KINDS, MAX_HIDDEN_LAYERS, paper_learning_rates
 
-from .engine import Engine, Message, RunConfig
+from .engine import Engine, Message, RunConfig, env_number
+from .experiments import Scoreboard
+from .ghost import GHOST_OPTIONS, GHOSTS, Ghost, GhostUpdate
 from .tsne import TsneMap, TsneResult
 
 log = logging.getLogger("dendrite_lab.controller")
@@ -42,7 +49,7 @@ log = logging.getLogger("dendrite_lab.controller")
 STRUCTURAL = ("preset", "mode", "hidden", "rule", "feedback", "seed", "dataset")
 LIVE = ("lr_hidden", "lr_output", "g_a", "feedback_scale")
 PACING = ("speed", "test_every", "test_images")
-URL_PARAMS = STRUCTURAL + LIVE + ("test_every", "test_images")
+URL_PARAMS = STRUCTURAL + LIVE + ("test_every", "test_images", "ghost")
 
 DEFAULT_PRESET = "glr17-1hl"
 MAX_HIDDEN_UNITS = 2000          # per layer, a classroom bound (the engine allows 5000)
@@ -81,8 +88,18 @@ class TrainingSlots:
     def in_use(self) -> int:
         return len(self._held)
 
+    @property
+    def free(self) -> int:
+        return max(0, self.capacity - len(self._held))
 
-SLOTS = TrainingSlots(int(os.environ.get("DENDRITE_MAX_TRAININGS", 2 * (os.cpu_count() or 1))))
+
+SLOTS = TrainingSlots(env_number("DENDRITE_MAX_TRAININGS", 2 * (os.cpu_count() or 1), minimum=1, integer=True))
+
+CLASS_FULL = ("The class is full — you can watch: {n} training on this server right now, the most it runs at "
+              "once. Meanwhile the error plot shows the whole reference run where this setup has one, Step "
+              "trains your network one example at a time, and ▶ Play works as soon as a place is free (this "
+              "note will say so).")
+PLACE_FREE = "A place is free now: press ▶ Play to train your network."
 
 
 # --------------------------------------------------------------------- helpers
@@ -102,6 +119,15 @@ def parse_hidden(text: str) -> tuple[int, ...]:
         if not 1 <= n <= MAX_HIDDEN_UNITS:
             raise SpecError(f"hidden: each layer needs 1 to {MAX_HIDDEN_UNITS} units (got {n})")
     return sizes
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """User-supplied text cut short for a message (a link can carry megabytes)."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _shorten(value: Any) -> str:
+    return _cut(repr(value))
 
 
 def format_hidden(sizes) -> str:
@@ -155,10 +181,12 @@ class Update:
     tsne: TsneResult | None = None
     live: list[dict] = field(default_factory=list)
     messages: list[tuple[str, str]] = field(default_factory=list)   # (kind, text)
+    ghost: GhostUpdate | None = None            # the ghost run's news (None: no ghost)
 
     @property
     def empty(self) -> bool:
-        return not (self.new_run or self.snapshots or self.tests or self.tsne or self.live or self.messages)
+        return not (self.new_run or self.snapshots or self.tests or self.tsne or self.live or self.messages
+                    or (self.ghost is not None and not self.ghost.empty))
 
 
 @dataclass
@@ -173,6 +201,23 @@ class RunInfo:
     started: float = field(default_factory=time.time)
 
 
+class LayerSizes(param.String):
+    """Hidden-layer sizes as text, refused like an out-of-range number when they do not parse.
+
+    A plain String would take anything a link or the browser sends (the network would keep
+    its old layers while the control showed the garbage), and a link's one-batch update
+    would set it without running the watchers that build the network.
+    """
+
+    def _validate_value(self, val, allow_None):
+        super()._validate_value(val, allow_None)
+        if val is not None:
+            try:
+                parse_hidden(val)
+            except SpecError as exc:
+                raise ValueError(str(exc)) from None
+
+
 class Controller(param.Parameterized):
     """One browser session: the controls, the running spec and the engine thread."""
 
@@ -183,7 +228,7 @@ class Controller(param.Parameterized):
     mode = param.Selector(default="spiking", objects=["spiking", "rate"], label="Neurons", doc=(
         "spiking: Poisson spikes, two phases of ~50 ms per example (the paper's model, ~500 examples/s). "
         "rate: every phase at its steady state, ~30x faster. Starts a new run."))
-    hidden = param.String(default="500", label="Hidden layers", doc=(
+    hidden = LayerSizes(default="500", label="Hidden layers", doc=(
         f"Sizes of the hidden layers from the input up, e.g. 500, 500-100 or none; at most "
         f"{MAX_HIDDEN_LAYERS} layers of 1-{MAX_HIDDEN_UNITS} units. Changing the depth sets the paper's "
         f"learning rates. Starts a new run."))
@@ -226,6 +271,12 @@ class Controller(param.Parameterized):
         "How many test images each measurement uses (more = less noisy, slower; spiking tests "
         "run at roughly 450 images/s)."))
 
+    # ---- comparison
+    ghost = param.Selector(default="off", objects=GHOST_OPTIONS, label="Ghost run", doc=(
+        "A second network with the same seed, examples and architecture but another rule or setting, "
+        "trained beside this one; its curves are dashed. Turning it on starts both runs again from "
+        "example 0. It takes a training place of its own while it plays."))
+
     # ---- buttons
     # (no docs on the buttons: a tooltip over Play would cover Pause right after a click)
     play = param.Action(lambda self: self.start(), label="▶ Play")
@@ -239,10 +290,18 @@ class Controller(param.Parameterized):
     message = param.String(default="", precedence=-1, doc="The latest notice for the user.")
     message_kind = param.Selector(default="info", objects=["info", "success", "warning", "danger"], precedence=-1)
     running = param.Boolean(default=False, precedence=-1)
+    watching = param.Boolean(default=False, precedence=-1, doc=(
+        "Play was refused because the class is full; the session watches until a place is free."))
+    class_note = param.String(default="", precedence=-1, doc="The class-full note (stays while watching).")
+    class_note_kind = param.Selector(default="warning", objects=["warning", "success"], precedence=-1)
+    ghost_status = param.String(default="", precedence=-1, doc="The ghost run's status line.")
 
     def __init__(self, slots: TrainingSlots | None = None, tsne: TsneMap | None = None, **params):
         self._slots = slots or SLOTS
         self._engine: Engine | None = None
+        self._ghost = Ghost(self._slots, name=f"ghost-{id(self):x}")
+        self.scores = Scoreboard()                 # this session's results per paper preset (the cards)
+        self._ghost_cleared = False                # the ghost was turned off: the next poll tells the plots
         self._tsne = tsne if tsne is not None else TsneMap()
         self._active = False
         self._applying = False
@@ -262,7 +321,7 @@ class Controller(param.Parameterized):
         self.played_at: float | None = None
         super().__init__(**params)
         self._sync_controls_from_preset(self.preset, keep=set(params))
-        self.param.watch(self._on_change, list(STRUCTURAL + LIVE + PACING))
+        self.param.watch(self._on_change, list(STRUCTURAL + LIVE + PACING + ("ghost",)))
         self._update_status()
 
     # ---------------------------------------------------------------- spec
@@ -319,12 +378,51 @@ class Controller(param.Parameterized):
         if names & set(PACING) and self._engine is not None:
             self._engine.set_pacing(speed=float(self.speed), test_every=int(self.test_every),
                                     test_images=int(self.test_images))
+        if names & set(PACING):
+            self._ghost.set_pacing(**self._pacing())
         if names & set(STRUCTURAL):
             changed = [self.param[n].label or n for n in STRUCTURAL if n in names]
             self._new_run(reason="Changed " + ", ".join(changed) + ": that needs a new network, so the "
                           "run started again from example 0." + note)
+        elif "ghost" in names:
+            self._ghost_changed()
         elif names & set(LIVE):
             self._send_live()
+
+    def _pacing(self) -> dict:
+        return {"speed": float(self.speed), "test_every": int(self.test_every), "test_images": int(self.test_images)}
+
+    def _ghost_changed(self) -> None:
+        if self.ghost == "off":
+            self._ghost_off()
+            self._notify("Ghost run off: its training thread has stopped and its curves are gone.", "info")
+            self._update_status()
+        else:
+            # a comparison only means something from the same starting point, so both runs restart
+            self._new_run(reason=f"Ghost run: {GHOSTS[self.ghost].label}. Both runs started again from example "
+                          f"0, on the same examples in the same order.")
+
+    def _ghost_off(self) -> None:
+        if self._ghost.enabled or self._ghost.engine is not None:
+            self._ghost.off()
+            self._ghost_cleared = True
+
+    def _configure_ghost(self, spec: ModelSpec) -> None:
+        """Rebuild the ghost beside the main run that is being built (or stop it when it is off)."""
+        if self.ghost == "off":
+            self._ghost_off()
+            return
+        try:
+            self._ghost.configure(self.ghost, spec, int(self.seed), str(self.dataset), self._engine, self._run_id,
+                                  self._pacing())
+        except SpecError as exc:
+            self._ghost_off()
+            self._notify(f"The ghost run cannot be built: {exc}", "warning")
+
+    def _play_ghost(self) -> None:
+        if self._ghost.enabled and not self._ghost.play():
+            self._notify(f"The class is full ({self._slots.capacity} trainings on this server), so the ghost run "
+                         f"waits for a free place; your run trains alone until one frees up.", "warning")
 
     def _send_live(self) -> None:
         try:
@@ -335,6 +433,7 @@ class Controller(param.Parameterized):
         if not self._active or self._engine is None:
             return
         self._engine.set_live(lr=spec.lr, g_a=spec.g_a, feedback_scale=spec.feedback_scale)
+        self._ghost.set_live(lr=spec.lr, g_a=spec.g_a, feedback_scale=spec.feedback_scale)
 
     # ------------------------------------------------------------- lifecycle
     def activate(self) -> None:
@@ -363,9 +462,11 @@ class Controller(param.Parameterized):
         self._engine.set_pacing(speed=float(self.speed), test_every=int(self.test_every),
                                 test_images=int(self.test_images))
         self._engine.configure(RunConfig(spec, int(self.seed), str(self.dataset), self._run_id))
+        self._configure_ghost(spec)
         self._keep_playing = was_playing and reason is not None
         if self._keep_playing:
             self._engine.play()
+            self._play_ghost()
         else:
             self._release_slot()
             self.running = False
@@ -379,19 +480,49 @@ class Controller(param.Parameterized):
             self.activate()
         if self._closed or self._engine is None:
             return
-        if not self._slots.acquire(id(self)):
-            self._notify(f"The class is full: {self._slots.capacity} networks are training on this server "
-                         f"right now. Try again in a minute (Step still works).", "warning")
+        if self._engine.limit_reached and self._pending_run is None:
+            # asking the engine would take a training place for nothing
+            self._notify(self._limit_text(), "info")
             return
+        if not self._slots.acquire(id(self)):
+            self._watch()
+            return
+        if self.watching:
+            self.param.update(watching=False, class_note="")
+            if self.message.startswith("The class is full"):
+                self._notify("", "info")
         self._engine.play()
         self.played_at = time.perf_counter()
         self.running = True
+        self._play_ghost()
         self._update_status()
+
+    def _watch(self) -> None:
+        """Play was refused: say why, and keep saying it until a place is free."""
+        self.param.update(watching=True, running=False, class_note=self._full_text(), class_note_kind="warning")
+        # the note is the message; a leftover notice beside it would only compete
+        self._notify("The class is full — ▶ Play was refused for now; see the note above.", "warning")
+        self._update_status()
+
+    def _check_place(self) -> None:
+        """While watching: tell the student when a place frees up (and when it is taken again)."""
+        if not self.watching:
+            return
+        if self._slots.free:
+            if self.class_note != PLACE_FREE:
+                self.param.update(class_note=PLACE_FREE, class_note_kind="success")
+        elif self.class_note == PLACE_FREE:
+            self.param.update(class_note=self._full_text(), class_note_kind="warning")
+
+    def _full_text(self) -> str:
+        n = self._slots.capacity
+        return CLASS_FULL.format(n=f"{n} network is" if n == 1 else f"{n} networks are")
 
     def stop(self) -> None:
         """Pause."""
         if self._engine is not None:
             self._engine.pause()
+        self._ghost.pause()
         self._release_slot()
         self.running = False
         self._update_status()
@@ -402,6 +533,7 @@ class Controller(param.Parameterized):
         if self._engine is None:
             return
         self._engine.step(1)
+        self._ghost.step(1)
         self._release_slot()
         self.running = False
         self._update_status()
@@ -421,7 +553,9 @@ class Controller(param.Parameterized):
             return
         self._closed = True
         self._release_slot()
+        self.watching = False
         self._tsne.close()
+        self._ghost.close()
         if self._engine is not None:
             stopped = self._engine.close(timeout=1.0)   # a chunk lasts ~0.1 s; never block the server long
             log.info("session closed; engine thread %s", "stopped" if stopped else "still finishing a chunk")
@@ -458,9 +592,46 @@ class Controller(param.Parameterized):
         result = self._tsne.take()
         if result is not None and result.run_id == self._run_id:
             up.tsne = result
+        self._poll_ghost(up)
+        self._score(up)
+        self._check_place()
         if not up.empty:
             self._update_status()
         return up
+
+    def _poll_ghost(self, up: Update) -> None:
+        if self._ghost_cleared:
+            up.ghost = GhostUpdate(run_id=-1, new_run=True)     # no spec: the plots drop the ghost's curves
+            self._ghost_cleared = False
+        if self._pending_run is not None or not self._ghost.enabled:
+            return      # while the main run is being rebuilt, the ghost's news wait for its new plots
+        g = self._ghost
+        if self.running and not g.running and g.ready and not g.halted:
+            g.play()    # it was refused a place: one may have freed up (quietly; the notice was given)
+        elif not self.running and g.running:
+            g.pause()   # the main run stopped by itself (run-length limit, divergence, an error)
+        gup = g.poll()
+        if gup is None:
+            return
+        for kind, text in gup.messages:
+            up.messages.append((kind, text))
+            self._notify(text, kind)
+        if not gup.empty or up.ghost is None:
+            up.ghost = gup
+
+    def _score(self, up: Update) -> None:
+        """Feed the experiment cards: the latest numbers of each run that is one of the paper's presets."""
+        run = self._run
+        if run is not None and (up.new_run or up.snapshots or up.tests or up.live):
+            self.scores.observe(("main", run.run_id), run.spec, run.dataset, self._last, self._last_test)
+        g = up.ghost
+        if g is not None and g.run_id == self._ghost.run_id and self._ghost.spec is not None and not g.empty:
+            self.scores.observe(("ghost", g.run_id), self._ghost.spec, str(self.dataset), self._ghost.last,
+                                self._ghost.last_test)
+
+    @property
+    def ghost_run(self) -> Ghost:
+        return self._ghost
 
     def _handle(self, msg: Message, up: Update) -> None:
         if msg.kind == "ready":
@@ -515,8 +686,7 @@ class Controller(param.Parameterized):
         elif msg.kind == "limit":
             self._release_slot()
             self.running = False
-            text = (f"Stopped after {msg.payload['epochs']:g} epochs ({msg.payload['examples_seen']} examples), "
-                    f"the longest run this server allows. Export the run, or press Reset to start again.")
+            text = self._limit_text(msg.payload["epochs"], msg.payload["examples_seen"])
             up.messages.append(("info", text))
             self._notify(text, "info")
         elif msg.kind == "diverged":
@@ -531,6 +701,13 @@ class Controller(param.Parameterized):
             self.running = False
             up.messages.append(("danger", str(msg.payload)))
             self._notify(str(msg.payload), "danger")
+
+    def _limit_text(self, epochs: float | None = None, seen: int | None = None) -> str:
+        from . import engine
+        epochs = engine.MAX_EPOCHS if epochs is None else epochs
+        seen = self._engine.examples_seen if seen is None and self._engine is not None else seen
+        return (f"Stopped after {epochs:g} epochs ({seen} examples), the longest run this server allows. "
+                f"Export the run, or press Reset to start again.")
 
     def _remember(self, d: dict, test: bool | None = False) -> None:
         """Keep snapshot records for export; bounded by thinning (every other one) when full.
@@ -583,11 +760,40 @@ class Controller(param.Parameterized):
             state = "building the network…"
         elif self.running:
             state = f"training, {self._rate:,.0f} examples/s" if math.isfinite(self._rate) else "training"
+        elif self.watching:
+            state = "watching (the class is full)"
         else:
             state = "paused"
         self.status = f"examples seen: {seen} · epoch {epoch:.2f} · {test} · {state}"
+        ghost = self._ghost.status()
+        if ghost != self.ghost_status:
+            self.ghost_status = ghost
 
     # ------------------------------------------------------------- helpers
+    def load_preset(self, name: str, ghost: str | None = None) -> bool:
+        """An experiment card's button: every control to the preset (and the ghost, if given), one new run.
+
+        Unlike choosing the preset in its menu, this also starts afresh when the preset is already
+        chosen but controls were changed since.  Keeps playing if the run was playing.
+        """
+        if name not in PRESETS:
+            self._notify(f"Unknown preset {_cut(repr(name))}; the running network was kept.", "warning")
+            return False
+        if ghost is not None and ghost not in GHOSTS:
+            self._notify(f"Unknown ghost choice {_cut(repr(ghost))}; the running network was kept.", "warning")
+            return False
+        self._applying = True        # one new run below, not one per changed control
+        try:
+            self.param.update(preset=name, **({"ghost": ghost} if ghost is not None else {}))
+        finally:
+            self._applying = False
+        self._sync_controls_from_preset(name)
+        if not self._active:
+            return True
+        with_ghost = f", with the ghost run ({GHOSTS[self.ghost].label})" if self.ghost != "off" else ""
+        self._new_run(reason=f"Loaded the preset {name}{with_ghost}: a new run from example 0.")
+        return True
+
     def apply_settings(self, values: dict[str, Any]) -> list[str]:
         """Apply settings from a shared link (query parameters): the preset first, then the rest.
 
@@ -600,24 +806,71 @@ class Controller(param.Parameterized):
         for name, value in values.items():
             try:
                 coerced[name] = self._coerce(name, value)
-            except (TypeError, ValueError, SpecError):
-                bad.append(f"{name}={value!r}")
+            except (TypeError, ValueError, OverflowError, SpecError):
+                bad.append(f"{name}={_shorten(value)}")
         if "preset" in coerced:
             try:
                 self.param.update(preset=coerced.pop("preset"))
             except ValueError:
-                bad.append(f"preset={values['preset']!r}")
+                bad.append(f"preset={_shorten(values['preset'])}")
         for name, value in coerced.items():    # one by one, so one bad value spoils nothing else
             try:
                 self.param.update(**{name: value})
             except ValueError:
-                bad.append(f"{name}={values[name]!r}")
+                bad.append(f"{name}={_shorten(values[name])}")
         if bad:
             self._notify("The link contained values this page cannot use: " + ", ".join(bad) +
                          " (the current values were kept for those).", "warning")
         return bad
 
-    url_errors = apply_settings   # Location.sync's on_error hook
+    def url_errors(self, values: dict[str, Any]) -> list[str]:
+        """Location.sync's on_error hook: its one-batch update failed part-way.
+
+        param has then already set the values before the bad one, without calling
+        any watcher, so the controls would disagree with the running network.  The
+        values are applied again one by one, and the watchers of those set silently
+        are run now.
+        """
+        silent = []
+        for name, value in values.items():
+            if name in URL_PARAMS:
+                try:
+                    if getattr(self, name) == value:
+                        silent.append(name)
+                except Exception:
+                    pass
+        bad = self.apply_settings(values)
+        if silent:
+            self.param.trigger(*silent)
+        return bad
+
+    def explain_refusal(self, exc: BaseException) -> str:
+        """A sentence for the page about a value the browser sent that a control cannot take."""
+        text = str(exc)
+        m = re.search(r"parameter '\w+\.(\w+)'", text)
+        if m and m.group(1) in self.param:
+            p = self.param[m.group(1)]
+            label = p.label or p.name
+            got = re.search(r"(?:, not| does not accept) (.+?)(?:\.|;.*)?$", text, re.S)
+            got = f" ({_cut(got.group(1))})" if got else ""
+            bounds = getattr(p, "bounds", None)
+            if bounds and None not in bounds:
+                lo, hi = (f"{b:,}" if isinstance(b, int) else f"{b:g}" for b in bounds)
+                return (f"{label}: the value sent{got} is outside {lo} to {hi}, so it was refused; "
+                        f"the control is back at {getattr(self, p.name)!s}.")
+            return f"{label}: the value sent{got} is not one this control takes, so it was refused."
+        if text.startswith("hidden: "):
+            return f"Hidden layers: {_cut(text[8:], 200)}. The value was refused; the control shows the layers in force."
+        m = re.search(r"must be at (most|least) (\S+), not (.+?)\.?$", text, re.S)
+        if m:     # a widget's own bounds (e.g. the box beside a slider)
+            side = "largest" if m.group(1) == "most" else "smallest"
+            return (f"The value sent ({_cut(m.group(3))}) is beyond the {side} this control allows "
+                    f"({m.group(2)}), so it was refused; the control shows the value in force.")
+        m = re.match(r"(.*) not in list$", text, re.S)
+        if m:
+            return (f"{_cut(repr(m.group(1)))} is not one of the choices offered, so it was refused; the control "
+                    f"shows the choice in force.")
+        return f"A change from the page was refused: {_cut(text, 200)}"
 
     def _coerce(self, name: str, value: Any) -> Any:
         p = self.param[name]

@@ -23,6 +23,7 @@ import queue
 import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -41,7 +42,98 @@ PACED_CHUNK_S = 0.2        # at a limited speed, one chunk per this many seconds
 FIRST_TEST_AT = 500        # tests at 500, 1000, 2000, ... then every ``test_every`` examples
 PROBE_EVERY_S = 6.0        # t-SNE probe activity at most this often
 FIRST_PROBE_DELAY_S = 2.0  # the first map waits this long, so it does not slow the page's first seconds
-MAX_EPOCHS = float(os.environ.get("DENDRITE_MAX_EPOCHS", 100))   # a run pauses itself here (bounded run length)
+ALLOWANCE_WAIT_S = 0.02   # a thread held back by ``allowance`` looks again this often
+
+
+def env_number(name: str, default: float, minimum: float, integer: bool = False) -> float:
+    """A server limit from the environment; a value that is not a number >= ``minimum`` is
+    reported in the log and replaced by the default (a typo must not stop the server)."""
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+        if integer and value != int(value):
+            raise ValueError
+    except (ValueError, OverflowError):
+        value = math.nan
+    if not (math.isfinite(value) and value >= minimum):
+        log.warning("%s=%r is not a number >= %g; using %g", name, text, minimum, default)
+        return default
+    return int(value) if integer else value
+
+
+MAX_EPOCHS = env_number("DENDRITE_MAX_EPOCHS", 100.0, minimum=1e-6)   # a run pauses itself here (bounded run length)
+
+
+class ComputeGate:
+    """At most ``width`` chunks of work (training, testing, t-SNE probes) run at once in this
+    process; the others wait their turn, first come first served.
+
+    Every session has its own thread.  Thirty of them computing at once on two cores would
+    starve the server's single event-loop thread, which renders pages, answers websockets
+    and sends every plot update, of CPU and of the GIL: pages took seconds to load in the
+    load test (benchmarks/load_test.py).  Behind the gate the loop competes with ``width``
+    threads at most, and serving waiting threads in arrival order shares the CPU evenly
+    between sessions (a chunk is sized to last about ``TARGET_CHUNK_S``).
+    """
+
+    def __init__(self, width: int):
+        self.width = max(1, int(width))
+        self._lock = threading.Lock()
+        self._waiting: list[threading.Event] = []
+        self._busy = 0
+
+    def acquire(self, cancelled: Callable[[], bool] = lambda: False) -> bool:
+        """Wait for a turn; False (without a turn) when ``cancelled()`` becomes true meanwhile."""
+        with self._lock:
+            if self._busy < self.width and not self._waiting:
+                self._busy += 1
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        while not turn.wait(0.1):
+            if cancelled():
+                with self._lock:
+                    if turn in self._waiting:
+                        self._waiting.remove(turn)
+                        return False
+                break       # handed a turn just now: give it back properly
+        if cancelled():
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.pop(0).set()     # the turn passes on directly: nobody can jump the queue
+            else:
+                self._busy -= 1
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+
+COMPUTE = ComputeGate(env_number("DENDRITE_COMPUTE_THREADS", os.cpu_count() or 1, minimum=1, integer=True))
+ENGINE_NICE = 10     # training threads run at this niceness, below the server's event loop
+
+
+def lower_priority() -> None:
+    """Let the calling thread yield the CPU to the server's event loop.
+
+    With the training threads at the loop's priority, a page load waited for CPU behind
+    them (the load test's p95 page latency); at a lower priority they still take every
+    cycle the loop does not need.  Linux schedules threads individually, so this changes
+    the calling thread only; elsewhere it does nothing.
+    """
+    try:
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < ENGINE_NICE:
+            os.setpriority(os.PRIO_PROCESS, tid, ENGINE_NICE)
+    except (AttributeError, OSError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -71,6 +163,9 @@ class Pacing:
 class Engine:
     """One training thread, started lazily and stopped by :meth:`close`."""
 
+    # what the snapshots carry; a ghost run (app/ghost.py) plots no traces, so it skips recording them
+    TRAINER_DIAGNOSTICS = Diagnostics(traces=True, probe=False)
+
     def __init__(self, probe_sink: Callable[[np.ndarray, int, int], bool] | None = None,
                  probe_ready: Callable[[], bool] | None = None, queue_size: int = QUEUE_SIZE,
                  name: str = "engine"):
@@ -92,6 +187,9 @@ class Engine:
         self.examples_seen = 0
         self.rate = math.nan            # training examples per second (EMA)
         self.cpu_s = 0.0
+        self.limit_reached = False      # the run has trained MAX_EPOCHS: Play cannot continue it
+        self.run_id = -1                # the run the counters above belong to (set after examples_seen)
+        self.chunk_ends: deque[int] = deque(maxlen=4096)   # examples_seen after each chunk (a ghost follows them)
         self.stopped = threading.Event()
 
     # ------------------------------------------------------------- commands
@@ -178,6 +276,7 @@ class Engine:
                         return False
 
     def _main(self) -> None:
+        lower_priority()
         try:
             self._loop()
         except Exception:   # never die silently: the page shows the message
@@ -231,12 +330,15 @@ class Engine:
                 try:
                     data = load_dataset(config.dataset)
                     tr = Trainer(config.spec, data=data, seed=config.seed,
-                                 diagnostics=Diagnostics(traces=True, probe=False), chunk=50)
+                                 diagnostics=self.TRAINER_DIAGNOSTICS, chunk=50)
                 except Exception as exc:   # SpecError, DatasetError, out of memory...
                     self._post(Message("error", run_id, f"Could not build the network: {exc}"))
                     continue
                 self.examples_seen = 0
                 self.rate = math.nan
+                self.limit_reached = False
+                self.chunk_ends.clear()
+                self.run_id = run_id
                 chunk = FIRST_CHUNK.get(tr.spec.mode, 10)
                 next_test = FIRST_TEST_AT
                 next_probe_t = time.perf_counter() + FIRST_PROBE_DELAY_S
@@ -267,7 +369,13 @@ class Engine:
                 with self._cond:
                     self._running = False
                     self._steps = 0
+                self.limit_reached = True
                 self._post(Message("limit", run_id, {"examples_seen": tr.examples_seen, "epochs": MAX_EPOCHS}))
+                continue
+            allowed = self.allowance(tr, run_id)
+            if allowed is not None and allowed <= 0:
+                with self._cond:           # held back (a ghost waiting for its main run): wake up soon
+                    self._cond.wait(ALLOWANCE_WAIT_S)
                 continue
             if steps and not running:
                 n = 1
@@ -278,10 +386,20 @@ class Engine:
             else:
                 n = chunk
             n = max(1, min(n, limit - tr.examples_seen))
+            if allowed is not None and allowed <= 2 * n:
+                n = allowed     # end exactly where the leader ended a chunk: both runs report the same points
+            if not COMPUTE.acquire(lambda: self._stop):
+                continue
             t0 = time.perf_counter()
+            diverged = None
             try:
                 stats = tr.train_examples(n, record_last=True)
             except DivergenceError as exc:
+                diverged = exc
+            finally:
+                COMPUTE.release()       # before posting: a full queue must not hold up other sessions
+            if diverged is not None:
+                exc = diverged
                 with self._cond:
                     self._running = False
                     self._steps = 0
@@ -290,6 +408,7 @@ class Engine:
                 continue
             dt = time.perf_counter() - t0
             self.examples_seen = tr.examples_seen
+            self.chunk_ends.append(tr.examples_seen)
             self.cpu_s = time.thread_time()         # CPU time of this thread so far (benchmarks)
             if dt > 0:
                 r = n / dt
@@ -316,6 +435,13 @@ class Engine:
                 else:
                     next_probe_t = now + 0.5
 
+    def allowance(self, tr: Trainer, run_id: int) -> int | None:
+        """How many examples the thread may train right now; None = no bound.
+
+        A ghost run (app/ghost.py) overrides this to never get ahead of its main run.
+        """
+        return None
+
     def _wants_probe(self, tr: Trainer) -> bool:
         return self._probe_sink is not None and tr.spec.n_hidden_layers > 0
 
@@ -323,7 +449,12 @@ class Engine:
         """Hand the probe images' top-hidden activity to the t-SNE worker; False when it is busy."""
         if not self._wants_probe(tr) or not self._probe_ready():
             return False
-        activity = tr.probe_activity()
+        if not COMPUTE.acquire(lambda: self._stop):
+            return False
+        try:
+            activity = tr.probe_activity()
+        finally:
+            COMPUTE.release()
         return bool(self._probe_sink(activity, tr.examples_seen, run_id))
 
     def _apply_live(self, tr: Trainer, run_id: int, live: dict, live_t: float | None) -> None:
@@ -362,13 +493,19 @@ class Engine:
         data, seed = tr.data, tr.seed
 
         def work():
+            lower_priority()
             try:
                 try:
                     import numba
                     numba.set_num_threads(1)      # this thread only: leave the other core to training
                 except Exception:
                     pass
-                res = test_network(net, spec, prm, kappa, data, indices, seed)
+                if not COMPUTE.acquire(lambda: self._stop):
+                    return
+                try:
+                    res = test_network(net, spec, prm, kappa, data, indices, seed)
+                finally:
+                    COMPUTE.release()
                 msg = Message("test", run_id, {**info, "error_pct": res.error_pct, "n_images": res.n_images,
                                                "test_wall_s": res.wall_s})
             except Exception as exc:   # report, never kill the session

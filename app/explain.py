@@ -105,3 +105,117 @@ SECTIONS = {
     "tsne": ("4 · t-SNE of hidden activity", TSNE),
     "example": ("5 · The current example", EXAMPLE),
 }
+
+# ------------------------------------------------------------------ the ghost run
+GHOST_INTRO = """
+**Ghost run: {label}.** The dashed curves in sections 2 and 3 belong to a second network, the *ghost*.
+It has the same architecture and seed as your run, so it starts from the same forward weights and
+sees the same training images in the same order; only the setting named above differs. It starts,
+pauses and resets with your run and is never allowed to get ahead of it, so at any point on the
+x-axis both networks have learned from exactly the same examples.
+"""
+
+GHOST = {
+    "backprop": """
+The ghost learns by **backprop**: each hidden neuron receives the output error carried back exactly,
+through the transpose of the output weights, times its own slope. Your run's hidden neurons never see
+that error; they get a top-down signal through fixed random weights Y and turn it into the difference
+of two plateau potentials. The ghost's angle to backprop is 0° by definition. Yours says how far the
+dendritic update points away from the exact direction (90° would be no relation at all), and the gap
+between the error curves is what exact weight transport buys.
+""",
+    "feedback_alignment": """
+The ghost learns by **feedback alignment**: the output error reaches the hidden layer through a fixed
+random matrix and is applied directly, with no phases and no plateaus. Both networks use random
+feedback, so the difference between the curves shows what the dendritic machinery itself (two phases,
+the apical voltage squashed into a plateau, the error as a difference of plateaus) costs or adds.
+""",
+    "dendrites": """
+The ghost learns with the paper's **segregated-dendrites** rule (apical plateau potentials, fixed random
+feedback). Use it when your own run uses backprop or feedback alignment, to see what the biologically
+motivated rule costs.
+""",
+    "ga06": """
+In the ghost the apical dendrite is coupled to the soma with **g_a = 0.6**, as strongly as the basal
+dendrite. Feedback then leaks into the soma already in the forward phase, and the basal input counts
+for less (k_b falls from 0.86 to 0.46). The paper found learning clearly worse with this weak
+attenuation. The g_a slider moves only your run; the ghost keeps 0.6.
+""",
+    "ga005": """
+In the ghost the apical coupling is **g_a = 0.05** (strong attenuation): a little feedback leaks into the
+soma. The paper found this about as good as full segregation. The g_a slider moves only your run.
+""",
+    "ga0": """
+The ghost's apical dendrite is **fully segregated** (g_a = 0): feedback never reaches the soma directly.
+Use it beside a run with a larger g_a. The g_a slider moves only your run.
+""",
+    "symmetric": """
+The ghost's feedback weights are the **transposed output weights**, copied again after every example,
+so its apical dendrites receive what backprop would send. Its angle to backprop is small from the
+start, while with random feedback the forward weights first have to turn into line with Y. Paper, 784-500-10 after
+60 epochs: 3.6 % with symmetric against 4.1 % with random feedback.
+""",
+    "noisy_symmetric": """
+The ghost's feedback is the transposed output weights **plus noise** (sd 0.05), redrawn at every copy: an
+approximate copy instead of an exact one. Does an imperfect copy still beat random feedback?
+""",
+    "random": """
+The ghost uses fixed **random feedback** weights, the paper's default. Use it beside a run with symmetric
+or sparse feedback.
+""",
+    "sparse": """
+**80 % of the ghost's feedback weights are zero** and the others are multiplied by 5, so the apical
+input keeps its usual size from a fifth of the synapses. Paper, 784-500-10 after 60 epochs: 3.7 %
+with sparse feedback, 4.1 % with dense random feedback.
+""",
+    "sparse_norescale": """
+**80 % of the ghost's feedback weights are zero, and the rest are not scaled up**: the top-down signal is
+five times weaker, and so is the difference between the plateau potentials that drives hidden
+learning. Compare it with sparse feedback that is rescaled to tell losing synapses apart from losing
+signal.
+""",
+    "rate": """
+The ghost's neurons use **rates instead of spikes**: every phase jumps straight to its steady state, so
+its plateau potentials are exact instead of averages of noisy voltages over windows of random length.
+Watch the angle to backprop: the paper reports about 65–70° with spiking feedback and 35–40° with rate
+feedback (one hidden layer). Rate mode trains much faster, but the ghost waits for your run.
+""",
+    "spiking": """
+The ghost uses **spiking neurons** (Poisson spikes, two phases of about 50 ms per example): the paper's
+model, with noisy plateau potentials. It trains far more slowly than a rate-mode run, so it falls
+behind; its curves show what the noise of spikes costs at the same number of examples.
+""",
+    "jittered": """
+Each of the ghost's hidden neurons has its plateau at its **own random moment**, up to 5 ms before the
+phase ends, instead of all at the end. Does learning need the whole layer to agree on when a phase
+is over? In rate mode there is no timing, so there the ghost equals your run.
+""",
+    "twin": """
+The ghost is an **identical twin**: same settings, seed, initial weights and examples. Its curves lie on
+top of yours (up to how points are grouped for drawing). It is the control that makes the other
+comparisons fair: whatever differs with another choice comes from that choice, not from the data.
+""",
+}
+
+GHOST_SAME = """
+*With your current settings the ghost's network is the same as yours (for example backprop beside
+backprop, or a feedback variant in a network without hidden layers), so both curves should coincide.*
+"""
+
+# ------------------------------------------------------------------ cards and sweeps
+CARDS_INTRO = """
+Each card is one experiment of Guerguiev, Lillicrap & Richards (2017): what it tests, what the paper
+reports, and your own result, which updates while a run of that preset trains (your run or its ghost;
+a run counts only while every setting equals the preset's). The paper trained for 60 epochs (3.6
+million examples), so early numbers are far above the published ones: compare the variants of a
+card with each other at the same number of examples. The *rate* buttons load the fast rate-mode
+version of a preset.
+"""
+
+SWEEPS = """
+**Sweeps** run a grid of settings times several seeds, made with `python -m dendcore sweep` (see the
+README). Choose one from the list, which shows the sweeps in this server's sweep directory and the
+examples shipped with Dendrite Lab. Each cell of a heat map is one grid point: the colour is the mean
+over seeds of the final test error (left) or of the final angle to backprop (right); hover for the
+spread over seeds. **Click a cell** to see the learning curves of that point's runs below.
+"""

@@ -3,17 +3,23 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
+import re
 import time
 import weakref
 from collections import deque
 
 import numpy as np
 import panel as pn
+from panel.io.callbacks import PeriodicCallback
 
 from . import explain, export
+from .cards import ExperimentCards
 from .controller import LIVE, URL_PARAMS, Controller, paper_reference
+from .ghost import GHOSTS
 from .plots import LivePlots, probe_image_uris
+from .sweep_view import SweepView
 
 log = logging.getLogger("dendrite_lab.page")
 
@@ -26,7 +32,14 @@ def _look(kind: str) -> dict:
     return {_COLOR: kind}
 
 
-POLL_PERIOD_MS = 200            # the drain runs 5 times a second
+def as_text(text: str) -> str:
+    """Markdown source that renders ``text`` literally: no HTML, links, emphasis or maths."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>&\"'=:$])", r"\\\1", text or "")
+
+
+POLL_PERIOD_MS = 200            # the drain runs 5 times a second (when the server is not crowded)
+MAX_POLL_PERIOD_MS = 2000       # ... and at least every 2 s however many sessions share the server
+DRAIN_BUDGET = 0.3              # share of the server's event loop the drains of all sessions may take
 EXPLAIN_WIDTH = 270
 ATTACH_ORDER = ("learning", "plateaus", "example", "alignment", "tsne")
 
@@ -34,10 +47,25 @@ pn.extension(notifications=False)
 
 SESSIONS: "weakref.WeakSet[Dashboard]" = weakref.WeakSet()
 
+
+class _RefusedValueRecords(logging.Filter):
+    """Panel logs a value the browser sent and a control refused as a server error with a
+    traceback, then hands it to the session's exception handler (:meth:`Dashboard.on_exception`),
+    which tells the student and logs one line; keep the one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, ValueError) and record.getMessage().startswith("Callback failed")
+                    and pn.config.exception_handler is not None)
+
+
+logging.getLogger("panel.reactive").addFilter(_RefusedValueRecords())
+
 CSS = """
 .dl-status { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 15px; }
 .dl-inforce { font-size: 13px; color: #444; }
 .dl-section { border: 1px solid #e3e3e3; border-radius: 6px; padding: 4px 8px 8px 8px; background: white; }
+.dl-ghost-status { color: #6a2f8a; font-size: 14px; }
 """
 
 
@@ -53,6 +81,10 @@ class Dashboard:
         self.first_point_t: float | None = None
         self.timeline: dict[str, float] = {"created": time.perf_counter()}   # for the benchmark
         self._callback = None
+        self.root = None                        # the page's template (set by build_page)
+        self.link_refused: list[str] = []       # settings of the page's link that were refused
+        self.tick_cost: float | None = None     # seconds a drain takes (moving average)
+        self._ticks = 0
         self._closed = False
         self._to_attach: list = []
         self._downloads: dict[str, pn.widgets.FileDownload] = {}
@@ -62,9 +94,31 @@ class Dashboard:
                                   sizing_mode="stretch_width")
         self.in_force = pn.pane.Markdown(pn.bind(lambda s: f"**Running now:** {s}" if s else "", c.param.in_force),
                                          css_classes=["dl-inforce"], name="in-force", margin=(0, 10))
-        self.alert = pn.pane.Alert(c.param.message, alert_type=c.param.message_kind,
-                                   visible=pn.bind(bool, c.param.message), name="message",
+        # messages quote what a link or the browser sent: shown as text, never as markup
+        self.alert = pn.pane.Alert(pn.bind(as_text, c.param.message), alert_type=c.param.message_kind,
+                                   visible=pn.bind(bool, c.param.message), name="message", disable_math=True,
                                    sizing_mode="stretch_width", margin=(0, 10))
+        self.class_note = pn.pane.Alert(pn.bind(as_text, c.param.class_note), alert_type=c.param.class_note_kind,
+                                        visible=pn.bind(bool, c.param.class_note), name="class-note",
+                                        disable_math=True, css_classes=["dl-class-note"],
+                                        sizing_mode="stretch_width", margin=(0, 10))
+        self._param_panes: list[pn.Param] = []
+        self._showing_reference = False
+        # the comparison lab: the ghost's status and what it compares, the experiment cards, the sweeps
+        self.ghost_line = pn.pane.Str(c.param.ghost_status, visible=pn.bind(bool, c.param.ghost_status),
+                                      css_classes=["dl-status", "dl-ghost-status"], name="ghost-status",
+                                      sizing_mode="stretch_width")
+        self.ghost_note = pn.pane.Markdown(pn.bind(self.ghost_text, c.param.ghost, c.param.in_force),
+                                           sizing_mode="stretch_width", name="ghost-note")
+        self.ghost_card = pn.Card(self.ghost_note, title="What the ghost run compares", collapsible=True,
+                                  visible=pn.bind(lambda g: g != "off", c.param.ghost), sizing_mode="stretch_width",
+                                  header_background="#efe6f5", css_classes=["dl-ghost-card"], name="ghost-card")
+        self.tabs: pn.Tabs | None = None
+        # the other tabs are built when first opened (~40 ms of server time a session would pay up front)
+        self.cards: ExperimentCards | None = None
+        self.sweeps: SweepView | None = None
+        self._cards_tab = pn.Column(sizing_mode="stretch_width", name="experiments-tab")
+        self._sweeps_tab = pn.Column(sizing_mode="stretch_width", name="sweeps-tab")
 
     # ------------------------------------------------------------- widgets
     def sidebar(self) -> list:
@@ -85,6 +139,9 @@ class Dashboard:
         tests = pn.Param(c, parameters=["test_every", "test_images"], show_name=False,
                          widgets={"test_every": {"type": pn.widgets.IntInput, "step": 500},
                                   "test_images": {"type": pn.widgets.IntInput, "step": 100}})
+        ghost = pn.Param(c, parameters=["ghost"], show_name=False, widgets={"ghost": {"css_classes": ["dl-ghost"]}})
+        self._param_panes = [speed, live, model, tests]
+        self._param_panes.append(ghost)
 
         json_dl = pn.widgets.FileDownload(callback=self._json_file, filename="dendrite-lab-run.json",
                                           label="Run as JSON", **_look("light"), embed=False)
@@ -106,6 +163,7 @@ class Dashboard:
             buttons, speed,
             pn.pane.Markdown("#### Live on the running network"), live,
             pn.pane.Markdown("#### Model (a change starts a new run)"), model,
+            pn.pane.Markdown("#### Side by side"), ghost,
             pn.pane.Markdown("#### Test error"), tests,
             pn.pane.Markdown("#### Export"), pn.Row(json_dl, csv_dl), pn.Row(html_dl, png_btn), self.png_dl,
             share,
@@ -124,8 +182,41 @@ class Dashboard:
                                       pn.Row(self.panes[name], note), css_classes=["dl-section"],
                                       margin=6, name=f"section-{name}"))
         grid = pn.FlexBox(*sections, flex_wrap="wrap", align_content="flex-start", sizing_mode="stretch_width")
-        header = pn.Column(self.status, self.in_force, self.alert, sizing_mode="stretch_width")
-        return [header, intro, grid]
+        # the ghost's card sits above the tabs: a change to it must not reach a tab the browser has not drawn
+        header = pn.Column(self.class_note, self.status, self.ghost_line, self.in_force, self.alert, self.ghost_card,
+                           sizing_mode="stretch_width")
+        # only the open tab is sent to the browser: the page's first load stays as light as before
+        self.tabs = pn.Tabs(("Live run", pn.Column(intro, grid, sizing_mode="stretch_width")),
+                            ("The paper's experiments", self._cards_tab),
+                            ("Sweeps", self._sweeps_tab),
+                            dynamic=True, sizing_mode="stretch_width", name="tabs")
+        self.tabs.param.watch(lambda e: self.open_tab(e.new), "active")
+        return [header, self.tabs]
+
+    def open_tab(self, index: int) -> None:
+        """Build a tab's contents the first time it is shown (the sweep list is read then, too)."""
+        if index == 1 and self.cards is None:
+            self.cards = ExperimentCards(self.ctrl, on_load=self.show_live)
+            self._cards_tab.objects = [self.cards.panel()]
+        elif index == 2 and self.sweeps is None:
+            self.sweeps = SweepView()
+            self._sweeps_tab.objects = [self.sweeps.panel()]
+            self.sweeps.show()
+
+    def show_live(self) -> None:
+        """Bring the live plots to the front (after a card loaded a preset)."""
+        if self.tabs is not None:
+            self.tabs.active = 0
+
+    def ghost_text(self, choice: str, _in_force: str = "") -> str:
+        """What the ghost compares, and whether with these settings it is the same network as the main run."""
+        if choice == "off" or choice not in GHOSTS:
+            return ""
+        text = explain.GHOST_INTRO.format(label=GHOSTS[choice].label) + explain.GHOST.get(choice, "")
+        run, ghost = self.ctrl.run, self.ctrl.ghost_run
+        if choice != "twin" and run is not None and ghost.spec is not None and ghost.spec == run.spec:
+            text += explain.GHOST_SAME
+        return text
 
     # ------------------------------------------------------------ the drain
     def start(self) -> None:
@@ -142,14 +233,91 @@ class Dashboard:
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
             return
+        # set inside the session, so it is this session's handler (Panel keeps it per document)
+        pn.config.exception_handler = self.on_exception
         pn.state.onload(self._go)
+
+    def on_exception(self, exc: BaseException) -> None:
+        """A change the browser sent failed (e.g. a value outside a control's range).
+
+        Panel calls this instead of letting the error pass silently: the page says what
+        was refused, and the controls are sent their values in force again, since the
+        browser still shows what it sent.
+        """
+        log.warning("refused a change from the browser: %s", exc)
+        try:
+            self.ctrl.notify(self.ctrl.explain_refusal(exc), "warning")
+        finally:
+            doc = pn.state.curdoc
+            if doc is not None and not self._closed:
+                doc.add_next_tick_callback(self.resync_controls)
+
+    def resync_controls(self) -> None:
+        """Send every control's value in force to the browser again."""
+        for pane in self._param_panes:
+            for widget in pane.layout.objects:
+                parts = [widget] + [getattr(widget, a, None) for a in ("_slider", "_value_edit")]
+                for w in parts:
+                    if w is not None and "value" in w.param:
+                        try:
+                            w.param.trigger("value")
+                        except Exception as exc:     # never let the repair itself fail the session
+                            log.warning("could not resend %s: %s", type(w).__name__, exc)
 
     def _go(self) -> None:
         if self._closed:
             return
         self.timeline["onload"] = time.perf_counter()
+        self._rewrite_link()
         self.ctrl.activate()
-        self._callback = pn.state.add_periodic_callback(self.tick, period=POLL_PERIOD_MS)
+        # background: Panel would otherwise flag the server "busy" around every drain, which sets the
+        # busy indicator of every open page in the process (quadratic in sessions; 16 % of the event
+        # loop with 30 sessions in the load test)
+        self._callback = PeriodicCallback(callback=self._timed_tick, period=POLL_PERIOD_MS, background=True)
+        self._callback.start()
+
+    def _rewrite_link(self) -> None:
+        """After a link with refused values the address bar gets the values in force, so that
+        copying it shares what runs (the browser reports its own address once it connects,
+        so this waits for the page to be shown)."""
+        loc = pn.state.location
+        if not self.link_refused or loc is None:
+            return
+        fix = {}
+        for name in self.link_refused:
+            value = self.ctrl.param[name].serialize(getattr(self.ctrl, name))
+            fix[name] = value if isinstance(value, str) else json.dumps(value)
+        try:
+            loc.update_query(**fix)
+        except Exception as exc:      # the address bar is a convenience; never fail the page for it
+            log.warning("could not rewrite the address bar: %s", exc)
+
+    def _timed_tick(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.tick()
+        finally:
+            self._pace(time.perf_counter() - t0)
+
+    def _pace(self, cost: float) -> None:
+        """Slow every session's drain down when together they would crowd the event loop.
+
+        One thread serves all pages, websockets and drains of this process.  Thirty
+        sessions draining five times a second left no time for new pages (the load test
+        measured page loads of several seconds), so the period is chosen such that all
+        drains together take about ``DRAIN_BUDGET`` of the loop, from their measured
+        costs: a lone session keeps 5 updates a second, a full class gets fewer but larger
+        ones (the plots show every snapshot either way).
+        """
+        self.tick_cost = cost if self.tick_cost is None else 0.9 * self.tick_cost + 0.1 * cost
+        self._ticks += 1
+        cb = self._callback
+        if cb is None or self._ticks % 10:
+            return
+        load = sum(d.tick_cost or 0.0 for d in list(SESSIONS) if not d._closed and d._callback is not None)
+        period = int(min(MAX_POLL_PERIOD_MS, max(POLL_PERIOD_MS, 1000.0 * load / DRAIN_BUDGET)))
+        if abs(period - cb.period) > 0.2 * cb.period:
+            cb.period = period
 
     def tick(self) -> None:
         """Drain the engine's queue into the plots (one batch of stream events)."""
@@ -160,9 +328,11 @@ class Dashboard:
             if up.empty:
                 if self._to_attach:
                     self._attach(1)
+                self._show_reference()
                 return
             if up.new_run:
                 self._new_plots()
+                self._showing_reference = False
                 self.timeline.setdefault("first_network", time.perf_counter())
             elif self._to_attach:
                 self._attach(1)
@@ -171,6 +341,23 @@ class Dashboard:
                 self.update_times.append(now)
                 if self.first_point_t is None and up.snapshots:
                     self.first_point_t = now
+                if up.snapshots:
+                    self._showing_reference = False    # the update cut the reference back to the run
+            self._show_reference()
+            if self.cards is not None:
+                self.cards.refresh()        # only redraws when a result changed
+
+    def _show_reference(self) -> None:
+        """While the class is full, the error plot shows the whole reference run, not only its start.
+
+        (While training, the reference line ends a little past the run, so the axis follows the run.)
+        """
+        plots = self.plots
+        if not self.ctrl.watching or self._showing_reference or plots is None or plots.paper_curve is None:
+            return
+        x, y = plots.paper_curve
+        plots.paper.send({"x": np.asarray(x, dtype=float), "y": np.asarray(y, dtype=float)})
+        self._showing_reference = True
 
     def _new_plots(self) -> None:
         """A network was built: fresh plots for it."""
@@ -219,6 +406,26 @@ class Dashboard:
             except Exception:
                 pass
         self.ctrl.close()
+        self._forget_js_links()
+
+    def _forget_js_links(self) -> None:
+        """Drop this page's entries from Panel's registry of browser-side links.
+
+        ``panel.links.Callback.registry`` holds its keys (widgets) weakly, but each entry's
+        value refers back to widgets of the same page (an editable slider links its slider
+        and its number box), so a closed page's entries were never collected, and with them
+        the whole session: its controller, network and plots.  The load test measured about
+        20 MB kept per closed session before this.
+        """
+        from panel.links import Callback
+        if self.root is None:
+            return
+        for top in [*self.root.sidebar, *self.root.main, *self.root.header]:
+            try:
+                for obj in top.select():
+                    Callback.registry.pop(obj, None)
+            except Exception as exc:       # never let the cleanup fail the server's session sweep
+                log.warning("could not release the links of %s: %s", type(top).__name__, exc)
 
     # ---------------------------------------------------------------- export
     def _json_file(self):
@@ -258,10 +465,11 @@ def build_page(controller: Controller | None = None):
     loc = pn.state.location if doc is not None and doc.session_context is not None else None
     if loc is not None:
         query = dict(loc.query_params)
-        if query:
-            ctrl.apply_settings(query)
-        loc.sync(ctrl, {name: name for name in URL_PARAMS}, on_error=ctrl.apply_settings)
+        refused = ctrl.apply_settings(query) if query else []
+        loc.sync(ctrl, {name: name for name in URL_PARAMS}, on_error=ctrl.url_errors)
     dash = Dashboard(ctrl)
+    if loc is not None:
+        dash.link_refused = [b.split("=", 1)[0] for b in refused]
     template = pn.template.FastListTemplate(
         title="Dendrite Lab · deep learning with segregated dendrites",
         sidebar=dash.sidebar(), main=dash.main(), sidebar_width=340, accent="#3b6ea8",
@@ -269,4 +477,5 @@ def build_page(controller: Controller | None = None):
     dash.start()
     SESSIONS.add(dash)          # in-process benchmarks and tests look the session up here
     template.dashboard = dash
+    dash.root = template
     return template

@@ -19,6 +19,11 @@ update on the 2-core reference machine, against a few milliseconds this way,
 and the page must refresh at least four times a second next to the training
 thread.
 
+A ghost run (app/ghost.py) has its own pair of Buffers (``ghost.scalars``,
+``ghost.tests``) feeding dashed purple curves on the same axes as the main run's
+learning curves, losses, angles and eigenvalue; they are hidden while there is
+no ghost.
+
 Bounded: the scalar Buffer and its plots keep at most ``MAX_ROWS`` rows; when
 they fill up, neighbouring rows are merged pairwise and later snapshots are
 merged two at a time (then four, ...), so the curves always show the whole
@@ -35,6 +40,7 @@ import threading
 import holoviews as hv
 import numpy as np
 import pandas as pd
+from bokeh.core.properties import value
 from bokeh.layouts import gridplot
 from bokeh.models import (BoxAnnotation, ColumnDataSource, DataRange1d, FixedTicker, HoverTool, Legend,
                           LinearColorMapper, NumeralTickFormatter, Range1d, Slope, Span)
@@ -53,6 +59,11 @@ SMOOTH_EXAMPLES = 1000      # running-mean window (in examples) of training erro
 WIDTH = 440
 HEIGHT = 230
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c")
+# the ghost run: dashed, in purples and an orange the main run's plots do not use for the same thing
+GHOST_TRAIN = "#7e3fa0"
+GHOST_TEST = "#e6550d"
+GHOST_LAYERS = ("#7e3fa0", "#b07cc6", "#d4b3e0")
+GHOST_DASH = "dashed"
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                 "#bcbd22", "#17becf")
 POTENTIALS = (("V", "V (soma)", "#222222", 2.0), ("V_b", "V_b (basal)", "#1f77b4", 1.5),
@@ -142,6 +153,41 @@ def _square_range(values, fallback=(0.4, 0.6)) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
+class _Series:
+    """The ghost's curves: smoothed, merged and bounded like the main run's (see module doc)."""
+
+    def __init__(self, columns: list[str]):
+        self.columns = columns
+        self.scalars = hv.streams.Buffer(pd.DataFrame({c: np.zeros(0) for c in columns}), length=MAX_ROWS,
+                                         index=False)
+        self.tests = hv.streams.Buffer(pd.DataFrame({"examples_seen": np.zeros(0), "test_err": np.zeros(0)}),
+                                       length=MAX_TESTS, index=False)
+        self.label = ""             # "" = no ghost: its curves are hidden
+        self.run_id = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.merge = 1
+        self.pending: list[dict] = []
+        self.smooth: dict[str, tuple[float, float]] = {}
+        self.new_rows: pd.DataFrame | None = None
+        self.replace = False
+
+    def send_rows(self, rows: list[dict]) -> None:
+        new = pd.DataFrame(rows, columns=self.columns)
+        if len(self.scalars.data) + len(new) > MAX_ROWS:
+            records = pd.concat([self.scalars.data, new], ignore_index=True).to_dict("records")
+            thinned = pd.DataFrame([_merge_rows(records[i:i + 2]) for i in range(0, len(records), 2)],
+                                   columns=self.columns)
+            self.merge *= 2
+            self.replace, self.new_rows = True, thinned
+            self.scalars.clear()
+            self.scalars.send(thinned)
+        else:
+            self.replace, self.new_rows = False, new
+            self.scalars.send(new)
+
+
 class LivePlots:
     """Streams and figures of one run."""
 
@@ -171,6 +217,7 @@ class LivePlots:
         self.example = hv.streams.Pipe(data=None)
         self.tsne = hv.streams.Pipe(data=None)
         self.paper = hv.streams.Pipe(data=None)
+        self.ghost = _Series(self.columns)
         # row merging keeps the Buffer bounded while covering the whole run
         self._merge = 1
         self._pending: list[dict] = []
@@ -222,6 +269,10 @@ class LivePlots:
         if up.tsne is not None and self.n_hidden and len(self.probe_labels) == len(up.tsne.xy):
             self._safe("t-SNE", self.tsne.send, {"xy": np.asarray(up.tsne.xy), "examples_seen": up.tsne.examples_seen})
             sent = True
+        g = getattr(up, "ghost", None)
+        if g is not None:
+            self._safe("ghost", self._update_ghost, g)
+            sent = True
         if sent:
             self.updates += 1
         return sent
@@ -234,19 +285,49 @@ class LivePlots:
             if self.errors <= 5:
                 log.exception("updating the %s plot failed: %s", what, exc)
 
-    def _row(self, s: Snapshot) -> dict:
+    def _update_ghost(self, g) -> None:
+        """The ghost's news: a (re)built or removed ghost clears its curves; then rows and tests."""
+        series = self.ghost
+        if g.new_run or g.run_id != series.run_id:
+            series.run_id = g.run_id
+            series.reset()
+            series.scalars.clear()
+            series.tests.clear()
+            self.set_ghost(getattr(g, "label", "") if g.spec is not None or g.snapshots else "")
+        rows = []
+        for s in g.snapshots:
+            series.pending.append(self._row(s, series.smooth))
+            if len(series.pending) >= series.merge:
+                rows.append(_merge_rows(series.pending))
+                series.pending = []
+        if rows:
+            series.send_rows(rows)
+        tests = list(g.tests) + [(s.examples_seen, s.test_error_pct, s.test_images) for s in g.snapshots
+                                 if s.test_error_pct is not None]
+        if tests:
+            series.tests.send(pd.DataFrame({"examples_seen": [float(t[0]) for t in tests],
+                                            "test_err": [float(t[1]) for t in tests]}))
+
+    def set_ghost(self, label: str) -> None:
+        """Show the ghost's curves under this name ("" hides them)."""
+        self.ghost.label = label
+        if self._h:
+            self._show_ghost(self._h)
+
+    def _row(self, s: Snapshot, state: dict | None = None) -> dict:
         n = max(1, s.examples)
         decay = math.exp(-n / SMOOTH_EXAMPLES)
         row = {"examples_seen": float(s.examples_seen)}
+        state = self._smooth if state is None else state
 
         def smooth(key, value):
             """Running mean over about SMOOTH_EXAMPLES examples (the exact mean while fewer were seen)."""
             if value is None or not math.isfinite(value):
                 return math.nan
-            total, weight = self._smooth.get(key, (0.0, 0.0))
+            total, weight = state.get(key, (0.0, 0.0))
             total = total * decay + n * value
             weight = weight * decay + n
-            self._smooth[key] = (total, weight)
+            state[key] = (total, weight)
             return total / weight
 
         row["train_err"] = smooth("train_err", s.train_error_pct)
@@ -328,6 +409,17 @@ class LivePlots:
             f.line("x", "y", source=h["paper_src"], line_dash="dotted", line_width=2, color="#555555",
                    legend_label="60-epoch reference (test)")
         f.xaxis.axis_label = "examples seen"
+        ghost_r: list = []           # the ghost's renderers, with the legend text after "ghost (NAME): "
+        h["g_train_src"] = ColumnDataSource({"x": [], "y": []})
+        h["g_test_src"] = ColumnDataSource({"x": [], "y": []})
+        ghost_r.append((f.line("x", "y", source=h["g_train_src"], line_width=2, color=GHOST_TRAIN,
+                               line_dash=GHOST_DASH, legend_label="ghost: training"), "training"))
+        gt = f.scatter("x", "y", source=h["g_test_src"], size=7, marker="triangle", color=GHOST_TEST,
+                       legend_label="ghost: test")
+        ghost_r.append((gt, "test"))
+        ghost_r.append((f.line("x", "y", source=h["g_test_src"], line_width=1.5, color=GHOST_TEST, alpha=0.7,
+                               line_dash=GHOST_DASH, legend_label="ghost: test"), "test"))
+        f.add_tools(HoverTool(renderers=[gt], tooltips=[("ghost", "@x{0,0} examples"), ("test error", "@y{0.0} %")]))
         _legend_above(f)
         loss = _fig("Layer losses (running mean)", height=HEIGHT + 20, x_range=ex_range, y_axis_type="log")
         h["loss_src"] = ColumnDataSource({c: [] for c in ["examples_seen", "loss_out"] + self._loss_cols})
@@ -339,13 +431,21 @@ class LivePlots:
         # 1-2-5 ticks sit evenly on a log axis (the default crowds labels within one decade)
         loss.yaxis.ticker = FixedTicker(ticks=[m * 10.0 ** e for e in range(-6, 3) for m in (1, 2, 5)])
         loss.xaxis.axis_label = "examples seen"
+        h["g_loss_src"] = ColumnDataSource({c: [] for c in ["examples_seen", "loss_out"] + self._loss_cols})
+        ghost_r.append((loss.line("examples_seen", "loss_out", source=h["g_loss_src"], color=GHOST_TEST,
+                                  line_width=2, line_dash=GHOST_DASH, legend_label="ghost: L_out"), "L_out"))
+        for j, col in enumerate(self._loss_cols):
+            ghost_r.append((loss.line("examples_seen", col, source=h["g_loss_src"], color=GHOST_LAYERS[j % 3],
+                                      line_width=2, line_dash=GHOST_DASH, legend_label=f"ghost: L_{j + 1}"),
+                            f"L_{j + 1}"))
         _legend_above(loss)
         figs["learning"] = [f, loss]
 
         # ---- alignment
         if self.n_hidden:
+            # starts a little below 0°: a backprop ghost's line at exactly 0° would hide in the axis
             ang = _fig("Angles: solid, update vs backprop; dashed, Y vs W", height=HEIGHT + 20, x_range=ex_range,
-                       y_range=DataRange1d(start=0, only_visible=True))
+                       y_range=DataRange1d(start=-4, only_visible=True))
             h["align_src"] = ColumnDataSource({c: [] for c in ["examples_seen", "eig"] + self._angle_cols
                                                + self._wangle_cols})
             for j, (col, wcol) in enumerate(zip(self._angle_cols, self._wangle_cols)):
@@ -356,10 +456,20 @@ class LivePlots:
                          legend_label=f"Y_{j + 1} vs W")
             ang.yaxis.axis_label = "angle (°)"
             ang.xaxis.axis_label = "examples seen"
+            h["g_align_src"] = ColumnDataSource({c: [] for c in ["examples_seen", "eig"] + self._angle_cols})
+            for j, col in enumerate(self._angle_cols):
+                ghost_r.append((ang.line("examples_seen", col, source=h["g_align_src"], color=GHOST_LAYERS[j % 3],
+                                         line_width=2, line_dash=GHOST_DASH,
+                                         legend_label=f"ghost: h{j + 1} vs backprop"), f"h{j + 1} vs backprop"))
             _legend_above(ang)
             eig = _fig("Theorem-1 eigenvalue (learning guaranteed below 1)", x_range=ex_range,
                        y_range=DataRange1d(start=0, only_visible=True))
-            eig.line("examples_seen", "eig", source=h["align_src"], color="#9467bd", line_width=2)
+            eig.line("examples_seen", "eig", source=h["align_src"], color="#9467bd", line_width=2,
+                     legend_label="this run")
+            ghost_r.append((eig.line("examples_seen", "eig", source=h["g_align_src"], color=GHOST_TEST, line_width=2,
+                                     line_dash=GHOST_DASH, legend_label="ghost"), ""))
+            _legend_above(eig)
+            h["eig_legend"] = eig.legend[0]
             eig.add_layout(Span(location=1.0, dimension="width", line_dash="dashed", line_color="#333333",
                                 line_width=1.5))
             eig.yaxis.axis_label = "largest eigenvalue"
@@ -473,6 +583,15 @@ class LivePlots:
             bars.xaxis.major_label_orientation = 0.8
         figs["example"] = [im, bars]
 
+        h["ghost_r"] = ghost_r
+        h["ghost_items"] = [(item, dict(ghost_r)[r]) for fig in (f, loss, figs.get("alignment", [None])[0])
+                            if fig is not None and fig.legend for item in fig.legend[0].items
+                            for r in item.renderers[:1] if r in dict(ghost_r)]
+        if "eig_legend" in h:
+            h["ghost_items"] += [(item, "") for item in h["eig_legend"].items if item.renderers[0] in dict(ghost_r)]
+        h["ghost_legends"] = list({id(item_legend): item_legend for fig in (f, loss, figs.get("alignment", [None])[0])
+                                   if fig is not None and fig.legend for item_legend in fig.legend[:1]}.values())
+
         # fill with what the streams hold now, then follow them
         self._fill(h)
         if live:
@@ -483,11 +602,16 @@ class LivePlots:
             self.example.add_subscriber(lambda **kw: self._on_example(h, self.example.data))
             self.tsne.add_subscriber(lambda **kw: self._on_tsne(h, self.tsne.data))
             self.paper.add_subscriber(lambda **kw: self._on_paper(h, self.paper.data))
+            self.ghost.scalars.add_subscriber(lambda **kw: self._on_ghost_scalars(h))
+            self.ghost.tests.add_subscriber(lambda **kw: self._on_ghost_tests(h))
         return figs, h
 
     def _fill(self, h) -> None:
         df = self.scalars.data
         self._set_scalars(h, df, replace=True)
+        self._set_ghost_scalars(h, self.ghost.scalars.data, replace=True)
+        self._on_ghost_tests(h)
+        self._show_ghost(h)
         self._on_tests(h)
         if self.plateau.data is not None:
             self._on_plateau(h, self.plateau.data)
@@ -524,6 +648,45 @@ class LivePlots:
                 src.data = data
             elif len(data["examples_seen" if "examples_seen" in data else "x"]):
                 src.stream(data, rollover=MAX_ROWS)
+
+    def _on_ghost_scalars(self, h) -> None:
+        g = self.ghost
+        if g.new_rows is None:
+            self._set_ghost_scalars(h, g.scalars.data, replace=True)
+        else:
+            self._set_ghost_scalars(h, g.new_rows, replace=g.replace or not len(g.scalars.data))
+
+    def _set_ghost_scalars(self, h, df: pd.DataFrame, replace: bool) -> None:
+        cols = _columns(df)
+        parts = [("g_train_src", {"x": cols["examples_seen"], "y": cols["train_err"]}),
+                 ("g_loss_src", {c: (np.where(cols[c] > 0, cols[c], np.nan) if c != "examples_seen" else cols[c])
+                                 for c in ["examples_seen", "loss_out"] + self._loss_cols})]
+        if "g_align_src" in h:
+            parts.append(("g_align_src", {c: cols[c] for c in ["examples_seen", "eig"] + self._angle_cols}))
+        for key, data in parts:
+            src = h[key]
+            if replace:
+                src.data = data
+            elif len(next(iter(data.values()))):
+                src.stream(data, rollover=MAX_ROWS)
+
+    def _on_ghost_tests(self, h) -> None:
+        df = self.ghost.tests.data
+        h["g_test_src"].data = {"x": df["examples_seen"].to_numpy(dtype=float),
+                                "y": df["test_err"].to_numpy(dtype=float)}
+
+    def _show_ghost(self, h) -> None:
+        """Ghost curves and legend entries visible, and named, exactly while there is a ghost."""
+        label = self.ghost.label
+        for r, _ in h.get("ghost_r", []):
+            r.visible = bool(label)
+        for item, what in h.get("ghost_items", []):
+            item.visible = bool(label)
+            item.label = value(f"ghost ({label})" + (f": {what}" if what else "") if label else "ghost")
+        if "eig_legend" in h:
+            h["eig_legend"].visible = bool(label)
+        for legend in h.get("ghost_legends", []):
+            legend.nrows = 2 if label else "auto"     # the ghost's entries would not fit in one row
 
     def _on_tests(self, h) -> None:
         df = self.tests.data

@@ -1,0 +1,306 @@
+"""The ghost run: a second network trained beside the main one, for a side-by-side comparison.
+
+The ghost has the main run's architecture, seed and dataset, so it starts from
+the same forward weights and sees the same examples in the same order (the
+example order is its own random stream, independent of the rule); one choice
+(:data:`GHOSTS`) changes the rule or one setting.  It trains in its own
+:class:`GhostEngine` thread, which is a normal :class:`app.engine.Engine`
+held on a leash: it never trains past the main run's example count, so on a
+2-core machine it cannot race ahead and take the core the main run needs, and
+the two curves always cover the same stretch of examples.
+
+A ghost thread is a training like any other: it takes its own place in the
+class's :class:`app.controller.TrainingSlots` while it plays and gives it back
+when it pauses.  Turning the ghost off stops its thread.
+
+This module never touches Panel objects; the controller owns one :class:`Ghost`
+per session and merges its news into each poll.
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import queue
+from dataclasses import dataclass, field
+from typing import Callable
+
+from dendcore import Diagnostics, ModelSpec, Snapshot, SpecError
+
+from .engine import Engine, Message, RunConfig
+
+log = logging.getLogger("dendrite_lab.ghost")
+
+
+@dataclass(frozen=True)
+class GhostChoice:
+    label: str                                   # what the selector shows
+    short: str                                   # legend name, e.g. "backprop"
+    apply: Callable[[ModelSpec], ModelSpec]      # the main run's spec -> the ghost's
+    pinned: tuple[str, ...] = ()                 # live fields the choice fixes (main's sliders leave them alone)
+
+
+def _set(**changes) -> Callable[[ModelSpec], ModelSpec]:
+    return lambda spec: spec.replace(**changes)
+
+
+# keys are what the address bar holds (``?ghost=backprop``)
+GHOSTS: dict[str, GhostChoice] = {
+    "off": GhostChoice("off", "", lambda s: s),
+    "backprop": GhostChoice("backprop", "backprop", _set(rule="backprop")),
+    "feedback_alignment": GhostChoice("feedback alignment", "feedback alignment", _set(rule="feedback_alignment")),
+    "dendrites": GhostChoice("segregated dendrites", "dendrites", _set(rule="dendrites")),
+    "ga06": GhostChoice("g_a = 0.6 (weak attenuation)", "g_a = 0.6", _set(g_a=0.6), pinned=("g_a",)),
+    "ga005": GhostChoice("g_a = 0.05 (strong attenuation)", "g_a = 0.05", _set(g_a=0.05), pinned=("g_a",)),
+    "ga0": GhostChoice("g_a = 0 (fully segregated)", "g_a = 0", _set(g_a=0.0), pinned=("g_a",)),
+    "symmetric": GhostChoice("symmetric feedback", "symmetric Y", _set(feedback="symmetric")),
+    "noisy_symmetric": GhostChoice("noisy symmetric feedback", "noisy symmetric Y",
+                                   _set(feedback="noisy_symmetric")),
+    "random": GhostChoice("random feedback", "random Y", _set(feedback="random")),
+    "sparse": GhostChoice("sparse feedback", "sparse Y", _set(feedback="sparse", sparse_rescale=True)),
+    "sparse_norescale": GhostChoice("sparse feedback, no rescale", "sparse Y, no rescale",
+                                    _set(feedback="sparse", sparse_rescale=False)),
+    "rate": GhostChoice("rate-mode neurons", "rate mode", _set(mode="rate")),
+    "spiking": GhostChoice("spiking neurons", "spiking", _set(mode="spiking")),
+    "jittered": GhostChoice("jittered plateau timing", "jittered plateaus", _set(plateaus="jittered")),
+    "twin": GhostChoice("identical twin (a control)", "twin", lambda s: s),
+}
+GHOST_OPTIONS = {c.label: key for key, c in GHOSTS.items()}    # label -> key, for a param.Selector
+
+
+def ghost_spec(choice: str, main: ModelSpec) -> ModelSpec:
+    """The ghost's spec for a choice, given the main run's (raises SpecError for an unknown choice)."""
+    if choice not in GHOSTS or choice == "off":
+        raise SpecError(f"ghost: unknown choice {choice!r}; choose one of {', '.join(GHOSTS)}")
+    return GHOSTS[choice].apply(main)
+
+
+class GhostEngine(Engine):
+    """A training thread that stays behind a leader (the main run's engine)."""
+
+    TRAINER_DIAGNOSTICS = Diagnostics(traces=False, probe=False)
+
+    def __init__(self, name: str = "ghost"):
+        super().__init__(probe_sink=None, name=name)
+        self.leader: Callable[[int], int] | None = None
+
+    def allowance(self, tr, run_id: int) -> int | None:
+        lead = self.leader
+        if lead is None:
+            return None
+        return lead(tr.examples_seen) - tr.examples_seen
+
+
+def follow(main: Engine, main_run_id: int) -> Callable[[int], int]:
+    """The leash: from a position, the next point where the main run ended a chunk (or the position itself).
+
+    Training exactly to the main run's chunk ends makes the ghost report its snapshots at the
+    same example counts as the main run, so the two curves have the same points and smoothing.
+    """
+    def target(pos: int) -> int:
+        if main.run_id != main_run_id:       # the main run is still being rebuilt
+            return pos
+        ends = list(main.chunk_ends)         # a copy made without releasing the GIL
+        i = bisect.bisect_right(ends, pos)
+        if i < len(ends):
+            return ends[i]
+        return max(pos, main.examples_seen)
+    return target
+
+
+@dataclass
+class GhostUpdate:
+    """What one poll brought from the ghost."""
+    run_id: int
+    new_run: bool = False                          # the ghost was (re)built, or removed: clear its curves
+    spec: ModelSpec | None = None                  # with new_run: the new ghost's spec (None: no ghost any more)
+    label: str = ""                                # the legend name, e.g. "backprop"
+    snapshots: list[Snapshot] = field(default_factory=list)
+    tests: list[tuple[int, float, int]] = field(default_factory=list)   # (examples_seen, error %, images)
+    messages: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.new_run or self.snapshots or self.tests or self.messages)
+
+
+class Ghost:
+    """The session's ghost run: its choice, thread, training place and latest numbers."""
+
+    def __init__(self, slots, name: str = "ghost"):
+        self._slots = slots
+        self._name = name
+        self.choice = "off"
+        self.engine: GhostEngine | None = None
+        self.run_id = 0
+        self.spec: ModelSpec | None = None
+        self.ready = False
+        self.running = False
+        self.refused = False        # Play found no free training place for the ghost
+        self.halted = False         # it stopped by itself (divergence, run-length limit, an error)
+        self.last: Snapshot | None = None
+        self.last_test: tuple[float, int, int] | None = None    # (error %, images, at examples)
+        self.rate = math.nan
+
+    # -------------------------------------------------------------- state
+    @property
+    def enabled(self) -> bool:
+        return self.choice != "off"
+
+    @property
+    def label(self) -> str:
+        return GHOSTS[self.choice].short if self.enabled else ""
+
+    def _slot_key(self) -> int:
+        return id(self)
+
+    # ----------------------------------------------------------- commands
+    def configure(self, choice: str, main_spec: ModelSpec, seed: int, dataset: str, main_engine: Engine,
+                  main_run_id: int, pacing: dict) -> ModelSpec | None:
+        """(Re)build the ghost beside a new main run, paused at example 0; ``"off"`` stops it."""
+        if choice == "off":
+            self.off()
+            return None
+        spec = ghost_spec(choice, main_spec)
+        self.choice = choice
+        if self.engine is None:
+            self.engine = GhostEngine(name=f"{self._name}-engine")
+        self.pause()
+        self.run_id += 1
+        self.spec = spec
+        self.ready = False
+        self.halted = False
+        self.last = None
+        self.last_test = None
+        self.rate = math.nan
+        self.engine.leader = follow(main_engine, main_run_id)
+        self.engine.set_pacing(**pacing)
+        self.engine.configure(RunConfig(spec, int(seed), str(dataset), self.run_id))
+        return spec
+
+    def play(self) -> bool:
+        """Play with the main run; False when the class has no place left for the ghost."""
+        if not self.enabled or self.engine is None:
+            return True
+        if not self._slots.acquire(self._slot_key()):
+            self.refused = True
+            return False
+        self.refused = False
+        self.halted = False
+        self.engine.play()
+        self.running = True
+        return True
+
+    def pause(self) -> None:
+        if self.engine is not None:
+            self.engine.pause()
+        self._slots.release(self._slot_key())
+        self.running = False
+        self.refused = False
+
+    def step(self, n: int = 1) -> None:
+        if self.enabled and self.engine is not None:
+            self.engine.step(n)
+        self._slots.release(self._slot_key())
+        self.running = False
+
+    def set_live(self, **changes) -> None:
+        """Forward the main run's live changes, except those the choice fixes (a g_a ghost keeps its g_a)."""
+        if not self.enabled or self.engine is None:
+            return
+        pinned = GHOSTS[self.choice].pinned
+        changes = {k: v for k, v in changes.items() if k not in pinned}
+        if changes:
+            self.engine.set_live(**changes)
+
+    def set_pacing(self, **pacing) -> None:
+        if self.engine is not None:
+            self.engine.set_pacing(**pacing)
+
+    def off(self) -> bool:
+        """Stop the ghost's thread and give its place back; True when the thread has ended."""
+        self.choice = "off"
+        self._slots.release(self._slot_key())
+        self.running = False
+        self.spec = None
+        self.ready = False
+        engine, self.engine = self.engine, None
+        if engine is None:
+            return True
+        return engine.close(timeout=1.0)
+
+    close = off
+
+    # --------------------------------------------------------------- poll
+    def poll(self, limit: int = 256) -> GhostUpdate | None:
+        """Drain the ghost's queue; None when there is no ghost."""
+        if self.engine is None:
+            return None
+        up = GhostUpdate(run_id=self.run_id, label=self.label)
+        for _ in range(limit):
+            try:
+                msg: Message = self.engine.out.get_nowait()
+            except queue.Empty:
+                break
+            if msg.run_id != self.run_id and msg.run_id != -1:
+                continue
+            self._handle(msg, up)
+        return up
+
+    def _handle(self, msg: Message, up: GhostUpdate) -> None:
+        name = f"The ghost run ({self.label})"
+        if msg.kind == "ready":
+            self.spec = msg.payload["spec"]
+            self.ready = True
+            self.last = None
+            self.last_test = None
+            up.new_run = True
+            up.spec = self.spec
+            up.snapshots.clear()
+            up.tests.clear()
+        elif msg.kind == "snapshot":
+            self.last = msg.payload["snapshot"]
+            self.rate = msg.payload.get("rate", math.nan)
+            up.snapshots.append(self.last)
+        elif msg.kind == "test":
+            p = msg.payload
+            self.last_test = (p["error_pct"], p["n_images"], p["examples_seen"])
+            up.tests.append((p["examples_seen"], p["error_pct"], p["n_images"]))
+        elif msg.kind == "live":
+            self.spec = msg.payload["spec"]
+        elif msg.kind == "limit":
+            self.pause()
+            self.halted = True
+        elif msg.kind == "diverged":
+            self.pause()
+            self.halted = True
+            up.messages.append(("warning", f"{name} diverged: {msg.payload['text']}. The ghost is paused; the main "
+                                           f"run goes on."))
+        elif msg.kind == "error":
+            self.pause()
+            self.halted = True
+            up.messages.append(("warning", f"{name} failed: {msg.payload}. The main run goes on."))
+
+    def status(self) -> str:
+        """One line for the page."""
+        if not self.enabled:
+            return ""
+        seen = self.last.examples_seen if self.last is not None else 0
+        parts = [f"ghost ({self.label}): examples seen {seen}"]
+        if self.last_test is not None:
+            err, n, at = self.last_test
+            parts.append(f"test error {err:.1f} % ({n} images, at {at} examples)")
+        ang = self.last.angle_to_backprop_deg if self.last is not None else None
+        if ang:
+            vals = [a for a in ang if a is not None and math.isfinite(a)]
+            if vals:
+                parts.append("angle to backprop " + ", ".join(f"{a:.0f}°" for a in vals))
+        if not self.ready:
+            parts.append("building…")
+        elif self.running:
+            parts.append("training")
+        elif self.refused:
+            parts.append("waiting for a free training place")
+        else:
+            parts.append("paused")
+        return " · ".join(parts)

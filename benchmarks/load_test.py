@@ -1,0 +1,587 @@
+"""Load test: a whole class on one server, over loopback only.
+
+    python -m benchmarks.load_test                       # 30 sessions, every one allowed to train
+    python -m benchmarks.load_test --cap default         # the server's own cap (2 per core): the rest watch
+    python -m benchmarks.load_test --sessions 6 --seconds 10 --json
+
+Starts ``deploy/serve.sh`` (the Docker image's command) on a free loopback port and
+opens N sessions at once.  Each session does what a browser does: it GETs ``/app``
+(which renders the page and creates the server session), opens the Bokeh websocket
+with the token from the page, pulls the document, reports it rendered (Panel's
+``onload``, which builds the network), clicks ▶ Play once the network is there,
+and then applies every patch the server streams, so the status line and the
+learning-curve data source of its own copy of the document advance exactly as
+in a tab.  Nothing is drawn, which is what makes 30 sessions affordable next to
+the server on two cores (30 Chromium tabs would take the cores from the server).
+
+While all sessions train, a probe GETs ``/app`` and ``/liveness`` in turn, and
+the server process is sampled (threads, RSS, CPU).  Printed: page latency
+(p50/p95/max), each session's examples per second (min/median/max, min/max
+ratio and Jain's fairness index), whether every training session's status and
+plot data advanced, and threads and memory before, during and after all
+sessions closed.  Targets (issue 5): p95 < 1 s, every session advancing,
+threads back to the baseline and RSS within 20 % of it.  The last line with
+``--json`` is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SEEN = re.compile(r"examples seen: (\d+)")
+P95_TARGET_S = 1.0
+PAGE_PROBE_S = 2.0          # a new page every 2 s while the class trains
+LIVENESS_PROBE_S = 0.5
+MEMORY_TARGET = 0.20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------ the server
+class Server:
+    """``deploy/serve.sh`` on a loopback port, in its own process group (ended on exit)."""
+
+    def __init__(self, cap: int | None, session_lifetime_ms: int = 3000, extra_env: dict | None = None):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "DENDRITE_PORT": str(self.port), "DENDRITE_ADDRESS": "127.0.0.1",
+               "DENDRITE_ORIGIN": f"127.0.0.1:{self.port}",
+               "DENDRITE_SESSION_LIFETIME": str(session_lifetime_ms),
+               # a closed tab's session is checked for every second instead of every 10 s (serve.sh's
+               # value), so the "after" figures do not wait on the sweep interval
+               "DENDRITE_EXTRA_ARGS": "--check-unused-sessions 1000", **(extra_env or {})}
+        env.pop("DENDRITE_MAX_TRAININGS", None)
+        if cap is not None:
+            env["DENDRITE_MAX_TRAININGS"] = str(cap)
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="dendrite-load-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(["sh", "deploy/serve.sh"], cwd=ROOT, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self._ps = None
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        import urllib.request
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/liveness?endpoint=/app", timeout=30) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"the server was not up after {timeout} s:\n{self.log_text()}")
+
+    @property
+    def process(self):
+        """The Python process serving the app (serve.sh execs into it, so it is the same pid)."""
+        import psutil
+        if self._ps is None:
+            self._ps = psutil.Process(self.proc.pid)
+        return self._ps
+
+    def sample(self) -> dict:
+        p = self.process
+        with p.oneshot():
+            threads = p.num_threads()
+            rss = p.memory_info().rss
+            cpu = p.cpu_times()
+        children = p.children(recursive=True)
+        child_rss = sum(_safe_rss(c) for c in children)
+        return {"t": time.perf_counter(), "threads": threads, "rss": rss, "cpu_s": cpu.user + cpu.system,
+                "children_rss": child_rss, "children_cpu_s": sum(_safe_cpu(c) for c in children)}
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=15)
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _safe_cpu(proc) -> float:
+    try:
+        t = proc.cpu_times()
+        return t.user + t.system
+    except Exception:
+        return 0.0
+
+
+def _safe_rss(proc) -> int:
+    try:
+        return proc.memory_info().rss
+    except Exception:
+        return 0
+
+
+# ------------------------------------------------------------- one "browser"
+@dataclass
+class Sample:
+    t: float
+    seen: int
+    plot_x: float
+
+
+@dataclass
+class Session:
+    """One student: a page load, a websocket and a client-side copy of the document."""
+    index: int
+    base: str
+    page_s: float | None = None
+    ready_s: float | None = None          # from the page request to the network being built
+    played: bool = False
+    status: str = ""
+    class_note: str = ""
+    samples: list[Sample] = field(default_factory=list)
+    error: str | None = None
+    patches: int = 0
+
+    async def run(self, play: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
+        from bokeh.client.websocket import WebSocketClientConnectionWrapper
+        from bokeh.document import Document
+        from bokeh.document.events import MessageSentEvent
+        from bokeh.events import ButtonClick, DocumentReady
+        from bokeh.protocol import Protocol
+        from bokeh.protocol.receiver import Receiver
+        from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+        from tornado.websocket import websocket_connect
+        import panel  # noqa: F401  (registers Panel's Bokeh models, so the client can read the document)
+
+        t0 = time.perf_counter()
+        try:
+            # its own client: tornado's shared one queues all but 10 requests, unlike 30 browsers
+            client = AsyncHTTPClient(force_instance=True)
+            try:
+                resp = await client.fetch(f"{self.base}/app", request_timeout=timeout)
+            finally:
+                client.close()
+        except Exception as exc:
+            self.error = f"page request failed: {exc}"
+            return
+        self.page_s = time.perf_counter() - t0
+        m = re.search(r'"token":\s*"([^"]+)"', resp.body.decode("utf-8", "replace"))
+        if not m:
+            self.error = "no session token in the page"
+            return
+        ws_url = self.base.replace("http://", "ws://") + "/app/ws"
+        try:
+            ws = await websocket_connect(HTTPRequest(ws_url, request_timeout=timeout), subprotocols=["bokeh", m.group(1)],
+                                         max_message_size=256 * 1024 * 1024)
+        except Exception as exc:
+            self.error = f"websocket refused: {exc}"
+            return
+        sock = WebSocketClientConnectionWrapper(ws)
+        protocol = Protocol()
+        receiver = Receiver(protocol)
+
+        async def receive():
+            while True:
+                fragment = await ws.read_message()
+                if fragment is None:
+                    return None
+                msg = await receiver.consume(fragment)
+                if msg is not None:
+                    return msg
+
+        async def send_event(doc, event):
+            await protocol.create("PATCH-DOC", [MessageSentEvent(doc, "bokeh_event", event)]).send(sock)
+
+        try:
+            ack = await asyncio.wait_for(receive(), timeout)
+            if ack is None or ack.msgtype != "ACK":
+                self.error = f"no ACK from the server ({ack and ack.msgtype})"
+                return
+            await protocol.create("PULL-DOC-REQ").send(sock)
+            doc = Document()
+            while True:
+                reply = await asyncio.wait_for(receive(), timeout)
+                if reply is None:
+                    self.error = "the server closed the websocket"
+                    return
+                if reply.msgtype == "PULL-DOC-REPLY":
+                    reply.push_to_document(doc)
+                    break
+            await send_event(doc, DocumentReady())     # what BokehJS sends once the page is drawn
+
+            async def click_play():
+                await play.wait()
+                while not stop.is_set():
+                    button = _button(doc, "▶ Play") if self.ready_s is not None else None
+                    if button is not None:
+                        await send_event(doc, ButtonClick(button))
+                        self.played = True
+                        return
+                    await asyncio.sleep(0.1)
+
+            async def close_on_stop():
+                await stop.wait()
+                ws.close(1000)      # a clean close, as a tab does; the reader below then ends
+
+            helpers = [asyncio.create_task(click_play()), asyncio.create_task(close_on_stop())]
+            train_src = None
+            panes = {}
+            try:
+                # one reader, never cancelled: a cancelled read can drop a fragment of a message
+                while True:
+                    msg = await receive()
+                    if msg is None:
+                        if not stop.is_set():
+                            self.error = "the server closed the websocket"
+                        return
+                    if msg.msgtype != "PATCH-DOC":
+                        continue
+                    msg.apply_to_document(doc, self)
+                    self.patches += 1
+                    if not panes:
+                        panes = _panes(doc)
+                    self.status = panes["dl-status"].text if "dl-status" in panes else ""
+                    self.class_note = panes["dl-class-note"].text if "dl-class-note" in panes else ""
+                    if train_src is None:
+                        train_src = _training_source(doc)
+                    if self.ready_s is None and "dl-inforce" in panes and "Running now:" in panes["dl-inforce"].text:
+                        self.ready_s = time.perf_counter() - t0
+                    x = train_src.data.get("x") if train_src is not None else None
+                    plot_x = float(x[-1]) if x is not None and len(x) else math.nan
+                    seen = SEEN.search(self.status)
+                    if seen:
+                        now = time.perf_counter()
+                        if not self.samples or now - self.samples[-1].t >= 0.2:
+                            self.samples.append(Sample(now, int(seen.group(1)), plot_x))
+            finally:
+                for h in helpers:
+                    h.cancel()
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            ws.close(1000)   # a clean close, as a tab does
+
+    def _window(self, t0: float, t1: float) -> tuple[Sample, Sample] | None:
+        """The status lines that bracket the window: the last one by t0 (or the first after) and the last by t1."""
+        before = [s for s in self.samples if s.t <= t0]
+        inside = [s for s in self.samples if t0 < s.t <= t1]
+        first = before[-1] if before else (inside[0] if inside else None)
+        last = inside[-1] if inside else None
+        if first is None or last is None or last.t <= first.t:
+            return None
+        return first, last
+
+    def rate(self, t0: float, t1: float) -> float:
+        """Examples per second over the window (from the status lines that arrived)."""
+        w = self._window(t0, t1)
+        return 0.0 if w is None else (w[1].seen - w[0].seen) / (w[1].t - w[0].t)
+
+    def advanced(self, t0: float, t1: float) -> tuple[bool, bool]:
+        """(status advanced, plot data advanced) over the window."""
+        w = self._window(t0, t1)
+        if w is None:
+            return False, False
+        a, b = w
+        plot = math.isfinite(b.plot_x) and (not math.isfinite(a.plot_x) or b.plot_x > a.plot_x)
+        return b.seen > a.seen, plot
+
+
+def _panes(doc) -> dict:
+    """The page's status line, running-spec line and class-full note, by their CSS classes."""
+    found = {}
+    for model in doc.models:
+        classes = getattr(model, "css_classes", None) or ()
+        if "dl-ghost-status" in classes:       # the comparison run's own status line
+            continue
+        for cls in classes:
+            if cls in ("dl-status", "dl-inforce", "dl-class-note") and hasattr(model, "text"):
+                found[cls] = model
+    return found if len(found) == 3 else {}
+
+
+def _button(doc, label: str):
+    from bokeh.models import Button
+    for b in doc.select({"type": Button}):
+        if getattr(b, "label", None) == label:
+            return b
+    return None
+
+
+def _training_source(doc):
+    """The data source of the learning-curve line (found by its legend entry)."""
+    from bokeh.models import LegendItem
+    for item in doc.select({"type": LegendItem}):
+        label = item.label
+        text = label.get("value") if isinstance(label, dict) else getattr(label, "value", label)
+        if isinstance(text, str) and text.startswith("training") and item.renderers:
+            return item.renderers[0].data_source
+    return None
+
+
+# --------------------------------------------------------------------- probes
+async def probe_http(base: str, path: str, stop: asyncio.Event, out: dict[str, list[float]], period: float) -> None:
+    """GET ``path`` every ``period`` s while the class trains (what a new student or a health check sees).
+
+    The page is asked for every 2 s, not flat out: each GET renders a whole page (about 0.4 s of
+    the server's one event-loop thread when idle), so a tight loop would measure the probe.
+    """
+    from tornado.httpclient import AsyncHTTPClient
+    client = AsyncHTTPClient(force_instance=True)
+    try:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                r = await client.fetch(base + path, request_timeout=60, raise_error=False)
+                ok = r.code == 200
+            except Exception:
+                ok = False
+            dt = time.perf_counter() - t0
+            out.setdefault(path, []).append(dt if ok else math.inf)
+            await asyncio.sleep(max(0.0, period - dt))
+    finally:
+        client.close()
+
+
+async def probe_server(server: Server, stop: asyncio.Event, out: list[dict], period: float = 1.0) -> None:
+    while not stop.is_set():
+        out.append(server.sample())
+        await asyncio.sleep(period)
+
+
+# ------------------------------------------------------------------ the test
+def quantile(values: list[float], q: float) -> float:
+    v = sorted(values)
+    if not v:
+        return math.nan
+    k = (len(v) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def jain(values: list[float]) -> float:
+    """Jain's fairness index: 1 when all equal, 1/n when one takes everything."""
+    if not values or not any(values):
+        return math.nan
+    return sum(values) ** 2 / (len(values) * sum(v * v for v in values))
+
+
+async def _drive(server: Server, n: int, seconds: float, settle: float, timeout: float) -> dict:
+    play, stop = asyncio.Event(), asyncio.Event()
+    sessions = [Session(i, server.base) for i in range(n)]
+    tasks = [asyncio.create_task(s.run(play, stop, timeout)) for s in sessions]
+    t_open = time.perf_counter()
+    # every page is loaded and every network built before anyone presses Play (a class starting together)
+    deadline = t_open + timeout
+    while time.perf_counter() < deadline and any(s.ready_s is None and s.error is None for s in sessions):
+        await asyncio.sleep(0.2)
+    t_ready = time.perf_counter()
+    play.set()
+    await asyncio.sleep(settle)          # the first chunks, the first tests and t-SNE maps start
+    http: dict[str, list[float]] = {}
+    samples: list[dict] = []
+    probe_stop = asyncio.Event()
+    probes = [asyncio.create_task(probe_http(server.base, "/app", probe_stop, http, PAGE_PROBE_S)),
+              asyncio.create_task(probe_http(server.base, "/liveness", probe_stop, http, LIVENESS_PROBE_S)),
+              asyncio.create_task(probe_server(server, probe_stop, samples))]
+    client_cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    t1 = time.perf_counter()
+    client_cpu = time.process_time() - client_cpu0
+    probe_stop.set()
+    await asyncio.gather(*probes)
+    # the class is over: every tab closes
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"sessions": sessions, "http": http, "samples": samples, "t0": t0, "t1": t1,
+            "open_s": t_ready - t_open, "client_cpu_s": client_cpu}
+
+
+def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settle: float = 10.0,
+        timeout: float = 180.0, after_timeout: float = 90.0, rounds: int = 1, log=print) -> dict:
+    """Serve, load, measure; returns the figures (see the module docstring).
+
+    With ``rounds`` > 1 the same server takes one class after another; the figures are the
+    last class's, and the memory after each class shows whether anything accumulates.
+    """
+    cap_value = n if cap == "all" else (None if cap in (None, "default") else int(cap))
+    rss_after_rounds = []
+    with Server(cap_value) as server:
+        server.wait_ready()
+        time.sleep(2.0)                       # warm-up threads and the t-SNE worker settle
+        before = server.sample()
+        log(f"server up on port {server.port} (pid {server.proc.pid}): {before['threads']} threads, "
+            f"{before['rss'] / 2**20:.0f} MiB")
+        for k in range(rounds):
+            log(f"class {k + 1} of {rounds}: opening {n} sessions ...")
+            res = asyncio.run(_drive(server, n, seconds, settle, timeout))
+            log("all sessions closed; waiting for the server to end them ...")
+            after = server.sample()
+            t_closed = time.perf_counter()
+            while time.perf_counter() - t_closed < after_timeout:
+                after = server.sample()
+                if after["threads"] <= before["threads"]:
+                    break
+                time.sleep(0.5)
+            time.sleep(1.0)
+            after = server.sample()
+            after_s = time.perf_counter() - t_closed
+            rss_after_rounds.append(after["rss"] / 2**20)
+        log_text = server.log_text()
+    sessions: list[Session] = res["sessions"]
+    t0, t1 = res["t0"], res["t1"]
+    # a session that pressed Play and was not told the class is full is training (and must advance)
+    training = [s for s in sessions if s.played and "The class is full" not in s.class_note]
+    watching = [s for s in sessions if "The class is full" in s.class_note]
+    rates = [s.rate(t0, t1) for s in training]
+    adv = [s.advanced(t0, t1) for s in training]
+    samples = res["samples"]
+    during_threads = max((x["threads"] for x in samples), default=math.nan)
+    during_rss = max((x["rss"] for x in samples), default=math.nan)
+    span = samples[-1]["t"] - samples[0]["t"] if len(samples) >= 2 else math.nan
+    cpu_share = (samples[-1]["cpu_s"] - samples[0]["cpu_s"]) / span if len(samples) >= 2 else math.nan
+    tsne_share = (samples[-1]["children_cpu_s"] - samples[0]["children_cpu_s"]) / span if len(samples) >= 2 else math.nan
+    page = [x for x in res["http"].get("/app", [])]
+    live = [x for x in res["http"].get("/liveness", [])]
+    result = {
+        "sessions": n, "cap": cap_value if cap_value is not None else "default",
+        "measured_s": round(t1 - t0, 1), "open_all_s": round(res["open_s"], 1),
+        "errors": [f"session {s.index}: {s.error}" for s in sessions if s.error],
+        "training": len(training), "watching": len(watching),
+        "page_load_s_while_opening": {"p50": quantile([s.page_s for s in sessions if s.page_s], 0.5),
+                                      "max": max((s.page_s for s in sessions if s.page_s), default=math.nan)},
+        "http_page": {"n": len(page), "p50": quantile(page, 0.5), "p95": quantile(page, 0.95), "max": max(page, default=math.nan)},
+        "http_liveness": {"n": len(live), "p50": quantile(live, 0.5), "p95": quantile(live, 0.95),
+                          "max": max(live, default=math.nan)},
+        "rate": {"min": min(rates, default=math.nan), "median": quantile(rates, 0.5),
+                 "max": max(rates, default=math.nan), "total": sum(rates)},
+        "fairness_min_max": (min(rates) / max(rates)) if rates and max(rates) > 0 else math.nan,
+        "fairness_jain": jain(rates),
+        "status_advancing": sum(a for a, _ in adv), "plots_advancing": sum(p for _, p in adv),
+        "server_cpu_cores": cpu_share, "tsne_worker_cpu_cores": tsne_share,
+        "client_cpu_cores": res["client_cpu_s"] / (t1 - t0),
+        "threads": {"before": before["threads"], "during": during_threads, "after": after["threads"]},
+        "rss_mib": {"before": before["rss"] / 2**20, "during": during_rss / 2**20, "after": after["rss"] / 2**20},
+        "rss_mib_after_each_class": rss_after_rounds,
+        "tsne_worker_rss_mib": {"before": before["children_rss"] / 2**20, "after": after["children_rss"] / 2**20},
+        "after_s": round(after_s, 1),
+        "server_tracebacks": log_text.count("Traceback"),
+        "load_average": os.getloadavg(),
+        "per_session": [{"index": s.index, "page_s": s.page_s, "ready_s": s.ready_s, "played": s.played,
+                         "patches": s.patches, "rate": s.rate(t0, t1), "status": s.status[-120:],
+                         "class_full": "The class is full" in s.class_note, "error": s.error} for s in sessions],
+    }
+    r = result
+    r["memory_growth"] = (r["rss_mib"]["after"] - r["rss_mib"]["before"]) / r["rss_mib"]["before"]
+    r["targets"] = {
+        "http_p95_below_1s": r["http_page"]["p95"] < P95_TARGET_S and r["http_liveness"]["p95"] < P95_TARGET_S,
+        "every_training_session_advancing": bool(training) and r["status_advancing"] == len(training)
+        and r["plots_advancing"] == len(training),
+        "every_session_trains_or_watches": len(training) + len(watching) == n and not r["errors"],
+        "threads_back_to_baseline": r["threads"]["after"] <= r["threads"]["before"],
+        "memory_within_20pct": r["memory_growth"] <= MEMORY_TARGET,
+    }
+    return r
+
+
+def report(r: dict) -> str:
+    def f(x, spec=".2f"):
+        return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+    ok = {True: "ok", False: "MISSED"}
+    t = r["targets"]
+    lines = [
+        f"Load test: {r['sessions']} sessions, training cap {r['cap']}, measured for {r['measured_s']} s "
+        f"(all pages open and networks built after {r['open_all_s']} s; load average "
+        f"{' '.join(f'{x:.2f}' for x in r['load_average'])})",
+        "",
+        f"{'figure':<44} {'value':>28}   target",
+        f"{'sessions training / watching (class full)':<44} {r['training']:>13} / {r['watching']:<12}   "
+        f"{ok[t['every_session_trains_or_watches']]}",
+        f"{'GET /app  p50 / p95 / max (s)':<44} {f(r['http_page']['p50']):>8} / {f(r['http_page']['p95']):>6} / "
+        f"{f(r['http_page']['max']):<8}   p95 < 1 s: {ok[r['http_page']['p95'] < P95_TARGET_S]}",
+        f"{'GET /liveness  p50 / p95 / max (s)':<44} {f(r['http_liveness']['p50'], '.3f'):>8} / "
+        f"{f(r['http_liveness']['p95'], '.3f'):>6} / {f(r['http_liveness']['max'], '.3f'):<8}   "
+        f"p95 < 1 s: {ok[r['http_liveness']['p95'] < P95_TARGET_S]}",
+        f"{'examples/s per session  min / median / max':<44} {f(r['rate']['min'], '.0f'):>8} / "
+        f"{f(r['rate']['median'], '.0f'):>6} / {f(r['rate']['max'], '.0f'):<8}",
+        f"{'examples/s, all sessions together':<44} {f(r['rate']['total'], '.0f'):>28}",
+        f"{'fairness: min/max rate, Jain index':<44} {f(r['fairness_min_max']):>13} / {f(r['fairness_jain'], '.3f'):<12}",
+        f"{'status / plot data advancing (sessions)':<44} {r['status_advancing']:>13} / {r['plots_advancing']:<12}   "
+        f"{ok[t['every_training_session_advancing']]}",
+        f"{'CPU cores: server / t-SNE worker / client':<44} {f(r['server_cpu_cores']):>8} / "
+        f"{f(r['tsne_worker_cpu_cores']):>6} / {f(r['client_cpu_cores']):<8}",
+        f"{'server threads  before / during / after':<44} {r['threads']['before']:>8} / {r['threads']['during']:>6} / "
+        f"{r['threads']['after']:<8}   {ok[t['threads_back_to_baseline']]}",
+        f"{'server RSS MiB  before / during / after':<44} {f(r['rss_mib']['before'], '.0f'):>8} / "
+        f"{f(r['rss_mib']['during'], '.0f'):>6} / {f(r['rss_mib']['after'], '.0f'):<8}   "
+        f"+{100 * r['memory_growth']:.1f} %: {ok[t['memory_within_20pct']]}",
+        f"{'server RSS MiB after each class':<44} {' / '.join(f'{x:.0f}' for x in r['rss_mib_after_each_class']):>28}",
+        f"{'t-SNE worker RSS MiB  before / after':<44} {f(r['tsne_worker_rss_mib']['before'], '.0f'):>13} / "
+        f"{f(r['tsne_worker_rss_mib']['after'], '.0f'):<12}",
+        f"{'seconds until the server ended the sessions':<44} {r['after_s']:>28}",
+        f"{'tracebacks in the server log':<44} {r['server_tracebacks']:>28}",
+    ]
+    if r["errors"]:
+        lines += ["", "errors:"] + [f"  {e}" for e in r["errors"][:10]]
+    return "\n".join(lines)
+
+
+def _jsonable(x):
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=30)
+    ap.add_argument("--seconds", type=float, default=60.0, help="measurement window once all train")
+    ap.add_argument("--settle", type=float, default=10.0, help="seconds between Play and the measurement")
+    ap.add_argument("--cap", default="all",
+                    help="DENDRITE_MAX_TRAININGS: 'all' (= --sessions), 'default' (the server's), or a number")
+    ap.add_argument("--rounds", type=int, default=1, help="classes in a row on the same server (memory)")
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
+    a = ap.parse_args(argv)
+    if not 1 <= a.sessions <= 60 or not 1 <= a.seconds <= 600 or not 1 <= a.rounds <= 5:
+        ap.error("--sessions must be 1..60, --seconds 1..600 and --rounds 1..5 (the test is bounded on purpose)")
+    log = (lambda *x: print(*x, file=sys.stderr)) if a.json else print
+    r = run(a.sessions, a.seconds, a.cap, a.settle, rounds=a.rounds, log=log)
+    print(report(r))
+    if a.json:
+        print(json.dumps(_jsonable(r)))
+    return 0 if all(r["targets"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
