@@ -511,6 +511,8 @@ class Controller(param.Parameterized):
         if self._slots.free:
             if self.class_note != PLACE_FREE:
                 self.param.update(class_note=PLACE_FREE, class_note_kind="success")
+                if self.message.startswith("The class is full"):
+                    self._notify("", "info")        # the refusal is old news now
         elif self.class_note == PLACE_FREE:
             self.param.update(class_note=self._full_text(), class_note_kind="warning")
 

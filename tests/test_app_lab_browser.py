@@ -13,8 +13,8 @@ pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_app_browser import (ARGS, CHROMIUM, SHOTS, examples_seen, in_force_text, plot_titles,  # noqa: E402
-                              wait_until)
+from test_app_browser import (CHROMIUM, SHOTS, browser, examples_seen, in_force_text,  # noqa: E402,F401 (fixture)
+                              plot_titles, wait_until)
 from test_app_lab import make_tiny_sweep  # noqa: E402
 from test_app_server import served_app  # noqa: E402
 
@@ -88,16 +88,6 @@ def server(sweeps_root):
     with served_app("--check-unused-sessions", "1000", "--unused-session-lifetime", "10000",
                     env={"DENDRITE_SWEEPS_DIR": str(sweeps_root)}) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def open_page(browser, url):

@@ -90,8 +90,9 @@ def test_class_full_session_watches_then_plays_when_a_place_frees(closing):
     # a place frees up: the note says so, and Play works
     pump(a, lambda c: seen(c) > 0)
     a.stop()
+    b.notify("The class is full — ▶ Play was refused for now; see the note above.", "warning")
     pump(b, lambda c: c.class_note == PLACE_FREE)
-    assert b.class_note_kind == "success"
+    assert b.class_note_kind == "success" and b.message == "", "no stale refusal beside the good news"
     b.start()
     assert b.running and not b.watching and b.class_note == "" and slots.in_use == 1
     pump(b, lambda c: seen(c) > 200)
