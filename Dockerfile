@@ -2,8 +2,9 @@
 #   docker build -t dendrite-lab . && docker run -p 5006:5006 dendrite-lab
 # then open http://localhost:5006/app. Settings: see deploy/serve.sh and deploy/README.md.
 # CI has no Docker engine, so tests/test_deploy.py replays this file in a fresh virtual
-# environment: the ENV, COPY and RUN steps (all but the user creation), then the CMD and the
-# HEALTHCHECK command. Keep the steps plain shell that also works outside the image.
+# environment: the ENV, COPY and RUN steps (all but the user creation; Debian packages are checked
+# to be installed, not installed), then the CMD and the HEALTHCHECK command. Keep the steps plain
+# shell that also works outside the image.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONUNBUFFERED=1 \
@@ -11,6 +12,12 @@ ENV PYTHONUNBUFFERED=1 \
     DENDRITE_ORIGIN=localhost:5006 \
     DENDRITE_PORT=5006 \
     DENDRITE_NUM_PROCS=1
+
+# jemalloc: the server gives the memory of a closed class back to the system (deploy/serve.sh).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libjemalloc2 \
+    && rm -rf /var/lib/apt/lists/*
 
 # The runtime user (numeric id, so that Kubernetes' runAsNonRoot can check it).
 RUN groupadd --system --gid 10001 dendrite \

@@ -562,6 +562,12 @@ class Controller(param.Parameterized):
             stopped = self._engine.close(timeout=1.0)   # a chunk lasts ~0.1 s; never block the server long
             log.info("session closed; engine thread %s", "stopped" if stopped else "still finishing a chunk")
 
+    @property
+    def threads_alive(self) -> bool:
+        """Some thread of this session (training, test, ghost) has not ended yet."""
+        engines = [self._engine, self._ghost.engine]
+        return any(e is not None and e.threads_alive for e in engines)
+
     def _release_slot(self) -> None:
         self._slots.release(id(self))
 

@@ -244,6 +244,11 @@ class Engine:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def threads_alive(self) -> bool:
+        """The training thread or a test helper of it is still running (they hold the session's objects)."""
+        return any(t is not None and t.is_alive() for t in (self._thread, self._test_thread))
+
     def close(self, timeout: float = 5.0) -> bool:
         """Stop the thread; True when it has ended."""
         with self._cond:

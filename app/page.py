@@ -14,7 +14,7 @@ import numpy as np
 import panel as pn
 from panel.io.callbacks import PeriodicCallback
 
-from . import explain, export
+from . import explain, export, memory
 from .cards import ExperimentCards
 from .controller import LIVE, URL_PARAMS, Controller, paper_reference
 from .ghost import GHOSTS
@@ -87,6 +87,8 @@ class Dashboard:
         self._ticks = 0
         self._closed = False
         self._to_attach: list = []
+        self._frozen_plots = None               # plots whose objects app/memory.py took out of the collector's sight
+        self._frozen = False
         self._downloads: dict[str, pn.widgets.FileDownload] = {}
 
         c = controller
@@ -371,6 +373,9 @@ class Dashboard:
         uris = probe_image_uris(data, probe_indices) if spec.n_hidden_layers else []
         labels = np.asarray(data.test_labels)[probe_indices]
         paper_error, curve = paper_reference(preset, spec, dataset)
+        if self.plots is not None and self.plots is self._frozen_plots:
+            memory.frozen_garbage()             # the old plots were frozen: only a full collection frees them
+            self._frozen_plots = None
         self.plots = LivePlots(spec.n_hidden_layers, spec.mode, data.classes, paper_error=paper_error,
                                paper_curve=curve, probe_uris=uris, probe_labels=labels,
                                title=f"Dendrite Lab: {preset}, {spec.describe()}")
@@ -387,6 +392,10 @@ class Dashboard:
         for name, figs in self._to_attach[:n]:
             self.panes[name].objects = [pn.pane.Bokeh(f, margin=(2, 0)) for f in figs]
         del self._to_attach[:n]
+        if not self._to_attach and not self._frozen and not self._closed and memory.ENABLED:
+            # the page is complete: what it holds lives as long as the session
+            memory.session_ready()
+            self._frozen, self._frozen_plots = True, self.plots
 
     def _name_downloads(self) -> None:
         stem = getattr(self, "_stem", "dendrite-lab")
@@ -407,6 +416,17 @@ class Dashboard:
                 pass
         self.ctrl.close()
         self._forget_js_links()
+        if self._frozen:
+            self._release_frozen()
+
+    def _release_frozen(self) -> None:
+        """Ask for the collection of this session's frozen objects once nothing holds them any more:
+        a test still running in a helper thread keeps the session alive for a few seconds."""
+        if not self.ctrl.threads_alive:
+            memory.frozen_garbage()
+            return
+        from tornado.ioloop import IOLoop
+        IOLoop.current().call_later(1.0, self._release_frozen)
 
     def _forget_js_links(self) -> None:
         """Drop this page's entries from Panel's registry of browser-side links.

@@ -3,7 +3,8 @@
 On start: send the dashboard's log lines to the server's stderr and warm up
 (load MNIST, build one spiking and one rate network and train an example each)
 so that Numba's compiled kernels are loaded before the first student clicks
-Play.  On stop: shut the shared t-SNE worker down.
+Play; then exempt what the warm-up created from garbage collection and let the
+pages manage the collector (app/memory.py).  On stop: shut the shared t-SNE worker down.
 """
 import logging
 import os
@@ -29,15 +30,20 @@ def on_server_loaded(server_context):
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
-    if os.environ.get("DENDRITE_NO_WARMUP"):
-        return
-    t0 = time.perf_counter()
-    from app.warmup import warm_up
-    warm_up()
-    log.info("warm-up done in %.1f s", time.perf_counter() - t0)
+    from app import memory
+    memory.ENABLED = True
+    memory.watch_pauses()
+    if not os.environ.get("DENDRITE_NO_WARMUP"):
+        t0 = time.perf_counter()
+        from app.warmup import warm_up
+        warm_up()
+        log.info("warm-up done in %.1f s", time.perf_counter() - t0)
+    log.info("%d objects of the warm-up exempted from garbage collection", memory.freeze_baseline())
+
 
 
 def on_server_unloaded(server_context):
     _importable()
-    from app import tsne
+    from app import memory, tsne
+    memory.cancel()
     tsne.shutdown()

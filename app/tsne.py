@@ -30,7 +30,10 @@ _POOL_LOCK = threading.Lock()
 PERPLEXITY = 30
 COLD_ITERS = (125, 250)    # early-exaggeration and normal iterations for a first map
 WARM_ITERS = 120           # iterations when continuing from the previous map
-WORKER_NICENESS = 5         # below training and the page, but not starved on a busy server
+# Below the page (nice 0) and below training (nice 10, app/engine.py): during a class of 30 the
+# worker at nice 5 took 0.75 of the 2 cores (benchmarks/load_test.py); the maps are the first
+# thing to slow down on a crowded server.
+WORKER_NICENESS = 15
 
 
 def _init_worker() -> None:

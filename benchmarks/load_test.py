@@ -48,6 +48,8 @@ P95_TARGET_S = 1.0
 PAGE_PROBE_S = 2.0          # a new page every 2 s while the class trains
 LIVENESS_PROBE_S = 0.5
 MEMORY_TARGET = 0.20
+SETTLE_S = 30.0             # longest wait for the memory to settle after the class left
+GC_PAUSE = re.compile(r"full garbage collection paused the server ([0-9.]+) s")
 
 
 def free_port() -> int:
@@ -99,6 +101,13 @@ class Server:
         if self._ps is None:
             self._ps = psutil.Process(self.proc.pid)
         return self._ps
+
+    @property
+    def jemalloc(self) -> bool:
+        try:
+            return "libjemalloc" in Path(f"/proc/{self.proc.pid}/maps").read_text()
+        except OSError:
+            return False
 
     def sample(self) -> dict:
         p = self.process
@@ -437,12 +446,14 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
         server.wait_ready()
         time.sleep(2.0)                       # warm-up threads and the t-SNE worker settle
         before = server.sample()
+        allocator = "jemalloc" if server.jemalloc else "system"
         log(f"server up on port {server.port} (pid {server.proc.pid}): {before['threads']} threads, "
             f"{before['rss'] / 2**20:.0f} MiB")
         for k in range(rounds):
             log(f"class {k + 1} of {rounds}: opening {n} sessions ...")
             res = asyncio.run(_drive(server, n, seconds, settle, timeout))
             log("all sessions closed; waiting for the server to end them ...")
+            collections_before = server.log_text().count("collected the garbage")
             after = server.sample()
             t_closed = time.perf_counter()
             while time.perf_counter() - t_closed < after_timeout:
@@ -450,8 +461,18 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
                 if after["threads"] <= before["threads"]:
                     break
                 time.sleep(0.5)
-            time.sleep(1.0)
+            # the memory of the closed sessions is freed by a collection a few seconds after the last
+            # close (app/memory.py) and handed back by the allocator a second later: wait until it settles
             after = server.sample()
+            t_settle = time.perf_counter()
+            while time.perf_counter() - t_settle < SETTLE_S:
+                time.sleep(2.0)
+                now = server.sample()
+                settled = (abs(now["rss"] - after["rss"]) < 0.01 * after["rss"]
+                           and server.log_text().count("collected the garbage") > collections_before)
+                after = now
+                if settled:
+                    break
             after_s = time.perf_counter() - t_closed
             rss_after_rounds.append(after["rss"] / 2**20)
         log_text = server.log_text()
@@ -493,6 +514,9 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
         "tsne_worker_rss_mib": {"before": before["children_rss"] / 2**20, "after": after["children_rss"] / 2**20},
         "after_s": round(after_s, 1),
         "server_tracebacks": log_text.count("Traceback"),
+        "allocator": allocator,
+        "gc_pauses_s": [float(x) for x in GC_PAUSE.findall(log_text)],
+        "gc_cycles": log_text.count("collected the garbage"),
         "load_average": os.getloadavg(),
         "per_session": [{"index": s.index, "page_s": s.page_s, "ready_s": s.ready_s, "played": s.played,
                          "patches": s.patches, "rate": s.rate(t0, t1), "status": s.status[-120:],
@@ -547,6 +571,9 @@ def report(r: dict) -> str:
         f"{f(r['tsne_worker_rss_mib']['after'], '.0f'):<12}",
         f"{'seconds until the server ended the sessions':<44} {r['after_s']:>28}",
         f"{'tracebacks in the server log':<44} {r['server_tracebacks']:>28}",
+        f"{'allocator':<44} {r['allocator']:>28}",
+        f"{'full GC pauses >= 0.25 s: count, longest (s)':<44} {len(r['gc_pauses_s']):>13} / "
+        f"{f(max(r['gc_pauses_s'], default=math.nan)):<12}",
     ]
     if r["errors"]:
         lines += ["", "errors:"] + [f"  {e}" for e in r["errors"][:10]]

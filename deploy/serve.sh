@@ -10,12 +10,30 @@
 #   DENDRITE_NUM_PROCS         panel worker processes           (1, see deploy/README.md)
 #   DENDRITE_SESSION_LIFETIME  ms an unused session is kept after its tab closed (60000)
 #   DENDRITE_EXTRA_ARGS        anything else for `panel serve`, word-split
+#   DENDRITE_ALLOCATOR         jemalloc (the default when Debian's libjemalloc2 is installed) or
+#                              system (glibc's malloc behind Python's own small-object allocator)
 set -eu
 
 # glibc raises its mmap threshold after each large free, so a closed session's weights and plot
 # buffers stayed in the heap: after 30 sessions the server kept about 1 GB (benchmarks/load_test.py).
 # A fixed threshold gives blocks of 256 KiB and more back to the system as soon as they are freed.
 export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-262144}"
+
+# Python's small-object allocator gives memory back in 1 MiB arenas only when an arena is
+# entirely empty. After a class of 30 closed, the objects that outlive it (caches, interned
+# names) were spread over hundreds of arenas: the server kept +70 % of its baseline even after
+# collecting every closed session. jemalloc returns memory by the 4 KiB page, a second after it
+# is freed: +15 % (benchmarks/load_test.py, benchmarks/README.md). Pages cost ~5 % more to build.
+if [ "${DENDRITE_ALLOCATOR:-jemalloc}" = jemalloc ] && [ -z "${LD_PRELOAD:-}" ]; then
+    for lib in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/aarch64-linux-gnu/libjemalloc.so.2 \
+               /usr/lib/libjemalloc.so.2; do
+        if [ -r "$lib" ]; then
+            export LD_PRELOAD="$lib" PYTHONMALLOC=malloc
+            export MALLOC_CONF="${MALLOC_CONF:-background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0}"
+            break
+        fi
+    done
+fi
 
 set --
 for origin in $(printf '%s' "${DENDRITE_ORIGIN:-localhost:5006}" | tr ',' ' '); do

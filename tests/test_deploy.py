@@ -32,6 +32,20 @@ NGINX_SITE = ROOT / "deploy" / "nginx" / "dendrite-lab.conf"
 USER_CREATION = ("groupadd", "useradd", "adduser", "addgroup")
 
 
+def debian_packages(run_args: str) -> list[str]:
+    """The packages an ``apt-get install`` RUN step installs (empty for any other step)."""
+    words = shlex.split(run_args.replace("&&", " && "))
+    out, on = [], False
+    for w in words:
+        if w == "&&":
+            on = False
+        elif on and not w.startswith("-"):
+            out.append(w.split("=")[0])
+        elif w == "install" and "apt-get" in words:
+            on = True
+    return out
+
+
 # ---------------------------------------------------------------- helpers
 
 def instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
@@ -298,6 +312,14 @@ def test_image_steps_in_fresh_venv(tmp_path):
             argv = exec_form(args)
             if argv[-1].split()[0] in USER_CREATION:
                 continue                             # the test runs as whoever runs pytest
+            packages = debian_packages(args)
+            if packages:                             # the host's packages are not the test's to change
+                query = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Status}\\n", *packages],
+                                       capture_output=True, text=True)
+                missing = [p for p in packages if f"{p} install ok installed" not in query.stdout]
+                assert not missing, f"the image installs Debian packages this machine lacks: apt-get install {' '.join(missing)}"
+                ran.append((args, 0.0))
+                continue
             t0 = time.monotonic()
             result = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
             assert result.returncode == 0, f"RUN {args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -341,6 +363,10 @@ def test_image_steps_in_fresh_venv(tmp_path):
         assert "<html" in body.lower() and "Dendrite Lab" in body
         check = subprocess.run(health, cwd=workdir, env=env, capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, check.stderr
+        # serve.sh found the image's jemalloc and the server (serve.sh execs into it) runs on it
+        maps = Path(f"/proc/{proc.pid}/maps")
+        if maps.exists():
+            assert "libjemalloc" in maps.read_text(), "the server does not run on jemalloc"
     # The server found the build-time cache: it compiled nothing new and warmed up quickly.
     assert cached_files() == cached, "the server compiled kernels the warm-up step had not cached"
     warm = re.search(r"warm-up done in ([0-9.]+) s", log.read_text())

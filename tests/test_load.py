@@ -32,6 +32,9 @@ def test_a_small_class_trains_fairly_and_leaves_nothing_behind():
     assert r["threads"]["after"] <= r["threads"]["before"], text
     assert r["threads"]["during"] >= r["threads"]["before"] + 3, text
     assert r["server_tracebacks"] == 0, text
+    # the closed sessions' objects were collected (app/memory.py) and their memory went back
+    assert r["gc_cycles"] >= 1, text
+    assert r["memory_growth"] < 0.2, text
     # the server stayed responsive enough to answer at all (the latency target is the full run's)
     assert r["http_liveness"]["n"] > 0 and r["http_liveness"]["max"] < 10, text
     assert r["http_page"]["n"] > 0 and r["http_page"]["max"] < 20, text
