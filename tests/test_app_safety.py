@@ -717,3 +717,33 @@ def test_sessions_share_the_cpu_evenly(closing, monkeypatch):
     # no session starves; the bound leaves room for a machine shared with other jobs
     # (at load 5.7 one run measured Jain 0.89, slowest/fastest 0.34)
     assert jain > 0.8 and min(rates) > 0.25 * max(rates), rates
+
+
+def test_a_rewritten_link_is_rewritten_again_when_the_browser_undoes_it(closing, monkeypatch):
+    """On a busy server the browser's report of its own address may arrive after the page rewrote a
+    link with refused values; the next polls put the values in force back (and stop after a while)."""
+    import panel as pn
+    from panel.io.location import Location
+    from app import page
+    from app.page import build_page
+
+    c = make(TrainingSlots(1))
+    closing.append(c)
+    dash = build_page(controller=c).dashboard
+    loc = Location(search="?hidden=abc&seed=7")
+    monkeypatch.setattr(type(pn.state), "location", property(lambda self: loc))
+    dash.link_refused = ["hidden"]
+    dash._rewrite_link()
+    in_force = f"hidden={c.hidden}"
+    assert in_force in loc.search and "seed=7" in loc.search, loc.search
+    loc.search = "?hidden=abc&seed=7"                 # the browser's late report
+    dash.tick()
+    assert in_force in loc.search, loc.search
+    loc.search = "?hidden=300&seed=7"                 # the student's own change is left alone
+    dash.tick()
+    assert "hidden=300" in loc.search
+    dash._link_fix = (dash._link_fix[0], dash._link_fix[1], time.perf_counter() - 1)
+    loc.search = "?hidden=abc"
+    dash.tick()                                       # the watch is over
+    assert dash._link_fix is None and loc.search == "?hidden=abc"
+    assert page.LINK_RECHECK_S > 0
