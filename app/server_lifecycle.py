@@ -41,7 +41,6 @@ def on_server_loaded(server_context):
     log.info("%d objects of the warm-up exempted from garbage collection", memory.freeze_baseline())
 
 
-
 def on_server_unloaded(server_context):
     _importable()
     from app import memory, tsne

@@ -732,7 +732,6 @@ def test_sessions_share_the_cpu_evenly(closing, monkeypatch):
 def test_a_rewritten_link_is_rewritten_again_when_the_browser_undoes_it(closing, monkeypatch):
     """On a busy server the browser's report of its own address may arrive after the page rewrote a
     link with refused values; the next polls put the values in force back (and stop after a while)."""
-    import panel as pn
     from panel.io.location import Location
     from app import page
     from app.page import build_page
