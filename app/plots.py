@@ -153,6 +153,16 @@ def _square_range(values, fallback=(0.4, 0.6)) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
+def _bounded_rows(buffer, columns: list[str], rows: list[dict]) -> tuple[pd.DataFrame, bool]:
+    """The rows to send to a Buffer of at most ``MAX_ROWS``, and whether they replace it: when the
+    new rows would overflow it, the whole curve thinned (neighbours merged pairwise)."""
+    new = pd.DataFrame(rows, columns=columns)
+    if len(buffer.data) + len(new) <= MAX_ROWS:
+        return new, False
+    records = pd.concat([buffer.data, new], ignore_index=True).to_dict("records")
+    return pd.DataFrame([_merge_rows(records[i:i + 2]) for i in range(0, len(records), 2)], columns=columns), True
+
+
 class _Series:
     """The ghost's curves: smoothed, merged and bounded like the main run's (see module doc)."""
 
@@ -174,18 +184,11 @@ class _Series:
         self.replace = False
 
     def send_rows(self, rows: list[dict]) -> None:
-        new = pd.DataFrame(rows, columns=self.columns)
-        if len(self.scalars.data) + len(new) > MAX_ROWS:
-            records = pd.concat([self.scalars.data, new], ignore_index=True).to_dict("records")
-            thinned = pd.DataFrame([_merge_rows(records[i:i + 2]) for i in range(0, len(records), 2)],
-                                   columns=self.columns)
+        self.new_rows, self.replace = _bounded_rows(self.scalars, self.columns, rows)
+        if self.replace:
             self.merge *= 2
-            self.replace, self.new_rows = True, thinned
             self.scalars.clear()
-            self.scalars.send(thinned)
-        else:
-            self.replace, self.new_rows = False, new
-            self.scalars.send(new)
+        self.scalars.send(self.new_rows)
 
 
 class LivePlots:
@@ -343,21 +346,12 @@ class LivePlots:
         return row
 
     def _send_rows(self, rows: list[dict]) -> None:
-        new = pd.DataFrame(rows, columns=self.columns)
-        if len(self.scalars.data) + len(new) > MAX_ROWS:
-            # thin: merge neighbours pairwise, and merge later snapshots twice as much
-            records = pd.concat([self.scalars.data, new], ignore_index=True).to_dict("records")
-            thinned = pd.DataFrame([_merge_rows(records[i:i + 2]) for i in range(0, len(records), 2)],
-                                   columns=self.columns)
-            self._merge *= 2
-            self._replace_rows = True
-            self._new_rows = thinned
+        # set before sending: the buffer's subscriber streams exactly these rows to the figures
+        self._new_rows, self._replace_rows = _bounded_rows(self.scalars, self.columns, rows)
+        if self._replace_rows:
+            self._merge *= 2          # later snapshots are merged twice as much
             self.scalars.clear()
-            self.scalars.send(thinned)
-        else:
-            self._replace_rows = False
-            self._new_rows = new
-            self.scalars.send(new)
+        self.scalars.send(self._new_rows)
 
     def _paper_points(self, upto: float):
         """The paper's curve up to a little past this run's progress (so the axis follows the run)."""

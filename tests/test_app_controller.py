@@ -64,19 +64,27 @@ def pump(c: Controller, until, timeout=20.0) -> list[Update]:
     raise AssertionError(f"condition not met within {timeout} s; status: {c.status!r}, message: {c.message!r}")
 
 
-@pytest.fixture
-def controllers():
+def closed_after_test(make_controller):
+    """Fixture body: a factory of controllers that are closed after the test; their threads must stop."""
     made = []
 
     def factory(**params):
-        c = make(**params)
+        c = make_controller(**params)
         made.append(c)
         return c
     yield factory
     for c in made:
+        ghost_engine = c.ghost_run.engine
         c.close()
         if c.engine is not None:
             assert not c.engine.alive, "the engine thread must stop when the session closes"
+        if ghost_engine is not None:
+            assert not ghost_engine.alive, "the ghost's thread must stop when the session closes"
+
+
+@pytest.fixture
+def controllers():
+    yield from closed_after_test(make)
 
 
 # ------------------------------------------------------------------ parsing

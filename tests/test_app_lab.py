@@ -28,7 +28,7 @@ from app.engine import Message  # noqa: E402
 from app.experiments import EXPERIMENTS, Scoreboard, presets_matching  # noqa: E402
 from app.ghost import GHOSTS, ghost_spec  # noqa: E402
 from app.plots import LivePlots  # noqa: E402
-from test_app_controller import NoTsne, pump  # noqa: E402
+from test_app_controller import NoTsne, closed_after_test, pump  # noqa: E402
 
 
 def make(slots=None, **params):
@@ -40,20 +40,7 @@ def make(slots=None, **params):
 @pytest.fixture
 def lab():
     """Controllers that are closed after the test; their main and ghost threads must stop."""
-    made = []
-
-    def factory(**params):
-        c = make(**params)
-        made.append(c)
-        return c
-    yield factory
-    for c in made:
-        ghost_engine = c.ghost_run.engine
-        c.close()
-        if c.engine is not None:
-            assert not c.engine.alive, "the engine thread must stop when the session closes"
-        if ghost_engine is not None:
-            assert not ghost_engine.alive, "the ghost's thread must stop when the session closes"
+    yield from closed_after_test(make)
 
 
 def seen(c):
