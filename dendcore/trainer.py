@@ -22,7 +22,7 @@ from .kernels.layout import RULE_CODES, params_vector
 from .kernels.spiking import make_dynamics, make_sums, rebuild_projections, reset_dynamics
 from .kernels.train import (FEEDBACK_FIXED, FEEDBACK_LEARNED, FEEDBACK_SYMMETRIC, Options, new_means,
                             new_outputs, train_chunk_rate, train_chunk_spiking)
-from .network import build_network
+from .network import Network, build_network
 from .snapshot import SCHEMA_VERSION, Snapshot, Traces
 from .spec import LIVE_FIELDS, ModelSpec, SpecError
 from .evaluation import RATE_FIXED_POINT_ITERATIONS, TestResult, rate_forward_batch, test_network
@@ -301,6 +301,11 @@ class Trainer:
         self.last_test_images_per_s = res.images_per_s
         return res
 
+    def frozen(self) -> "FrozenNetwork":
+        """A copy of the network as it is now, testable from another thread while this one trains on."""
+        return FrozenNetwork(self.net.copy(), self.spec, self.prm.copy(), self.kappa.copy(), self.data, self.seed,
+                             self.examples_seen, self.epoch, self.wall_s)
+
     # ------------------------------------------------------------- snapshots
     def snapshot(self, stats: ChunkStats, test: TestResult | None = None) -> Snapshot:
         d = self.diagnostics
@@ -381,6 +386,23 @@ class Trainer:
                 if next_test is not None:
                     next_test += test_every
             yield self.snapshot(stats, test)
+
+
+@dataclass(frozen=True)
+class FrozenNetwork:
+    """The weights and settings of a trainer at one example count (see :meth:`Trainer.frozen`)."""
+    net: Network
+    spec: ModelSpec
+    prm: np.ndarray
+    kappa: np.ndarray
+    data: Dataset
+    seed: int
+    examples_seen: int
+    epoch: float
+    wall_s: float
+
+    def test(self, indices: np.ndarray) -> TestResult:
+        return test_network(self.net, self.spec, self.prm, self.kappa, self.data, indices, self.seed)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

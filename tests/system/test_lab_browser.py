@@ -3,7 +3,6 @@
 Screenshots go to ``screenshots/`` (git-ignored) for a person to look at.
 """
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -12,11 +11,10 @@ import pytest
 pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_app_browser import (CHROMIUM, SHOTS, browser, examples_seen, in_force_text,  # noqa: E402,F401 (fixture)
-                              plot_titles, wait_until)
-from test_app_lab import make_tiny_sweep  # noqa: E402
-from test_app_server import served_app  # noqa: E402
+from tests.system.conftest import (CHROMIUM, SHOTS, examples_seen, in_force_text,  # noqa: E402
+                                   plot_titles, wait_until)
+from tests.app.conftest import make_tiny_sweep  # noqa: E402
+from tests.system.conftest import served_app  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

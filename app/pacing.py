@@ -1,0 +1,87 @@
+"""How a training thread paces itself: chunk sizes, the start of the next chunk, the test schedule.
+
+Pure objects, given the clock's readings rather than reading it, so they are tested
+without threads (tests/app/test_pacing.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+TARGET_CHUNK_S = 0.05      # at full speed a chunk lasts about this long (bounds slider latency)
+MAX_CHUNK = 5000           # examples per chunk, whatever the speed
+FIRST_CHUNK = {"spiking": 10, "rate": 200}   # small first chunks: the first point appears quickly
+PACED_CHUNK_S = 0.2        # at a limited speed, one chunk per this many seconds (or per example)
+FIRST_TEST_AT = 500        # tests at 500, 1000, 2000, ... then every ``test_every`` examples
+RATE_MEMORY = 0.7          # weight of the previous rate in the examples/s average
+
+
+@dataclass
+class Pacing:
+    """What the page asks for: a speed (0 = as fast as possible) and the test schedule."""
+    speed: float = 0.0        # examples per second
+    test_every: int = 2500    # examples between two test measurements (0 = never)
+    test_images: int = 500
+
+
+class ChunkPacer:
+    """Sizes chunks so that one lasts about ``TARGET_CHUNK_S`` at full speed, or paces them at a set speed."""
+
+    def __init__(self, mode: str):
+        self.chunk = FIRST_CHUNK.get(mode, 10)
+        self.rate = math.nan        # examples per second, a moving average
+        self.due = 0.0              # earliest start of the next chunk (perf_counter seconds) when paced
+
+    def wait(self, now: float, running: bool) -> float:
+        """Seconds until the next chunk may start (a Step never waits)."""
+        return self.due - now if running else 0.0
+
+    def size(self, pacing: Pacing, stepping: bool, room: int, allowed: int | None = None) -> int:
+        """Examples in the next chunk: one per Step, ``speed × PACED_CHUNK_S`` when paced, else the
+        timed chunk; never past ``room`` (the run-length limit).  With ``allowed`` (a ghost's leash),
+        a chunk that would end close to the leader's next chunk end ends exactly there, so both runs
+        report the same example counts."""
+        if stepping:
+            n = 1
+        elif pacing.speed > 0:
+            n = max(1, int(round(pacing.speed * PACED_CHUNK_S)))
+        else:
+            n = self.chunk
+        n = max(1, min(n, room))
+        if allowed is not None and allowed <= 2 * n:
+            n = allowed
+        return n
+
+    def done(self, n: int, started: float, seconds: float, pacing: Pacing) -> None:
+        """A chunk of ``n`` examples that began at ``started`` took ``seconds``."""
+        if seconds > 0:
+            r = n / seconds
+            self.rate = r if math.isnan(self.rate) else RATE_MEMORY * self.rate + (1 - RATE_MEMORY) * r
+        if pacing.speed > 0:
+            self.due = started + n / pacing.speed
+        else:
+            self.due = 0.0
+            if not math.isnan(self.rate):
+                self.chunk = int(min(MAX_CHUNK, max(1, self.rate * TARGET_CHUNK_S)))
+
+
+def next_schedule(at: int, every: int) -> int:
+    """The test after the one at ``at`` examples: doubling from 500 until the spacing reaches ``every``."""
+    if at < every:
+        return min(2 * at, at + every) if at > 0 else FIRST_TEST_AT
+    return at + every
+
+
+class MeasurementSchedule:
+    """When the next test-error measurement falls due."""
+    __test__ = False     # not a pytest class
+
+    def __init__(self):
+        self.next = FIRST_TEST_AT
+
+    def due(self, examples_seen: int, every: int) -> bool:
+        return every > 0 and examples_seen >= self.next
+
+    def advance(self, examples_seen: int, every: int) -> None:
+        while self.next <= examples_seen:
+            self.next = next_schedule(self.next, every)
