@@ -10,7 +10,7 @@ held on a leash: it never trains past the main run's example count, so on a
 the two curves always cover the same stretch of examples.
 
 A ghost thread is a training like any other: it takes its own place in the
-class's :class:`app.controller.TrainingSlots` while it plays and gives it back
+class's :class:`app.seats.TrainingSlots` while it plays and gives it back
 when it pauses.  Turning the ghost off stops its thread.
 
 This module never touches Panel objects; the controller owns one :class:`Ghost`
