@@ -103,7 +103,7 @@ class Engine:
         self._test_thread: threading.Thread | None = None
         # read by the page (plain attributes; written only by the thread)
         self.examples_seen = 0
-        self.rate = math.nan            # training examples per second (moving average)
+        self.rate = math.nan            # training examples per second of computing (moving average)
         self.cpu_s = 0.0
         self.limit_reached = False      # the run has trained MAX_EPOCHS: Play cannot continue it
         self.run_id = -1                # the run the counters above belong to (set after examples_seen)
@@ -319,7 +319,7 @@ class Engine:
         if run.tests.due(tr.examples_seen, cmd.pacing.test_every):
             self._start_test(tr, run.run_id, cmd.pacing.test_images)
             run.tests.advance(tr.examples_seen, cmd.pacing.test_every)
-        self._post(SnapshotTaken(run.run_id, tr.snapshot(stats), self.rate))
+        self._post(SnapshotTaken(run.run_id, tr.snapshot(stats), run.pacer.achieved))
         now = time.perf_counter()
         if self._wants_probe(tr) and now >= run.next_probe_t:
             if self._probe(tr, run.run_id):

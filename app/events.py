@@ -31,7 +31,7 @@ class Ready:
 
 @dataclass(frozen=True)
 class SnapshotTaken:
-    """One chunk was trained; ``rate`` is the thread's recent examples per second."""
+    """One chunk was trained; ``rate`` is the examples per second the run achieved lately, waits included."""
     run_id: int
     snapshot: Snapshot
     rate: float

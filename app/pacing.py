@@ -14,6 +14,7 @@ FIRST_CHUNK = {"spiking": 10, "rate": 200}   # small first chunks: the first poi
 PACED_CHUNK_S = 0.2        # at a limited speed, one chunk per this many seconds (or per example)
 FIRST_TEST_AT = 500        # tests at 500, 1000, 2000, ... then every ``test_every`` examples
 RATE_MEMORY = 0.7          # weight of the previous rate in the examples/s average
+RESUME_GAP_S = 5.0         # a longer gap between two chunks is a pause, not slow training
 
 
 @dataclass
@@ -29,8 +30,10 @@ class ChunkPacer:
 
     def __init__(self, mode: str):
         self.chunk = FIRST_CHUNK.get(mode, 10)
-        self.rate = math.nan        # examples per second, a moving average
+        self.rate = math.nan        # examples per second of computing, a moving average (sizes chunks)
+        self.achieved = math.nan    # examples per second of wall time, waits included (what the page shows)
         self.due = 0.0              # earliest start of the next chunk (perf_counter seconds) when paced
+        self._last_end: float | None = None
 
     def wait(self, now: float, running: bool) -> float:
         """Seconds until the next chunk may start (a Step never waits)."""
@@ -55,14 +58,25 @@ class ChunkPacer:
     def done(self, n: int, started: float, seconds: float, pacing: Pacing) -> None:
         """A chunk of ``n`` examples that began at ``started`` took ``seconds``."""
         if seconds > 0:
-            r = n / seconds
-            self.rate = r if math.isnan(self.rate) else RATE_MEMORY * self.rate + (1 - RATE_MEMORY) * r
+            self.rate = _average(self.rate, n / seconds)
+        end = started + seconds
+        if self._last_end is not None and 0 < end - self._last_end <= RESUME_GAP_S:
+            # a paced run waits between chunks, and a crowded server between turns: the page shows
+            # what the student gets, not how fast one chunk computed
+            self.achieved = _average(self.achieved, n / (end - self._last_end))
+        elif math.isnan(self.achieved) and seconds > 0 and pacing.speed <= 0:
+            self.achieved = n / seconds
+        self._last_end = end
         if pacing.speed > 0:
             self.due = started + n / pacing.speed
         else:
             self.due = 0.0
             if not math.isnan(self.rate):
                 self.chunk = int(min(MAX_CHUNK, max(1, self.rate * TARGET_CHUNK_S)))
+
+
+def _average(old: float, new: float) -> float:
+    return new if math.isnan(old) else RATE_MEMORY * old + (1 - RATE_MEMORY) * new
 
 
 def next_schedule(at: int, every: int) -> int:

@@ -46,3 +46,15 @@ def test_measurements_double_then_keep_the_spacing():
             s.advance(examples, 2500)
     assert seen == [500, 1000, 2000, 4000, 6500, 9000, 11500]
     assert not MeasurementSchedule().due(10**6, 0), "test_every = 0 measures never"
+
+
+def test_the_speed_shown_is_the_speed_achieved():
+    p = ChunkPacer("spiking")
+    slow = Pacing(speed=1)
+    t = 0.0
+    for _ in range(10):          # one example per second, each computed in 3 ms
+        p.done(1, started=t, seconds=0.003, pacing=slow)
+        t += 1.0
+    assert p.rate > 300 and abs(p.achieved - 1.0) < 0.01
+    p.done(1, started=t + 60, seconds=0.003, pacing=slow)     # after a pause: not 1/60 example/s
+    assert abs(p.achieved - 1.0) < 0.01
