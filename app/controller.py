@@ -321,7 +321,8 @@ class Controller(Settings):
 
     @property
     def last_snapshot(self) -> Snapshot | None:
-        return self.tracker.last
+        """The latest example's snapshot (a history row, or a progress report between two)."""
+        return self.tracker.latest
 
     @property
     def history(self) -> list[dict]:
@@ -427,7 +428,7 @@ class Controller(Settings):
 
     def _update_status(self) -> None:
         t = self.tracker
-        epoch = t.last.epoch if t.last is not None else 0.0
+        epoch = t.latest.epoch if t.latest is not None else 0.0
         test = t.test_text()
         test = f"test error: {test}" if test else "test error: not measured yet"
         if self._engine is None or not self._active:

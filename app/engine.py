@@ -29,10 +29,10 @@ from typing import Any, Callable
 import numpy as np
 
 from dendcore import Diagnostics, DivergenceError, ModelSpec, SpecError, Trainer, load_dataset
-from dendcore.trainer import FrozenNetwork
+from dendcore.trainer import ChunkStats, FrozenNetwork
 
 from .compute import COMPUTE, env_number, lower_priority
-from .events import Event, LiveApplied, Ready, SnapshotTaken, Stopped, TestMeasured
+from .events import Event, LiveApplied, Progress, Ready, SnapshotTaken, Stopped, TestMeasured
 from .pacing import ChunkPacer, MeasurementSchedule, Pacing
 
 log = logging.getLogger("dendrite_lab.engine")
@@ -42,6 +42,8 @@ PROBE_EVERY_S = 6.0        # t-SNE probe activity at most this often
 FIRST_PROBE_DELAY_S = 2.0  # the first map waits this long, so it does not slow the page's first seconds
 ALLOWANCE_WAIT_S = 0.02    # a thread held back by ``allowance`` looks again this often
 MAX_STEPS = 100            # queued Step presses: a burst of clicks cannot queue forever
+PROGRESS_EVERY_S = 0.2     # between two snapshots, the latest example is shown at most this often
+MAX_PENDING_TESTS = 3      # spiking tests waiting for the test thread; training waits beyond this
 
 MAX_EPOCHS = env_number("DENDRITE_MAX_EPOCHS", 100.0, minimum=1e-6)   # a run pauses itself here (bounded run length)
 
@@ -76,6 +78,8 @@ class _Run:
         self.tests = MeasurementSchedule()
         self.next_probe_t = time.perf_counter() + FIRST_PROBE_DELAY_S
         self.probed_at = -1      # examples_seen of the last probe the t-SNE worker took
+        self.pending: list[ChunkStats] = []     # chunks since the last snapshot
+        self.progress_t = 0.0                   # when the latest example was last shown
 
 
 class Engine:
@@ -101,6 +105,7 @@ class Engine:
         self._name = name
         self._thread: threading.Thread | None = None
         self._test_thread: threading.Thread | None = None
+        self._tests: deque[tuple[int, FrozenNetwork, np.ndarray]] = deque()   # spiking tests to run, in order
         # read by the page (plain attributes; written only by the thread)
         self.examples_seen = 0
         self.rate = math.nan            # training examples per second of computing (moving average)
@@ -265,6 +270,8 @@ class Engine:
         except Exception as exc:   # SpecError, DatasetError, out of memory...
             self._post(Stopped(config.run_id, "failed", f"Could not build the network: {exc}"))
             return None
+        with self._cond:
+            self._tests.clear()          # the old network's tests would be thrown away anyway
         self.examples_seen = 0
         self.rate = math.nan
         self.limit_reached = False
@@ -279,7 +286,11 @@ class Engine:
             self._steps = 0
 
     def _train_chunk(self, run: _Run, cmd: Commands) -> None:
-        """One chunk of training (a run stops itself at the run-length limit), then its snapshot."""
+        """One chunk of training (a run stops itself at the run-length limit), then its news.
+
+        A chunk never passes the next snapshot or test point, so both fall on fixed example
+        counts whatever the speed or the machine.
+        """
         tr = run.tr
         limit = int(MAX_EPOCHS * tr.n_train)
         if tr.examples_seen >= limit:
@@ -296,7 +307,10 @@ class Engine:
         if stepping:
             with self._cond:
                 self._steps = max(0, self._steps - 1)
-        n = run.pacer.size(cmd.pacing, stepping, limit - tr.examples_seen, allowed)
+        stops = [limit, run.pacer.next_stop(tr.examples_seen)]
+        if cmd.pacing.test_every > 0:
+            stops.append(max(run.tests.next, tr.examples_seen + 1))
+        n = run.pacer.size(cmd.pacing, stepping, min(stops) - tr.examples_seen, allowed)
         if not COMPUTE.acquire(lambda: self._stop):
             return
         t0 = time.perf_counter()
@@ -316,10 +330,10 @@ class Engine:
         self.chunk_ends.append(tr.examples_seen)
         self.cpu_s = time.thread_time()         # CPU time of this thread so far (benchmarks)
         self.rate = run.pacer.rate
+        self._report(run, stats, limit, always=stepping)
         if run.tests.due(tr.examples_seen, cmd.pacing.test_every):
             self._start_test(tr, run.run_id, cmd.pacing.test_images)
             run.tests.advance(tr.examples_seen, cmd.pacing.test_every)
-        self._post(SnapshotTaken(run.run_id, tr.snapshot(stats), run.pacer.achieved))
         now = time.perf_counter()
         if self._wants_probe(tr) and now >= run.next_probe_t:
             if self._probe(tr, run.run_id):
@@ -327,6 +341,20 @@ class Engine:
                 run.next_probe_t = now + PROBE_EVERY_S
             else:
                 run.next_probe_t = now + 0.5
+
+    def _report(self, run: _Run, stats: ChunkStats, limit: int, always: bool = False) -> None:
+        """A snapshot on the grid (over every example since the last one), else now and then the latest
+        example (``always`` for a Step: the student waits to see it)."""
+        tr = run.tr
+        run.pending.append(stats)
+        if tr.examples_seen % run.pacer.grid == 0 or tr.examples_seen >= limit:
+            snap = tr.snapshot(ChunkStats.join(run.pending))
+            run.pending = []
+            run.progress_t = time.perf_counter()
+            self._post(SnapshotTaken(run.run_id, snap, run.pacer.achieved))
+        elif always or time.perf_counter() - run.progress_t >= PROGRESS_EVERY_S:
+            run.progress_t = time.perf_counter()
+            self._post(Progress(run.run_id, tr.snapshot(stats), run.pacer.achieved))
 
     def allowance(self, tr: Trainer, run_id: int) -> int | None:
         """How many examples the thread may train right now; None = no bound.
@@ -363,9 +391,9 @@ class Engine:
 
         Rate mode tests in a few milliseconds, here.  A spiking test takes seconds, so it
         runs on a frozen copy of the network in a helper thread on one core while training
-        goes on; the result is posted with the example count at which the copy was taken.  At
-        most one test per session is in flight (a test point that falls due meanwhile is
-        skipped).
+        goes on; the result is posted with the example count at which the copy was taken.
+        Every scheduled test runs (their results must not depend on the machine's speed):
+        while ``MAX_PENDING_TESTS`` wait, training waits too.
         """
         total = min(int(n_images), len(tr.data.test_labels))
         if total <= 0:
@@ -375,36 +403,55 @@ class Engine:
         if tr.spec.mode == "rate":
             self._post(_measured(run_id, frozen, frozen.test(indices)))
             return True
+        with self._cond:
+            while len(self._tests) >= MAX_PENDING_TESTS and not self._stop and self._config is None:
+                self._cond.wait(0.1)
+            if self._stop or self._config is not None:
+                return False
+            self._tests.append((run_id, frozen, indices))
+            self._cond.notify_all()
         t = self._test_thread
-        if t is not None and t.is_alive():
-            return False
-        self._test_thread = threading.Thread(target=self._test_in_background, args=(run_id, frozen, indices),
-                                             name=f"{self._name}-test", daemon=True)
-        self._test_thread.start()
+        if t is None or not t.is_alive():
+            self._test_thread = threading.Thread(target=self._run_tests, name=f"{self._name}-test", daemon=True)
+            self._test_thread.start()
         return True
 
-    def _test_in_background(self, run_id: int, frozen: FrozenNetwork, indices: np.ndarray) -> None:
+    def _run_tests(self) -> None:
+        """The test thread: the queued spiking tests, oldest first; it ends when none are left."""
         lower_priority()
         try:
-            try:
-                import numba
-                numba.set_num_threads(1)      # this thread only: leave the other core to training
-            except Exception:
-                pass
+            import numba
+            numba.set_num_threads(1)      # this thread only: leave the other core to training
+        except Exception:
+            pass
+        while True:
+            with self._cond:
+                if self._stop or not self._tests:
+                    self._tests.clear()
+                    return
+                item = self._tests[0]
+            event = self._test_once(*item)
+            with self._cond:
+                if self._tests and self._tests[0] is item:    # (a new network may have cleared the queue)
+                    self._tests.popleft()
+                self._cond.notify_all()
+            if event is not None and not self._stop:
+                try:
+                    self.out.put(event, timeout=5.0)
+                except queue.Full:
+                    pass
+
+    def _test_once(self, run_id: int, frozen: FrozenNetwork, indices: np.ndarray) -> Event | None:
+        try:
             if not COMPUTE.acquire(lambda: self._stop):
-                return
+                return None
             try:
                 res = frozen.test(indices)
             finally:
                 COMPUTE.release()
-            event: Event = _measured(run_id, frozen, res)
+            return _measured(run_id, frozen, res)
         except Exception as exc:   # report, never kill the session
-            event = Stopped(run_id, "failed", f"The test-error measurement failed: {exc}", frozen.examples_seen)
-        if not self._stop:
-            try:
-                self.out.put(event, timeout=5.0)
-            except queue.Full:
-                pass
+            return Stopped(run_id, "failed", f"The test-error measurement failed: {exc}", frozen.examples_seen)
 
 
 def _measured(run_id: int, frozen: FrozenNetwork, res) -> TestMeasured:

@@ -39,6 +39,16 @@ class SnapshotTaken:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """Training moved on between two snapshots (slow speeds, Step): the latest example, for display
+    only; it is neither a row of the run's history nor a point of its curves."""
+    run_id: int
+    snapshot: Snapshot
+    rate: float
+    t: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
 class TestMeasured:
     """The test error of the network as it was at ``examples_seen`` examples."""
     __test__ = False     # not a pytest class
@@ -82,4 +92,4 @@ class Stopped:
     t: float = field(default_factory=_now)
 
 
-Event = Ready | SnapshotTaken | TestMeasured | LiveApplied | Stopped
+Event = Ready | SnapshotTaken | Progress | TestMeasured | LiveApplied | Stopped

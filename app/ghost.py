@@ -255,7 +255,7 @@ class Ghost:
         """One line for the page."""
         if not self.enabled:
             return ""
-        seen = self.last.examples_seen if self.last is not None else 0
+        seen = self.tracker.examples_seen
         parts = [f"ghost ({self.label}): examples seen {seen}"]
         if self.last_test is not None:
             err, n, at = self.last_test

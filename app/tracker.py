@@ -18,7 +18,7 @@ import numpy as np
 
 from dendcore import SCHEMA_VERSION, ModelSpec, Snapshot
 
-from .events import Event, LiveApplied, Ready, SnapshotTaken, Stopped, TestMeasured
+from .events import Event, LiveApplied, Progress, Ready, SnapshotTaken, Stopped, TestMeasured
 
 HISTORY_LIMIT = 4000             # snapshots kept for export (thinned by half when reached)
 
@@ -31,6 +31,7 @@ class RunNews:
     spec: ModelSpec | None = None               # with new_run: the new network's spec (None: no run any more)
     label: str = ""                             # the legend name of a ghost, e.g. "backprop"
     snapshots: list[Snapshot] = field(default_factory=list)
+    progress: list[Snapshot] = field(default_factory=list)   # the latest example between two snapshots
     rates: list[float] = field(default_factory=list)
     tests: list[tuple[int, float, int]] = field(default_factory=list)   # (examples_seen, error %, images)
     live: list[LiveApplied] = field(default_factory=list)
@@ -38,7 +39,7 @@ class RunNews:
 
     @property
     def empty(self) -> bool:
-        return not (self.new_run or self.snapshots or self.tests or self.live or self.messages)
+        return not (self.new_run or self.snapshots or self.progress or self.tests or self.live or self.messages)
 
 
 class History:
@@ -101,7 +102,8 @@ class RunTracker:
         self.spec: ModelSpec | None = None
         self.ready = False
         self.probe_indices = np.zeros(0, dtype=np.int64)
-        self.last: Snapshot | None = None
+        self.last: Snapshot | None = None         # the latest snapshot (a row of the history)
+        self.latest: Snapshot | None = None       # the latest snapshot or progress report
         self.last_test: tuple[float, int, int] | None = None    # (error %, images, at examples)
         self.rate = math.nan
         self.history = History()
@@ -129,10 +131,15 @@ class RunTracker:
             self.ready = True
             news.new_run, news.spec = True, ev.spec
             news.snapshots.clear()
+            news.progress.clear()
             news.rates.clear()
             news.tests.clear()
+        elif isinstance(ev, Progress):
+            self.latest, self.rate = ev.snapshot, ev.rate
+            news.progress.append(ev.snapshot)
         elif isinstance(ev, SnapshotTaken):
-            self.last, self.rate = ev.snapshot, ev.rate
+            self.last = self.latest = ev.snapshot
+            self.rate = ev.rate
             if self.keep_history:
                 self.history.add_snapshot(ev.snapshot)
             news.snapshots.append(ev.snapshot)
@@ -151,7 +158,7 @@ class RunTracker:
 
     @property
     def examples_seen(self) -> int:
-        return self.last.examples_seen if self.last is not None else 0
+        return self.latest.examples_seen if self.latest is not None else 0
 
     def test_text(self) -> str | None:
         if self.last_test is None:
