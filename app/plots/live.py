@@ -59,7 +59,11 @@ class LivePlots:
             rows = self.main.rows(up.snapshots)
             if rows:
                 self._safe("learning curves", self.main.send_rows, rows)
-            self._send_latest(up.snapshots[-1], example_image)
+            sent = True
+        # progress reports (between two snapshots) show the latest example, never a point of a curve
+        shown = list(up.snapshots) + list(getattr(up, "progress", None) or [])
+        if shown:
+            self._send_latest(max(shown, key=lambda s: s.examples_seen), example_image)
             sent = True
         tests = frame_of_tests(getattr(up, "tests", []) or [], up.snapshots)
         if tests is not None:

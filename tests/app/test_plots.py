@@ -257,3 +257,21 @@ def test_static_layout_holds_the_data_without_following_the_streams():
     assert len(src.data["x"]) == 9
     plots.update(update([snap(k) for k in range(10, 15)]))
     assert len(src.data["x"]) == 9 and len(plots._h["train_src"].data["x"]) == 14
+
+
+def test_progress_reports_show_the_latest_example_but_add_no_curve_point():
+    from dendcore import SCHEMA_VERSION, Snapshot
+    from app.controller import Update
+    from app.plots import LivePlots
+
+    def snap(k):
+        return Snapshot(version=SCHEMA_VERSION, examples_seen=k, epoch=0.0, wall_s=0.0, examples=1,
+                        loss_output=0.5, loss_hidden=[0.2], train_error_pct=0.0, example_index=k,
+                        example_label=3, example_prediction=3, example_output_rates=[0.1] * 10)
+
+    lp = LivePlots(1, "rate", tuple(str(k) for k in range(10)))
+    lp.figures()
+    lp.update(Update(run_id=1, snapshots=[snap(100)]))
+    lp.update(Update(run_id=1, progress=[snap(101), snap(102)]))
+    assert len(lp.scalars.data) == 1, "a progress report is not a row of the learning curves"
+    assert lp.example.data["examples_seen"] == 102
