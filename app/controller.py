@@ -18,7 +18,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import param
@@ -34,6 +33,7 @@ from .ghost import GHOSTS, Ghost, GhostUpdate
 from .paper import paper_reference
 from .seats import PLACE_FREE, REFUSED, SLOTS, TrainingSlots
 from .settings import LIVE, PACING, STRUCTURAL, URL_PARAMS, Settings, cut, spec_description
+from .sharing import Sharing
 from .tracker import RunNews, RunTracker
 from .tsne import TsneMap, TsneResult
 
@@ -68,7 +68,7 @@ class RunInfo:
     started: float = field(default_factory=time.time)
 
 
-class Controller(Settings):
+class Controller(Sharing, Settings):
     """One browser session: the controls, the running spec and the engine threads."""
 
     # ---- buttons
@@ -112,6 +112,10 @@ class Controller(Settings):
     # ------------------------------------------------------------ watchers
     def _on_change(self, *events) -> None:
         if self._applying or self._closed:
+            return
+        if self.is_following:       # read-only: put the presenter's values back
+            self._mirror_controls(self._mirrored)
+            self._refused_while_following()
             return
         names = {e.name for e in events}
         note = ""
@@ -183,16 +187,17 @@ class Controller(Settings):
     # ------------------------------------------------------------- lifecycle
     def activate(self) -> None:
         """Start the session: build the first network in the background (call after URL sync)."""
-        if self._active or self._closed:
+        if self._active or self._closed or self.is_following:
             return
         self._active = True
         self._new_run(reason=None)
 
-    def _new_run(self, reason: str | None) -> None:
+    def _new_run(self, reason: str | None, spec: ModelSpec | None = None, state: dict | None = None) -> None:
+        """Build a network from the controls (or from ``spec`` and another run's ``state``)."""
         if not self._active:
             return
         try:
-            spec = self.build_spec()
+            spec = spec or self.build_spec()
         except SpecError as exc:
             self._notify(f"{exc} — the running network was kept.", "warning")
             return
@@ -206,7 +211,7 @@ class Controller(Settings):
         self._pending_run = RunInfo(self._run_id, spec, int(self.seed), str(self.dataset), str(self.preset),
                                     np.zeros(0, dtype=np.int64))
         self._engine.set_pacing(**self.pacing())
-        self._engine.configure(RunConfig(spec, int(self.seed), str(self.dataset), self._run_id))
+        self._engine.configure(RunConfig(spec, int(self.seed), str(self.dataset), self._run_id, state))
         self._configure_ghost(spec)
         self._keep_playing = was_playing and reason is not None
         if self._keep_playing:
@@ -221,6 +226,8 @@ class Controller(Settings):
 
     def start(self) -> None:
         """Play."""
+        if self._refused_while_following():
+            return
         if not self._active:
             self.activate()
         if self._closed or self._engine is None:
@@ -270,6 +277,8 @@ class Controller(Settings):
         self._update_status()
 
     def step_once(self) -> None:
+        if self._refused_while_following():
+            return
         if not self._active:
             self.activate()
         if self._engine is None:
@@ -282,6 +291,8 @@ class Controller(Settings):
 
     def restart(self) -> None:
         """Reset: a fresh network with the current settings, paused at example 0."""
+        if self._refused_while_following():
+            return
         if self._engine is not None:
             self._engine.pause()
         self._release_slot()
@@ -294,6 +305,8 @@ class Controller(Settings):
         if self._closed:
             return
         self._closed = True
+        self.stop_presenting()
+        self._follow = None
         self._release_slot()
         self.watching = False
         self._tsne.close()
@@ -301,6 +314,16 @@ class Controller(Settings):
         if self._engine is not None:
             stopped = self._engine.close(timeout=1.0)   # a chunk lasts ~0.1 s; never block the server long
             log.info("session closed; engine thread %s", "stopped" if stopped else "still finishing a chunk")
+
+    def _drop_engines(self) -> None:
+        """No engine in this session any more (it follows another's run)."""
+        self._release_slot()
+        self._ghost.off()
+        if self._engine is not None:
+            self._engine.close(timeout=1.0)
+            self._engine = None
+        self._run = self._pending_run = None
+        self._active = False
 
     @property
     def threads_alive(self) -> bool:
@@ -332,6 +355,8 @@ class Controller(Settings):
     # ------------------------------------------------------------------ poll
     def poll(self, limit: int = POLL_LIMIT) -> Update:
         """Drain the engine's queue (non-blocking) into one :class:`Update`."""
+        if self.is_following:
+            return self._poll_following(Update, GhostUpdate)
         up = Update(run_id=self._run_id)
         if self._engine is None:
             return up
@@ -349,6 +374,7 @@ class Controller(Settings):
         self._check_place()
         if not up.empty:
             self._update_status()
+        self._publish(up)
         return up
 
     def _poll_ghost(self, up: Update) -> None:
@@ -453,6 +479,8 @@ class Controller(Settings):
         Unlike choosing the preset in its menu, this also starts afresh when the preset is already
         chosen but controls were changed since.  Keeps playing if the run was playing.
         """
+        if self._refused_while_following():
+            return False
         if name not in PRESETS:
             self._notify(f"Unknown preset {cut(repr(name))}; the running network was kept.", "warning")
             return False

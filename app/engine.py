@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -55,6 +55,14 @@ class RunConfig:
     seed: int
     dataset: str
     run_id: int
+    state: dict | None = None      # go on from another trainer's state (Trainer.state()) instead of example 0
+
+
+@dataclass
+class StateRequest:
+    """A page asks the thread for a copy of its trainer's state (taken between two chunks)."""
+    done: threading.Event = field(default_factory=threading.Event)
+    result: tuple[ModelSpec, int, str, dict] | None = None     # (spec, seed, dataset, state)
 
 
 @dataclass(frozen=True)
@@ -66,16 +74,19 @@ class Commands:
     running: bool
     steps: int
     pacing: Pacing
+    state_requests: list[StateRequest]
 
 
 class _Run:
     """The thread's own state for the network it trains now."""
 
-    def __init__(self, tr: Trainer, run_id: int):
+    def __init__(self, tr: Trainer, run_id: int, dataset: str):
         self.tr = tr
         self.run_id = run_id
+        self.dataset = dataset
         self.pacer = ChunkPacer(tr.spec.mode)
         self.tests = MeasurementSchedule()
+        self.resumed = tr.examples_seen > 0     # (taken over from another run: tests go on from here)
         self.next_probe_t = time.perf_counter() + FIRST_PROBE_DELAY_S
         self.probed_at = -1      # examples_seen of the last probe the t-SNE worker took
         self.pending: list[ChunkStats] = []     # chunks since the last snapshot
@@ -96,6 +107,7 @@ class Engine:
         self._config: RunConfig | None = None     # pending new configuration
         self._live: dict[str, Any] = {}            # pending live changes (coalesced)
         self._live_t: float | None = None          # when the oldest pending live change was requested
+        self._state_requests: list[StateRequest] = []
         self._running = False
         self._steps = 0
         self._pacing = Pacing()
@@ -158,6 +170,18 @@ class Engine:
             for k, v in changes.items():
                 setattr(self._pacing, k, v)
             self._cond.notify_all()
+
+    def request_state(self, timeout: float = 10.0) -> tuple[ModelSpec, int, str, dict] | None:
+        """A copy of the running network's state, taken by the thread between two chunks:
+        (spec, seed, dataset, state), or None when there is no network (or no answer in time)."""
+        if not self.alive:
+            return None
+        req = StateRequest()
+        with self._cond:
+            self._state_requests.append(req)
+            self._cond.notify_all()
+        req.done.wait(timeout)
+        return req.result
 
     @property
     def running(self) -> bool:
@@ -225,6 +249,10 @@ class Engine:
             cmd = self._take_commands(run)
             if cmd is None:
                 return
+            for req in cmd.state_requests:
+                if run is not None and cmd.config is None:
+                    req.result = (run.tr.spec, run.tr.seed, run.dataset, run.tr.state())
+                req.done.set()
             if cmd.config is not None:
                 run = self._build(cmd.config)
             elif run is None:
@@ -245,7 +273,7 @@ class Engine:
             while True:
                 if self._stop:
                     return None
-                if self._config is not None or self._live:
+                if self._config is not None or self._live or self._state_requests:
                     break
                 now = time.perf_counter()
                 if run is not None and (self._running or self._steps):
@@ -259,14 +287,18 @@ class Engine:
                     break
                 self._cond.wait(0.5)
             cmd = Commands(self._config, self._live, self._live_t, self._running, self._steps,
-                           Pacing(**vars(self._pacing)))
-            self._config, self._live, self._live_t = None, {}, None
+                           Pacing(**vars(self._pacing)), self._state_requests)
+            self._config, self._live, self._live_t, self._state_requests = None, {}, None, []
             return cmd
 
     def _build(self, config: RunConfig) -> _Run | None:
         try:
             data = load_dataset(config.dataset)
-            tr = Trainer(config.spec, data=data, seed=config.seed, diagnostics=self.TRAINER_DIAGNOSTICS, chunk=50)
+            if config.state is not None:
+                tr = Trainer.resume(config.spec, data, config.seed, config.state,
+                                    diagnostics=self.TRAINER_DIAGNOSTICS, chunk=50)
+            else:
+                tr = Trainer(config.spec, data=data, seed=config.seed, diagnostics=self.TRAINER_DIAGNOSTICS, chunk=50)
         except Exception as exc:   # SpecError, DatasetError, out of memory...
             self._post(Stopped(config.run_id, "failed", f"Could not build the network: {exc}"))
             return None
@@ -277,8 +309,9 @@ class Engine:
         self.limit_reached = False
         self.chunk_ends.clear()
         self.run_id = config.run_id
+        self.examples_seen = tr.examples_seen
         self._post(Ready(config.run_id, tr.spec, tr.probe_indices.copy()))
-        return _Run(tr, config.run_id)
+        return _Run(tr, config.run_id, config.dataset)
 
     def _halt(self) -> None:
         with self._cond:
@@ -303,6 +336,9 @@ class Engine:
             with self._cond:           # held back (a ghost waiting for its main run): wake up soon
                 self._cond.wait(ALLOWANCE_WAIT_S)
             return
+        if run.resumed:
+            run.tests.advance(tr.examples_seen, cmd.pacing.test_every)
+            run.resumed = False
         stepping = bool(cmd.steps) and not cmd.running
         if stepping:
             with self._cond:

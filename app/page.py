@@ -16,20 +16,15 @@ from panel.io.callbacks import PeriodicCallback
 
 from . import explain, export, memory
 from .cards import ExperimentCards
-from .controller import LIVE, URL_PARAMS, Controller, paper_reference
+from .controller import LIVE, URL_PARAMS, Controller
+from .paper import paper_reference
+from .look import LABEL as _LABEL, look as _look
+from .share_view import ShareView, role_of
 from .ghost import GHOSTS
 from .plots import LivePlots, probe_image_uris
 from .sweep_view import SweepView
 
 log = logging.getLogger("dendrite_lab.page")
-
-# Panel 1.9 renamed Button.button_type to color; stay compatible with older releases
-_COLOR = "color" if "color" in pn.widgets.Button.param else "button_type"
-_LABEL = "label" if "label" in pn.widgets.Button.param else "name"
-
-
-def _look(kind: str) -> dict:
-    return {_COLOR: kind}
 
 
 def _raw_query(search: str) -> dict[str, str]:
@@ -98,6 +93,8 @@ class Dashboard:
         self._frozen_plots = None               # plots whose objects app/memory.py took out of the collector's sight
         self._frozen = False
         self._downloads: dict[str, pn.widgets.FileDownload] = {}
+        self.role: tuple[str, str] | None = None   # ("present" | "follow", code) from the link
+        self._buttons = None
 
         c = controller
         self.status = pn.pane.Str(c.param.status, css_classes=["dl-status"], name="status",
@@ -128,6 +125,7 @@ class Dashboard:
         self.cards: ExperimentCards | None = None
         self.sweeps: SweepView | None = None
         self._cards_tab = pn.Column(sizing_mode="stretch_width", name="experiments-tab")
+        self.share = ShareView(c, lambda: self._param_panes + ([self._buttons] if self._buttons else []))
         self._sweeps_tab = pn.Column(sizing_mode="stretch_width", name="sweeps-tab")
 
     # ------------------------------------------------------------- widgets
@@ -138,6 +136,7 @@ class Dashboard:
             widgets={"play": {**_look("success"), "width": 70}, "pause": {**_look("warning"), "width": 70},
                      "step": {**_look("primary"), "width": 60}, "reset": {**_look("danger"), "width": 70}},
             margin=0)
+        self._buttons = buttons
         speed = pn.Param(c, parameters=["speed"], show_name=False,
                          widgets={"speed": {"type": pn.widgets.DiscreteSlider}})
         live = pn.Param(c, parameters=["g_a", "lr_hidden", "lr_output", "feedback_scale"], show_name=False,
@@ -169,8 +168,9 @@ class Dashboard:
         self.png_btn = png_btn
         share = pn.pane.Markdown("The address bar always holds the current settings: copy it to share "
                                  "this exact setup.", styles={"font-size": "12px", "color": "#555"})
+        self.share.lock_controls(bool(c.following))
         return [
-            buttons, speed,
+            buttons, self.share.panel(), speed,
             pn.pane.Markdown("#### Live on the running network"), live,
             pn.pane.Markdown("#### Model (a change starts a new run)"), model,
             pn.pane.Markdown("#### Side by side"), ghost,
@@ -279,6 +279,12 @@ class Dashboard:
             return
         self.timeline["onload"] = time.perf_counter()
         self._rewrite_link()
+        if self.role is not None:
+            kind, code = self.role
+            if kind == "follow":
+                self.ctrl.follow(code)
+            else:
+                self.ctrl.present(code)
         self.ctrl.activate()
         # background: Panel would otherwise flag the server "busy" around every drain, which sets the
         # busy indicator of every open page in the process (quadratic in sessions; 16 % of the event
@@ -519,6 +525,7 @@ def build_page(controller: Controller | None = None):
     dash = Dashboard(ctrl)
     if loc is not None:
         dash.link_refused = [b.split("=", 1)[0] for b in refused]
+        dash.role = role_of(query)
     template = pn.template.FastListTemplate(
         title="Dendrite Lab · deep learning with segregated dendrites",
         sidebar=dash.sidebar(), main=dash.main(), sidebar_width=340, accent="#3b6ea8",

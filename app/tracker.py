@@ -156,6 +156,20 @@ class RunTracker:
             return ev
         return None
 
+    def observe(self, news: RunNews) -> None:
+        """Follow news gathered elsewhere (a presenter's, for a follower): the latest numbers only."""
+        if news.new_run:
+            self.expect(news.run_id)
+            self.spec, self.ready = news.spec, news.spec is not None
+        if news.snapshots:
+            self.last = news.snapshots[-1]
+        shown = list(news.snapshots) + list(news.progress)
+        if shown:
+            self.latest = max(shown, key=lambda s: s.examples_seen)
+        if news.tests:
+            at, err, n = news.tests[-1]
+            self.last_test = (err, n, at)
+
     @property
     def examples_seen(self) -> int:
         return self.latest.examples_seen if self.latest is not None else 0

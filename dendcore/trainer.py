@@ -314,6 +314,19 @@ class Trainer:
         self.last_test_images_per_s = res.images_per_s
         return res
 
+    def state(self) -> dict[str, np.ndarray]:
+        """A copy of everything needed to go on from here (see :meth:`resume`)."""
+        from .runio import trainer_state
+        return trainer_state(self)
+
+    @classmethod
+    def resume(cls, spec: ModelSpec, data: Dataset, seed: int, state: dict[str, np.ndarray], **kwargs) -> "Trainer":
+        """A trainer that goes on exactly where the one whose :meth:`state` this is stood."""
+        from .runio import restore_state
+        tr = cls(spec, data, seed=seed, **kwargs)
+        restore_state(tr, state)
+        return tr
+
     def frozen(self) -> "FrozenNetwork":
         """A copy of the network as it is now, testable from another thread while this one trains on."""
         return FrozenNetwork(self.net.copy(), self.spec, self.prm.copy(), self.kappa.copy(), self.data, self.seed,
