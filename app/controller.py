@@ -33,6 +33,7 @@ from .ghost import GHOSTS, Ghost, GhostUpdate
 from .paper import paper_reference
 from .seats import PLACE_FREE, REFUSED, SLOTS, TrainingSlots
 from .settings import LIVE, PACING, STRUCTURAL, URL_PARAMS, Settings, cut, spec_description
+from .class_runs import ClassRun
 from .sharing import Sharing
 from .tracker import RunNews, RunTracker
 from .tsne import TsneMap, TsneResult
@@ -68,7 +69,7 @@ class RunInfo:
     started: float = field(default_factory=time.time)
 
 
-class Controller(Sharing, Settings):
+class Controller(ClassRun, Sharing, Settings):
     """One browser session: the controls, the running spec and the engine threads."""
 
     # ---- buttons
@@ -118,6 +119,11 @@ class Controller(Sharing, Settings):
             self._refused_while_following()
             return
         names = {e.name for e in events}
+        if self.in_experiment and names - set(PACING):     # the grid point's settings are the class's
+            self._mirror_controls(self._mirrored)
+            self._notify("This page trains a grid point of the class experiment: its settings are fixed "
+                         "(the speed is yours to choose).", "info")
+            return
         note = ""
         if "preset" in names:
             # a preset sets everything, except values changed in the same batch (a shared link)
@@ -192,8 +198,10 @@ class Controller(Sharing, Settings):
         self._active = True
         self._new_run(reason=None)
 
-    def _new_run(self, reason: str | None, spec: ModelSpec | None = None, state: dict | None = None) -> None:
-        """Build a network from the controls (or from ``spec`` and another run's ``state``)."""
+    def _new_run(self, reason: str | None, spec: ModelSpec | None = None, state: dict | None = None,
+                 budget: int | None = None, final_test_images: int = 0) -> None:
+        """Build a network from the controls (or from ``spec`` and another run's ``state``; a class
+        experiment's point stops after ``budget`` examples with a test of ``final_test_images``)."""
         if not self._active:
             return
         try:
@@ -211,7 +219,8 @@ class Controller(Sharing, Settings):
         self._pending_run = RunInfo(self._run_id, spec, int(self.seed), str(self.dataset), str(self.preset),
                                     np.zeros(0, dtype=np.int64))
         self._engine.set_pacing(**self.pacing())
-        self._engine.configure(RunConfig(spec, int(self.seed), str(self.dataset), self._run_id, state))
+        self._engine.configure(RunConfig(spec, int(self.seed), str(self.dataset), self._run_id, state, budget,
+                                         final_test_images))
         self._configure_ghost(spec)
         self._keep_playing = was_playing and reason is not None
         if self._keep_playing:
@@ -291,7 +300,7 @@ class Controller(Sharing, Settings):
 
     def restart(self) -> None:
         """Reset: a fresh network with the current settings, paused at example 0."""
-        if self._refused_while_following():
+        if self._refused_while_following() or self._refused_in_experiment():
             return
         if self._engine is not None:
             self._engine.pause()
@@ -306,6 +315,7 @@ class Controller(Sharing, Settings):
             return
         self._closed = True
         self.stop_presenting()
+        self.leave_experiment()
         self._follow = None
         self._release_slot()
         self.watching = False
@@ -362,6 +372,7 @@ class Controller(Sharing, Settings):
             return up
         for stop in self.tracker.drain(self._engine.out, up, limit):
             self._stopped(stop, up)
+        self._experiment_tick()
         if up.new_run:
             self._ready(up)
         for ev in up.live:
@@ -435,6 +446,8 @@ class Controller(Sharing, Settings):
         self.running = False
         if stop.reason == "limit":
             kind, text = "info", self._limit_text(stop.epochs, stop.examples_seen)
+        elif stop.reason == "budget":
+            kind, text = "success", self._experiment_done()
         elif stop.reason == "diverged":
             kind, text = "danger", (f"{stop.text}. Training is paused: lower a learning rate (or the feedback "
                                     f"scale) and press Play to continue, or press Reset.")
@@ -479,7 +492,7 @@ class Controller(Sharing, Settings):
         Unlike choosing the preset in its menu, this also starts afresh when the preset is already
         chosen but controls were changed since.  Keeps playing if the run was playing.
         """
-        if self._refused_while_following():
+        if self._refused_while_following() or self._refused_in_experiment():
             return False
         if name not in PRESETS:
             self._notify(f"Unknown preset {cut(repr(name))}; the running network was kept.", "warning")

@@ -56,6 +56,8 @@ class RunConfig:
     dataset: str
     run_id: int
     state: dict | None = None      # go on from another trainer's state (Trainer.state()) instead of example 0
+    budget: int | None = None      # stop after this many examples, with a test of ``final_test_images``
+    final_test_images: int = 0
 
 
 @dataclass
@@ -87,10 +89,12 @@ class _Run:
         self.pacer = ChunkPacer(tr.spec.mode)
         self.tests = MeasurementSchedule()
         self.resumed = tr.examples_seen > 0     # (taken over from another run: tests go on from here)
+        self.config: RunConfig | None = None
         self.next_probe_t = time.perf_counter() + FIRST_PROBE_DELAY_S
         self.probed_at = -1      # examples_seen of the last probe the t-SNE worker took
         self.pending: list[ChunkStats] = []     # chunks since the last snapshot
         self.progress_t = 0.0                   # when the latest example was last shown
+        self.reported_at = tr.examples_seen     # examples_seen of the latest snapshot or progress posted
 
 
 class Engine:
@@ -261,6 +265,10 @@ class Engine:
                 self._apply_live(run, cmd.live, cmd.live_t)
             elif cmd.running or cmd.steps:
                 self._train_chunk(run, cmd)
+            elif run.reported_at != run.tr.examples_seen and run.pending:
+                # paused between two snapshots: the page shows where training stopped
+                self._post(Progress(run.run_id, run.tr.snapshot(run.pending[-1]), run.pacer.achieved))
+                run.reported_at = run.tr.examples_seen
             elif self._probe(run.tr, run.run_id):     # idle: refresh the t-SNE map once after training stopped
                 run.probed_at = run.tr.examples_seen
                 run.next_probe_t = time.perf_counter() + PROBE_EVERY_S
@@ -282,6 +290,8 @@ class Engine:
                         break
                     self._cond.wait(min(wait, 0.25))
                     continue
+                if run is not None and run.pending and run.reported_at != run.tr.examples_seen:
+                    break           # paused with the latest examples not shown yet
                 if (run is not None and self._wants_probe(run.tr) and run.tr.examples_seen != run.probed_at
                         and now >= run.next_probe_t):
                     break
@@ -311,7 +321,9 @@ class Engine:
         self.run_id = config.run_id
         self.examples_seen = tr.examples_seen
         self._post(Ready(config.run_id, tr.spec, tr.probe_indices.copy()))
-        return _Run(tr, config.run_id, config.dataset)
+        run = _Run(tr, config.run_id, config.dataset)
+        run.config = config
+        return run
 
     def _halt(self) -> None:
         with self._cond:
@@ -325,11 +337,16 @@ class Engine:
         counts whatever the speed or the machine.
         """
         tr = run.tr
-        limit = int(MAX_EPOCHS * tr.n_train)
+        budget = run.config.budget if run.config is not None else None
+        limit = min(int(MAX_EPOCHS * tr.n_train), budget or tr.n_train * 10**6)
         if tr.examples_seen >= limit:
             self._halt()
             self.limit_reached = True
-            self._post(Stopped(run.run_id, "limit", "", tr.examples_seen, epochs=MAX_EPOCHS))
+            if budget is not None and tr.examples_seen >= budget:
+                self._final_test(run)
+                self._post(Stopped(run.run_id, "budget", "", tr.examples_seen))
+            else:
+                self._post(Stopped(run.run_id, "limit", "", tr.examples_seen, epochs=MAX_EPOCHS))
             return
         allowed = self.allowance(tr, run.run_id)
         if allowed is not None and allowed <= 0:
@@ -387,10 +404,24 @@ class Engine:
             snap = tr.snapshot(ChunkStats.join(run.pending))
             run.pending = []
             run.progress_t = time.perf_counter()
+            run.reported_at = tr.examples_seen
             self._post(SnapshotTaken(run.run_id, snap, run.pacer.achieved))
         elif always or time.perf_counter() - run.progress_t >= PROGRESS_EVERY_S:
             run.progress_t = time.perf_counter()
+            run.reported_at = tr.examples_seen
             self._post(Progress(run.run_id, tr.snapshot(stats), run.pacer.achieved))
+
+    def _final_test(self, run: _Run) -> None:
+        """The budget is spent: the test that makes the run's result (here, so it always happens)."""
+        n = min(run.config.final_test_images, len(run.tr.data.test_labels))
+        if n <= 0 or not COMPUTE.acquire(lambda: self._stop):
+            return
+        try:
+            frozen = run.tr.frozen()
+            res = frozen.test(np.arange(n))
+        finally:
+            COMPUTE.release()
+        self._post(_measured(run.run_id, frozen, res))
 
     def allowance(self, tr: Trainer, run_id: int) -> int | None:
         """How many examples the thread may train right now; None = no bound.

@@ -74,12 +74,12 @@ class LiveApplied:
     t: float = field(default_factory=_now)
 
 
-StopReason = Literal["limit", "diverged", "failed"]
+StopReason = Literal["limit", "budget", "diverged", "failed"]
 
 
 @dataclass(frozen=True)
 class Stopped:
-    """Training stopped by itself: the run-length limit, a divergence, or a failure.
+    """Training stopped by itself: the run-length limit, a class experiment's budget, a divergence, or a failure.
 
     ``text`` is the sentence for the page (never a traceback); ``epochs`` is set with
     the run-length limit.

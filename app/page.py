@@ -19,6 +19,8 @@ from .cards import ExperimentCards
 from .controller import LIVE, URL_PARAMS, Controller
 from .paper import paper_reference
 from .look import LABEL as _LABEL, look as _look
+from . import class_experiment
+from .class_view import ClassMap, CreateForm
 from .share_view import ShareView, role_of
 from .ghost import GHOSTS
 from .plots import LivePlots, probe_image_uris
@@ -125,6 +127,9 @@ class Dashboard:
         self.cards: ExperimentCards | None = None
         self.sweeps: SweepView | None = None
         self._cards_tab = pn.Column(sizing_mode="stretch_width", name="experiments-tab")
+        self.class_map: ClassMap | None = None
+        self._class_box = pn.Card(title="Class experiment", visible=False, sizing_mode="stretch_width",
+                                  collapsible=True, name="class-box")
         self.share = ShareView(c, lambda: self._param_panes + ([self._buttons] if self._buttons else []))
         self._sweeps_tab = pn.Column(sizing_mode="stretch_width", name="sweeps-tab")
 
@@ -193,7 +198,7 @@ class Dashboard:
                                       margin=6, name=f"section-{name}"))
         grid = pn.FlexBox(*sections, flex_wrap="wrap", align_content="flex-start", sizing_mode="stretch_width")
         # the ghost's card sits above the tabs: a change to it must not reach a tab the browser has not drawn
-        header = pn.Column(self.class_note, self.status, self.ghost_line, self.in_force, self.alert, self.ghost_card,
+        header = pn.Column(self._class_box, self.class_note, self.status, self.ghost_line, self.in_force, self.alert, self.ghost_card,
                            sizing_mode="stretch_width")
         # only the open tab is sent to the browser: the page's first load stays as light as before
         self.tabs = pn.Tabs(("Live run", pn.Column(intro, grid, sizing_mode="stretch_width")),
@@ -210,8 +215,24 @@ class Dashboard:
             self._cards_tab.objects = [self.cards.panel()]
         elif index == 2 and self.sweeps is None:
             self.sweeps = SweepView()
-            self._sweeps_tab.objects = [self.sweeps.panel()]
+            form = CreateForm(on_created=lambda code: self._created(code))
+            self._sweeps_tab.objects = [form.panel(), self.sweeps.panel()]
             self.sweeps.show()
+
+    def show_class_map(self, code: str) -> None:
+        """The class heat map above the plots (this student's cell framed)."""
+        a = self.ctrl._assignment
+        self.class_map = ClassMap(code, mine=dict(a.task["grid"]) if a is not None else None)
+        self.class_map.start()
+        self._class_box.objects = [pn.pane.Markdown(self.ctrl.param.experiment_note, sizing_mode="stretch_width"),
+                                   self.class_map.panel()]
+        self._class_box.visible = True
+
+    def _created(self, code: str) -> None:
+        """A class experiment was made here: list it, open its heat map in the Sweeps tab."""
+        if self.sweeps is not None:
+            self.sweeps.rescan()
+            self.sweeps.chooser.value = f"sweeps/{class_experiment.PREFIX}{code}"
 
     def show_live(self) -> None:
         """Bring the live plots to the front (after a card loaded a preset)."""
@@ -283,8 +304,10 @@ class Dashboard:
             kind, code = self.role
             if kind == "follow":
                 self.ctrl.follow(code)
-            else:
+            elif kind == "present":
                 self.ctrl.present(code)
+            elif self.ctrl.join_experiment(code) or self.ctrl.experiment:
+                self.show_class_map(self.ctrl.experiment)
         self.ctrl.activate()
         # background: Panel would otherwise flag the server "busy" around every drain, which sets the
         # busy indicator of every open page in the process (quadratic in sessions; 16 % of the event
@@ -449,6 +472,8 @@ class Dashboard:
                 self._callback.stop()
             except Exception:
                 pass
+        if self.class_map is not None:
+            self.class_map.stop()
         self.ctrl.close()
         self._forget_js_links()
         if self._frozen:

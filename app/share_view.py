@@ -12,11 +12,11 @@ from .look import button
 
 log = logging.getLogger("dendrite_lab.share_view")
 
-ROLE_KEYS = ("follow", "present")
+ROLE_KEYS = ("follow", "present", "experiment")
 
 
 def role_of(query: dict) -> tuple[str, str] | None:
-    """``?follow=CODE`` or ``?present=CODE`` from a link's query (the first wins), else None."""
+    """``?follow=CODE``, ``?present=CODE`` or ``?experiment=CODE`` from a link's query (in that order), else None."""
     for key in ROLE_KEYS:
         if key in query:
             value = query[key]
@@ -57,7 +57,7 @@ class ShareView:
         self.link = pn.pane.HTML("", name="follow-link", sizing_mode="stretch_width")
         self.banner = pn.pane.Alert("", alert_type="primary", name="following-banner", sizing_mode="stretch_width",
                                     visible=False)
-        ctrl.param.watch(self._roles_changed, ["presenting", "following"])
+        ctrl.param.watch(self._roles_changed, ["presenting", "following", "experiment"])
         self._roles_changed()
 
     def panel(self) -> pn.Column:
@@ -66,7 +66,7 @@ class ShareView:
 
     def _roles_changed(self, *_events) -> None:
         presenting, following = self.ctrl.presenting, self.ctrl.following
-        self.share_button.visible = not presenting and not following
+        self.share_button.visible = not presenting and not following and not self.ctrl.in_experiment
         self.take_button.visible = bool(following)
         self.banner.visible = bool(following)
         self.banner.object = (f"**Following {following}**: the presenter's run, live. Your controls are read-only; "
@@ -81,10 +81,15 @@ class ShareView:
                                 f'<div style="font-size:28px;letter-spacing:4px">code {presenting}</div>{img}</div>')
         else:
             self.link.object = ""
-        self.lock_controls(bool(following))
+        self.lock_controls(bool(following), bool(self.ctrl.in_experiment))
 
-    def lock_controls(self, locked: bool) -> None:
+    def lock_controls(self, following: bool, in_experiment: bool = False) -> None:
+        """Read-only controls while following; in a class experiment, all but Play/Pause/Step and the speed."""
+        from .settings import PACING
+        free = set(PACING) | {"play", "pause", "step"}
         for pane in self._param_panes():
+            names = set(getattr(pane, "parameters", None) or ())
+            locked = following or (in_experiment and not names <= free)
             for widget in pane.layout.objects:
                 if "disabled" in widget.param:
                     try:

@@ -102,6 +102,21 @@ def wait_until(fn, timeout: float, what: str, interval: float = 0.2):
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
+def settled(fn, what: str, quiet: float = 2.0, timeout: float = 30.0):
+    """The value of ``fn()`` once it has stayed the same for ``quiet`` seconds (news still in flight
+    on a busy machine may change it for a while after the action that should stop it)."""
+    t0 = time.monotonic()
+    last, since = fn(), time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        time.sleep(0.2)
+        now = fn()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return last
+    raise AssertionError(f"{what}: still changing after {timeout} s (last: {last!r})")
+
+
 def plot_titles(page, prefix: str) -> list[str]:
     """Titles of the Bokeh plots on the page that start with ``prefix`` (they are drawn on a canvas)."""
     return page.evaluate("""prefix => {

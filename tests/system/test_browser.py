@@ -12,7 +12,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 from tests.system.conftest import (CHROMIUM, SHOTS, examples_seen, in_force_text, open_page,  # noqa: E402
-                                   plot_titles, served_app, status_text, wait_until)
+                                   plot_titles, served_app, settled, status_text, wait_until)
 
 pytestmark = pytest.mark.browser
 
@@ -53,8 +53,7 @@ def test_play_slider_reset(server, browser):
         handle.press("ArrowRight")
     box = page.locator(".dl-g_a input").first
     wait_until(lambda: float(box.input_value() or 0) > 0, 10, "the g_a box to follow the slider")
-    time.sleep(0.5)                                  # let the key presses settle
-    value = float(box.input_value())
+    value = float(settled(box.input_value, "the g_a box to settle after the key presses", quiet=1.0))
     assert 0 < value <= 0.05
     wait_until(lambda: f"g_a = {value:g}" in in_force_text(page), 10, f"the running spec to show g_a = {value:g}")
     assert f"g_a={value:g}" in page.url.replace("%3D", "=") or f"g_a={value}" in page.url
