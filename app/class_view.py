@@ -11,7 +11,7 @@ from dendcore.sweep import SweepError, parse_grid_arg
 
 from . import class_experiment as cx
 from .look import button
-from .share_view import qr_image
+from .share_view import page_link, qr_image
 from .sweep_view import SweepView
 
 log = logging.getLogger("dendrite_lab.class_view")
@@ -25,14 +25,6 @@ def parse_grid_text(text: str) -> list[tuple[str, list[str]]]:
     if not parts:
         raise SweepError("write the grid as field=values, e.g. g_a=0,0.05,0.6; feedback_scale=0.5,1,2")
     return [parse_grid_arg(p) for p in parts]
-
-
-def experiment_link(code: str) -> str:
-    loc = pn.state.location
-    if loc is None or not loc.hostname:
-        return f"/app?experiment={code}"
-    port = f":{loc.port}" if loc.port else ""
-    return f"{loc.protocol}//{loc.hostname}{port}{loc.pathname or '/app'}?experiment={code}"
 
 
 class ClassMap(SweepView):
@@ -97,7 +89,7 @@ class CreateForm:
             return None
         self.message.visible = False
         self.code = code
-        link = experiment_link(code)
+        link = page_link("experiment", code)
         qr = qr_image(link)
         img = f'<img src="{qr}" alt="QR code of the experiment link" width="160" height="160">' if qr else ""
         self.result.object = (f'<div style="font-size:14px">Each student opens</div><div style="font-size:20px;'

@@ -25,13 +25,13 @@ def role_of(query: dict) -> tuple[str, str] | None:
     return None
 
 
-def follow_link(code: str) -> str:
-    """The address students open, on the host the teacher's browser used."""
+def page_link(key: str, code: str) -> str:
+    """``/app?KEY=CODE`` on the host the browser used (what students type or scan)."""
     loc = pn.state.location
     if loc is None or not loc.hostname:
-        return f"/app?follow={code}"
+        return f"/app?{key}={code}"
     port = f":{loc.port}" if loc.port else ""
-    return f"{loc.protocol}//{loc.hostname}{port}{loc.pathname or '/app'}?follow={code}"
+    return f"{loc.protocol}//{loc.hostname}{port}{loc.pathname or '/app'}?{key}={code}"
 
 
 def qr_image(text: str) -> str:
@@ -72,7 +72,7 @@ class ShareView:
         self.banner.object = (f"**Following {following}**: the presenter's run, live. Your controls are read-only; "
                               f"“Take it from here” trains your own copy." if following else "")
         if presenting:
-            link = follow_link(presenting)
+            link = page_link("follow", presenting)
             qr = qr_image(link)
             link = html.escape(link)
             img = f'<img src="{qr}" alt="QR code of the follow link" width="180" height="180">' if qr else ""
