@@ -12,3 +12,11 @@ def look(kind: str) -> dict:
 
 def button(text: str, kind: str, **kw) -> pn.widgets.Button:
     return pn.widgets.Button(**{LABEL: text}, **look(kind), **kw)
+
+
+def param_widgets(pane) -> dict:
+    """The widgets of a ``pn.Param`` pane by parameter name (its layout may nest them in rows)."""
+    widgets = getattr(pane, "_widgets", None)
+    if isinstance(widgets, dict) and widgets:
+        return dict(widgets)
+    return {getattr(w, "name", str(i)): w for i, w in enumerate(pane.layout.objects)}

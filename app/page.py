@@ -18,8 +18,9 @@ from . import explain, export, memory
 from .cards import ExperimentCards
 from .controller import LIVE, URL_PARAMS, Controller
 from .paper import paper_reference
-from .look import LABEL as _LABEL, look as _look
+from .look import LABEL as _LABEL, look as _look, param_widgets
 from . import class_experiment
+from .warmup import WARMUP
 from .class_view import ClassMap, CreateForm
 from .share_view import ShareView, role_of
 from .ghost import GHOSTS
@@ -128,6 +129,8 @@ class Dashboard:
         self.sweeps: SweepView | None = None
         self._cards_tab = pn.Column(sizing_mode="stretch_width", name="experiments-tab")
         self.class_map: ClassMap | None = None
+        self.warming = pn.pane.Alert(WARMUP.text, alert_type="info", visible=not WARMUP.done.is_set(),
+                                     name="warming", sizing_mode="stretch_width", margin=(0, 10))
         self._class_box = pn.Card(title="Class experiment", visible=False, sizing_mode="stretch_width",
                                   collapsible=True, name="class-box")
         self.share = ShareView(c, lambda: self._param_panes + ([self._buttons] if self._buttons else []))
@@ -174,6 +177,7 @@ class Dashboard:
         share = pn.pane.Markdown("The address bar always holds the current settings: copy it to share "
                                  "this exact setup.", styles={"font-size": "12px", "color": "#555"})
         self.share.lock_controls(bool(c.following))
+        self._follow_warm_up()
         return [
             buttons, self.share.panel(), speed,
             pn.pane.Markdown("#### Live on the running network"), live,
@@ -198,7 +202,7 @@ class Dashboard:
                                       margin=6, name=f"section-{name}"))
         grid = pn.FlexBox(*sections, flex_wrap="wrap", align_content="flex-start", sizing_mode="stretch_width")
         # the ghost's card sits above the tabs: a change to it must not reach a tab the browser has not drawn
-        header = pn.Column(self._class_box, self.class_note, self.status, self.ghost_line, self.in_force, self.alert, self.ghost_card,
+        header = pn.Column(self.warming, self._class_box, self.class_note, self.status, self.ghost_line, self.in_force, self.alert, self.ghost_card,
                            sizing_mode="stretch_width")
         # only the open tab is sent to the browser: the page's first load stays as light as before
         self.tabs = pn.Tabs(("Live run", pn.Column(intro, grid, sizing_mode="stretch_width")),
@@ -377,10 +381,26 @@ class Dashboard:
         if abs(period - cb.period) > 0.2 * cb.period:
             cb.period = period
 
+    def _follow_warm_up(self) -> None:
+        """While the server warms up: its progress on the page, Play and Step held back."""
+        ready = WARMUP.done.is_set()
+        if self.warming.visible and ready:
+            self.warming.visible = False
+        elif not ready and self.warming.object != WARMUP.text:
+            self.warming.object = WARMUP.text
+        if self._buttons is not None and not self.ctrl.following:
+            widgets = param_widgets(self._buttons)
+            for name in ("play", "step"):
+                w = widgets.get(name)
+                if w is not None and w.disabled == ready:
+                    w.disabled = not ready
+
     def tick(self) -> None:
         """Drain the engine's queue into the plots (one batch of stream events)."""
         if self._closed:
             return
+        if self.warming.visible or not WARMUP.done.is_set():
+            self._follow_warm_up()
         if self._link_fix is not None:
             self._recheck_link()
         with pn.io.hold():      # every change of this poll (status line too) reaches the browser as one message

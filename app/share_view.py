@@ -8,7 +8,7 @@ from typing import Callable
 
 import panel as pn
 
-from .look import button
+from .look import button, param_widgets
 
 log = logging.getLogger("dendrite_lab.share_view")
 
@@ -90,7 +90,7 @@ class ShareView:
         for pane in self._param_panes():
             names = set(getattr(pane, "parameters", None) or ())
             locked = following or (in_experiment and not names <= free)
-            for widget in pane.layout.objects:
+            for widget in param_widgets(pane).values():
                 if "disabled" in widget.param:
                     try:
                         widget.disabled = locked

@@ -87,3 +87,26 @@ def test_shared_link_reproduces_a_setup(server, browser):
     page.get_by_role("button", name="‖ Pause").click()
     page.close()
     assert "Traceback" not in log.read_text()
+
+
+def test_a_cold_start_shows_the_warm_up_and_enables_play_when_ready(browser, tmp_path):
+    """A new machine (nothing compiled): the page says the engine is being prepared, holds Play back,
+    and enables it when the background warm-up is done."""
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    with served_app(env=env) as (base, log):
+        page = browser.new_page(viewport={"width": 1900, "height": 1200})
+        t0 = time.monotonic()
+        page.goto(f"{base}/app", timeout=60_000)
+        note = page.get_by_text("Preparing the engine").first
+        note.wait_for(timeout=30_000)
+        shown_after = time.monotonic() - t0
+        play = page.get_by_role("button", name="▶ Play")
+        if "warm-up done" not in log.read_text():
+            assert play.is_disabled(), "Play waits for the warm-up"
+        wait_until(lambda: "warm-up done" in log.read_text(), 400, "the warm-up on a cold cache")
+        wait_until(lambda: play.is_enabled(), 30, "Play to be enabled after the warm-up")
+        wait_until(lambda: not note.is_visible(), 30, "the warm-up note to go")
+        play.click()
+        wait_until(lambda: examples_seen(page) > 0, 60, "training after the cold start")
+        page.close()
+        print(f"cold start: the page showed the warm-up after {shown_after:.1f} s")
