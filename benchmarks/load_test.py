@@ -85,8 +85,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log_text()}")
             try:
+                # a class arrives at a server that has been up for a while: its warm-up (in the
+                # background since pages are served at once) is done
                 with urllib.request.urlopen(f"{self.base}/liveness?endpoint=/app", timeout=30) as r:
-                    if r.status == 200:
+                    if r.status == 200 and "warm-up done" in self.log_text():
                         return
             except OSError:
                 pass

@@ -363,6 +363,9 @@ def test_image_steps_in_fresh_venv(tmp_path):
         assert "<html" in body.lower() and "Dendrite Lab" in body
         check = subprocess.run(health, cwd=workdir, env=env, capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, check.stderr
+        while "warm-up done" not in log.read_text():         # it runs in the background, pages served meanwhile
+            assert time.monotonic() - t0 < 180, f"no warm-up after 180 s:\n{log.read_text()}"
+            time.sleep(0.5)
         # serve.sh found the image's jemalloc and the server (serve.sh execs into it) runs on it
         maps = Path(f"/proc/{proc.pid}/maps")
         if maps.exists():

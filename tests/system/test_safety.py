@@ -674,7 +674,7 @@ def test_rapid_play_reset_clicking(served, browser):
 
 # ------------------------------------------------------------------ sharing the CPU
 def test_compute_gate_serves_in_arrival_order_and_can_be_left():
-    from app.engine import ComputeGate
+    from app.compute import ComputeGate
     gate = ComputeGate(1)
     assert gate.acquire()
     served, threads = [], []
@@ -703,7 +703,8 @@ def test_compute_gate_serves_in_arrival_order_and_can_be_left():
 def test_sessions_share_the_cpu_evenly(closing, monkeypatch):
     """Four sessions behind a one-wide gate: each trains, at about the same rate."""
     from app import engine
-    monkeypatch.setattr(engine, "COMPUTE", engine.ComputeGate(1))
+    from app.compute import ComputeGate
+    monkeypatch.setattr(engine, "COMPUTE", ComputeGate(1))
     slots = TrainingSlots(4)
     cs = [make(slots) for _ in range(4)]
     closing += cs
