@@ -1,7 +1,6 @@
 """The page of one browser session: template, controls, plots and the periodic drain."""
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -15,6 +14,7 @@ import panel as pn
 from panel.io.callbacks import PeriodicCallback
 
 from . import explain, export, memory
+from . import query as link_query
 from .cards import ExperimentCards
 from .controller import LIVE, URL_PARAMS, Controller, paper_reference
 from .ghost import GHOSTS
@@ -51,6 +51,7 @@ LINK_RECHECK_S = 10.0           # how long the address bar is watched after rewr
 ATTACH_ORDER = ("learning", "plateaus", "example", "alignment", "tsne")
 
 pn.extension(notifications=False)
+link_query.install()        # long values in a link are refused before Panel converts them (app/query.py)
 
 SESSIONS: "weakref.WeakSet[Dashboard]" = weakref.WeakSet()
 
@@ -159,14 +160,11 @@ class Dashboard:
                                          label="Run as CSV", **_look("light"), embed=False)
         html_dl = pn.widgets.FileDownload(callback=self._html_file, filename="dendrite-lab-plots.html",
                                           label="Plots as HTML", **_look("light"), embed=False)
-        self.png_dl = pn.widgets.FileDownload(filename="dendrite-lab-plots.png", label="Download the PNG",
-                                              **_look("success"), visible=False, embed=False)
-        self._downloads = {"json": json_dl, "csv": csv_dl, "html": html_dl, "png": self.png_dl}
+        self._downloads = {"json": json_dl, "csv": csv_dl, "html": html_dl}
         self._name_downloads()
-        png_btn = pn.widgets.Button(**{_LABEL: "Render plots as PNG"}, **_look("light"),
-                                    disabled=not export.png_available())
-        png_btn.on_click(self._render_png)
-        self.png_btn = png_btn
+        # drawn by the browser itself: the server starts no browser of its own (app/export.py)
+        png_btn = pn.widgets.Button(**{_LABEL: "Plots as PNG"}, **_look("light"))
+        png_btn.js_on_click(args={"html": html_dl}, code=export.PNG_IN_BROWSER_JS)
         share = pn.pane.Markdown("The address bar always holds the current settings: copy it to share "
                                  "this exact setup.", styles={"font-size": "12px", "color": "#555"})
         return [
@@ -175,7 +173,7 @@ class Dashboard:
             pn.pane.Markdown("#### Model (a change starts a new run)"), model,
             pn.pane.Markdown("#### Side by side"), ghost,
             pn.pane.Markdown("#### Test error"), tests,
-            pn.pane.Markdown("#### Export"), pn.Row(json_dl, csv_dl), pn.Row(html_dl, png_btn), self.png_dl,
+            pn.pane.Markdown("#### Export"), pn.Row(json_dl, csv_dl), pn.Row(html_dl, png_btn),
             share,
         ]
 
@@ -491,21 +489,6 @@ class Dashboard:
             return io.StringIO("<p>No plots yet.</p>")
         return io.StringIO(export.plots_html(self.plots.static_layout(), title="Dendrite Lab plots"))
 
-    async def _render_png(self, event=None) -> None:
-        if self.plots is None:
-            return
-        self.png_btn.loading = True
-        try:
-            html = export.plots_html(self.plots.static_layout(), title="Dendrite Lab plots")
-            png = await asyncio.to_thread(export.html_to_png, html)
-        except Exception as exc:
-            self.ctrl.notify(f"PNG export failed: {exc}", "warning")
-            return
-        finally:
-            self.png_btn.loading = False
-        self.png_dl.file = io.BytesIO(png)
-        self.png_dl.visible = True
-
 
 def build_page(controller: Controller | None = None):
     """One session's page; the URL's query string sets the controls and follows them."""
@@ -513,12 +496,16 @@ def build_page(controller: Controller | None = None):
     doc = pn.state.curdoc
     loc = pn.state.location if doc is not None and doc.session_context is not None else None
     if loc is not None:
+        screened = link_query.screen(loc.search)
         query = dict(loc.query_params)
         refused = ctrl.apply_settings(query) if query else []
         loc.sync(ctrl, {name: name for name in URL_PARAMS}, on_error=ctrl.url_errors)
+        if screened.refused:
+            ctrl.notify(" ".join(filter(None, [ctrl.message, screened.message()])), "warning")
     dash = Dashboard(ctrl)
     if loc is not None:
-        dash.link_refused = [b.split("=", 1)[0] for b in refused]
+        names = [b.split("=", 1)[0] for b in refused]
+        dash.link_refused = names + [n for n in screened.refused if n in URL_PARAMS and n not in names]
     template = pn.template.FastListTemplate(
         title="Dendrite Lab · deep learning with segregated dendrites",
         sidebar=dash.sidebar(), main=dash.main(), sidebar_width=340, accent="#3b6ea8",
