@@ -76,20 +76,27 @@ def plots_html(layout, title: str = "Dendrite Lab") -> str:
 
 
 # Runs in the browser when "Plots as PNG" is pressed: every plot on screen, drawn by Bokeh's own
-# export (the same drawing the toolbar's save button makes), placed as it is laid out on the page
-# onto one white canvas, then saved as a file.  ``html`` is the HTML download button, whose file
-# name (kept up to date by the page) gives the PNG its name.
+# export (the same drawing the toolbar's save button makes), packed in reading order into rows
+# of one white canvas (the page's explanations between the plots are left out), then saved as a
+# file.  ``html`` is the HTML download button, whose file name (kept up to date by the page)
+# gives the PNG its name.
 PNG_IN_BROWSER_JS = """
 const shown = [];
 for (const view of Bokeh.index.all_views()) {
   if (view.model.type !== "Figure" || !view.el || !view.el.isConnected) continue;
   const r = view.el.getBoundingClientRect();
-  if (r.width > 0 && r.height > 0) shown.push([view, r]);
+  if (r.width > 0 && r.height > 0) shown.push({view, w: r.width, h: r.height, top: r.top, left: r.left});
 }
 if (shown.length === 0) { window.alert("There are no plots on the page yet."); return; }
-const left = Math.min(...shown.map(([, r]) => r.left)), top = Math.min(...shown.map(([, r]) => r.top));
-const width = Math.max(...shown.map(([, r]) => r.right)) - left;
-const height = Math.max(...shown.map(([, r]) => r.bottom)) - top;
+shown.sort((a, b) => (Math.abs(a.top - b.top) > 20 ? a.top - b.top : a.left - b.left));
+const gap = 10, rowWidth = Math.max(1200, ...shown.map((p) => p.w));
+let x = 0, y = 0, rowHeight = 0, width = 0;
+for (const p of shown) {
+  if (x > 0 && x + p.w > rowWidth) { x = 0; y += rowHeight + gap; rowHeight = 0; }
+  p.x = x; p.y = y;
+  x += p.w + gap; rowHeight = Math.max(rowHeight, p.h); width = Math.max(width, x - gap);
+}
+const height = y + rowHeight;
 // browsers refuse canvases much beyond 16k pixels a side or ~250 M pixels
 const scale = Math.min(window.devicePixelRatio || 1, 16000 / width, 16000 / height, Math.sqrt(2.0e8 / (width * height)));
 const out = document.createElement("canvas");
@@ -98,8 +105,8 @@ out.height = Math.ceil(height * scale);
 const ctx = out.getContext("2d");
 ctx.fillStyle = "white";
 ctx.fillRect(0, 0, out.width, out.height);
-for (const [view, r] of shown) {
-  ctx.drawImage(view.export("png").canvas, (r.left - left) * scale, (r.top - top) * scale, r.width * scale, r.height * scale);
+for (const p of shown) {
+  ctx.drawImage(p.view.export("png").canvas, p.x * scale, p.y * scale, p.w * scale, p.h * scale);
 }
 const name = (html.filename || "dendrite-lab-plots.html").replace(/\\.html$/, "") + ".png";
 out.toBlob((blob) => {
