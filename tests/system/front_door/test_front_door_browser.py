@@ -150,3 +150,34 @@ def test_each_export_downloads_and_opens(server, browser, fd, tmp_path):
         viewer.context.close()
     text = log.read_text()
     assert "Traceback" not in text and "export failed" not in text.lower(), text[-3000:]
+
+
+def test_huge_values_add_little_to_the_log(server, browser, fd):
+    """A refused 15 MB value sent over the websocket, and a 30 kB link value, each add at most a few kB."""
+    base, log, _ = server
+    page = open_page(browser, f"{base}/app?preset=glr17-1hl-rate&hidden=30")
+    try:
+        before = log.stat().st_size
+        # what a hand-made client can send: the Hidden layers box set to 15 MB of digits
+        sent = page.evaluate("""() => {
+            for (const doc of window.Bokeh.documents) {
+                for (const m of doc._all_models.values()) {
+                    if (m.type === "panel.models.widgets.TextInput") { m.value = "9".repeat(15000000); return true; }
+                }
+            }
+            return false;
+        }""")
+        assert sent
+        page.get_by_text("Hidden layers:", exact=False).first.wait_for(timeout=120_000)   # the page explains
+        fd.wait_until(lambda: "refused a change from the browser" in log.read_text()[before:], 60,
+                      "the refusal to be logged")
+        grown = log.stat().st_size - before
+        assert grown < 5_000, f"the log grew by {grown} bytes"
+    finally:
+        page.context.close()
+
+    before = log.stat().st_size
+    status, _, _ = fd.request(base, "/app?seed=1&note=" + "x" * 30_000, {"X-Real-IP": "10.15.9.9"})
+    assert status == 200        # the server logs while it builds the page, before it answers
+    grown = log.stat().st_size - before
+    assert grown < 3_000, f"the log grew by {grown} bytes"
