@@ -10,10 +10,10 @@ Importing it swaps the handlers of every app's page (``/app``) and embed script
   share the poster's session.  The dashboard never needs either, so a link carrying one is
   redirected to the same address without it (a new session of one's own); the header,
   which only scripts send, is refused.
-* **A page budget per client** (:mod:`app.ratelimit`): building a page holds the event loop
-  for 1–2 s, so each client address gets ``DENDRITE_PAGE_BURST`` pages at once and one more
-  every ``DENDRITE_PAGE_REFILL_S`` seconds; beyond that the answer is an immediate 429 with
-  ``Retry-After``.  The client is the socket's peer, or, when that peer is a trusted proxy
+* **A budget of page-building time per client** (:mod:`app.ratelimit`): building a page
+  holds the event loop for 1–2 s (more on a busy machine), so each client address may use
+  ``DENDRITE_PAGE_BURST_S`` seconds of it at once, refilled at ``DENDRITE_PAGE_SHARE`` of the
+  loop; beyond that the answer is an immediate 429 with ``Retry-After``.  The client is the socket's peer, or, when that peer is a trusted proxy
   (loopback, or an address in ``DENDRITE_TRUSTED_PROXIES``), the address the proxy forwarded:
   with ``--use-xheaders`` Tornado believes ``X-Real-IP`` from anyone, which would let a
   flooding client pose as a new one on every request.
@@ -24,12 +24,13 @@ import ipaddress
 import logging
 import math
 import os
+import time
 from urllib.parse import parse_qsl, urlencode
 
 import panel.io.server  # noqa: F401  (Panel replaces Bokeh's page handlers on import; guard Panel's)
 from bokeh.server import urls as bokeh_urls
 
-from .ratelimit import ClientBuckets, page_buckets_from_env
+from .ratelimit import LoopBudgets, page_budgets_from_env
 
 log = logging.getLogger("dendrite_lab.front_door")
 
@@ -38,14 +39,14 @@ SESSION_HEADER = "Bokeh-Session-Id"
 
 ROUTES: list = []       # panel serve --plugins wants this; the guard needs no routes of its own
 
-_buckets: ClientBuckets | None = None
+_budgets: LoopBudgets | None = None
 
 
-def page_buckets() -> ClientBuckets:
-    global _buckets
-    if _buckets is None:
-        _buckets = page_buckets_from_env()
-    return _buckets
+def page_budgets() -> LoopBudgets:
+    global _budgets
+    if _budgets is None:
+        _budgets = page_budgets_from_env()
+    return _budgets
 
 
 def _trusted_proxies() -> set[str]:
@@ -99,8 +100,10 @@ class FrontDoor:
             self.redirect(request.path + (f"?{kept}" if kept else ""), status=303)
             return
         key = client_key(request)
-        verdict = page_buckets().take(key)
-        if not verdict.allowed:
+        verdict = page_budgets().admit(key)
+        if verdict.allowed:
+            self._dl_charge = (key, verdict.reserved_s, time.perf_counter())
+        else:
             retry = max(1, math.ceil(verdict.retry_after_s))
             log.warning("page rate limit: refused a page for client %s (retry in %d s)", key, retry)
             self.set_status(429)
@@ -108,6 +111,13 @@ class FrontDoor:
             self.set_header("Cache-Control", "no-store")
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(_limited_page(retry))
+
+    def on_finish(self):
+        charge = getattr(self, "_dl_charge", None)
+        if charge is not None:
+            key, reserved, t0 = charge
+            page_budgets().settle(key, reserved, time.perf_counter() - t0)
+        super().on_finish()
 
 
 def _guarded(handler: type) -> type:

@@ -14,7 +14,7 @@
 #                              system (glibc's malloc behind Python's own small-object allocator)
 #   DENDRITE_SECRET_KEY        key that signs session ids and tokens, at least 32 characters
 #                              (a new random one per start when unset)
-#   DENDRITE_PAGE_BURST, DENDRITE_PAGE_REFILL_S, DENDRITE_TRUSTED_PROXIES
+#   DENDRITE_PAGE_BURST_S, DENDRITE_PAGE_SHARE, DENDRITE_TRUSTED_PROXIES
 #                              the per-client page limit (app/front_door.py, deploy/README.md)
 set -eu
 

@@ -1,7 +1,7 @@
-"""The per-client page budget (app/ratelimit.py): burst, refill, separation of clients, bounded memory."""
+"""The per-client budget of page-building time (app/ratelimit.py)."""
 import pytest
 
-from app.ratelimit import ClientBuckets, page_buckets_from_env
+from app.ratelimit import LoopBudgets, page_budgets_from_env
 
 
 class Clock:
@@ -12,42 +12,70 @@ class Clock:
         return self.t
 
 
-def test_burst_then_one_page_per_refill_period():
+def open_pages(b: LoopBudgets, key: str, n: int, cost: float) -> list[bool]:
+    out = []
+    for _ in range(n):
+        v = b.admit(key)
+        out.append(v.allowed)
+        if v.allowed:
+            b.settle(key, v.reserved_s, cost)
+    return out
+
+
+def test_cheap_pages_burst_then_follow_the_share():
     clock = Clock()
-    b = ClientBuckets(burst=3, refill_s=5.0, clock=clock)
-    assert [b.take("a").allowed for _ in range(4)] == [True, True, True, False]
-    refused = b.take("a")
-    assert not refused.allowed and refused.retry_after_s == pytest.approx(5.0)
-    clock.t += 2.5
-    assert b.take("a").retry_after_s == pytest.approx(2.5)
-    clock.t += 2.5
-    assert b.take("a").allowed and not b.take("a").allowed
-    clock.t += 1000                      # a long pause refills to the burst, not beyond
-    assert [b.take("a").allowed for _ in range(4)] == [True, True, True, False]
-    assert b.refused == 5
+    b = LoopBudgets(burst_s=4.0, share=0.1, clock=clock)
+    assert open_pages(b, "a", 8, cost=1.0) == [True] * 4 + [False] * 4
+    refused = b.admit("a")
+    assert not refused.allowed and refused.retry_after_s == pytest.approx(10.0)   # 1 s at 0.1 s/s
+    clock.t += 10
+    assert open_pages(b, "a", 2, cost=1.0) == [True, False]
+    clock.t += 10_000                    # a long pause refills to the burst, not beyond
+    assert open_pages(b, "a", 5, cost=1.0) == [True] * 4 + [False]
 
 
-def test_clients_have_separate_budgets():
-    b = ClientBuckets(burst=1, refill_s=60, clock=Clock())
-    assert b.take("10.0.0.1").allowed and not b.take("10.0.0.1").allowed
-    assert b.take("10.0.0.2").allowed
-
-
-def test_the_number_of_remembered_clients_is_bounded():
+def test_expensive_pages_use_the_budget_up_faster():
+    """On a loaded server (4 s pages) a flood gets one page, then one per 40 s."""
     clock = Clock()
-    b = ClientBuckets(burst=1, refill_s=60, max_clients=100, clock=clock)
+    b = LoopBudgets(burst_s=4.0, share=0.1, clock=clock)
+    for _ in range(10):                  # the server has learnt that pages cost 4 s now
+        v = b.admit("other")
+        b.settle("other", v.reserved_s, 4.0)
+        clock.t += 100
+    assert b.estimate_s == pytest.approx(4.0, abs=0.2)
+    assert open_pages(b, "flood", 10, cost=4.0) == [True] + [False] * 9
+    clock.t += 39
+    assert not b.admit("flood").allowed
+    clock.t += 2
+    assert b.admit("flood").allowed
+
+
+def test_a_reservation_is_corrected_to_the_real_cost():
+    b = LoopBudgets(burst_s=4.0, share=0.1, clock=Clock())
+    v = b.admit("a")
+    assert v.reserved_s == pytest.approx(1.0)         # the first estimate
+    b.settle("a", v.reserved_s, 3.5)
+    assert not b.admit("a").allowed                   # 4 - 3.5 = 0.5 s left, the next page costs more
+
+
+def test_clients_have_separate_budgets_and_are_bounded_in_number():
+    clock = Clock()
+    b = LoopBudgets(burst_s=1.0, share=0.01, max_clients=100, clock=clock)
+    assert open_pages(b, "10.0.0.1", 2, 1.0) == [True, False]
+    assert b.admit("10.0.0.2").allowed
     for i in range(1000):
-        b.take(f"c{i}")
+        b.admit(f"c{i}")
     assert len(b) == 100
-    assert not b.take("c999").allowed    # the recent ones are still remembered
 
 
 def test_settings_from_the_environment(monkeypatch):
-    monkeypatch.setenv("DENDRITE_PAGE_BURST", "2")
-    monkeypatch.setenv("DENDRITE_PAGE_REFILL_S", "0.5")
-    b = page_buckets_from_env()
-    assert (b.burst, b.refill_s) == (2.0, 0.5)
-    for bad in ("0", "abc", "nan", "1" * 4301):
-        monkeypatch.setenv("DENDRITE_PAGE_BURST", bad)
-        with pytest.raises(ValueError, match="DENDRITE_PAGE_BURST"):
-            page_buckets_from_env()
+    monkeypatch.setenv("DENDRITE_PAGE_BURST_S", "30")
+    monkeypatch.setenv("DENDRITE_PAGE_SHARE", "0.5")
+    b = page_budgets_from_env()
+    assert (b.burst_s, b.share) == (30.0, 0.5)
+    for name, bad in (("DENDRITE_PAGE_BURST_S", "0"), ("DENDRITE_PAGE_BURST_S", "nan"),
+                      ("DENDRITE_PAGE_SHARE", "2"), ("DENDRITE_PAGE_SHARE", "1" * 4301)):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(ValueError, match=name):
+            page_budgets_from_env()
+        monkeypatch.delenv(name)

@@ -136,7 +136,7 @@ def fd():
     return SimpleNamespace(ROOT=ROOT, SERVE=SERVE, CHROMIUM=CHROMIUM, CHROMIUM_ARGS=CHROMIUM_ARGS,
                            free_port=free_port, wait_until=wait_until, request=request, page_token=page_token,
                            token_payload=token_payload, encode_payload=encode_payload,
-                           websocket_answer=websocket_answer, serve_sh=serve_sh)
+                           websocket_answer=websocket_answer, serve_sh=serve_sh, flood=flood)
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +144,56 @@ def served(tmp_path_factory):
     """One serve.sh server for a test module."""
     with serve_sh(tmp_path_factory.mktemp("front-door")) as srv:
         yield srv
+
+
+def flood(base: str, seconds: float = 20.0, workers: int = 4, max_requests: int = 400,
+          probe_every: float = 0.25, headers: dict | None = None) -> dict:
+    """GET ``base``/app from one client in ``workers`` loops while /liveness is timed.
+
+    Bounded in time and count; only ever aimed at 127.0.0.1.  Returns the status counts of the
+    flood and the liveness latencies (s), including probes that timed out (counted as 10 s).
+    """
+    import threading
+    from collections import Counter
+
+    assert urlsplit(base).hostname == "127.0.0.1", "floods only go to this machine"
+    statuses: Counter = Counter()
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    sent = [0]
+
+    def flooder():
+        while time.monotonic() < stop:
+            with lock:
+                if sent[0] >= max_requests:
+                    return
+                sent[0] += 1
+            try:
+                status = request(base, "/app", headers, timeout=30)[0]
+            except OSError as exc:
+                status = type(exc).__name__
+            with lock:
+                statuses[status] += 1
+
+    def prober():
+        while time.monotonic() < stop:
+            t0 = time.monotonic()
+            try:
+                ok = request(base, "/liveness", timeout=10)[0] == 200
+            except OSError:
+                ok = False
+            took = time.monotonic() - t0
+            latencies.append(took if ok else 10.0)
+            time.sleep(max(0.0, probe_every - took))    # probe pacing, not a wait for a condition
+
+    threads = [threading.Thread(target=flooder, daemon=True) for _ in range(workers)]
+    threads.append(threading.Thread(target=prober, daemon=True))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 60)
+    lat = sorted(latencies)
+    pick = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else (lambda q: float("nan"))
+    return {"statuses": dict(statuses), "probes": len(lat), "median": pick(0.5), "p95": pick(0.95),
+            "max": lat[-1] if lat else float("nan")}

@@ -23,7 +23,7 @@ def server(tmp_path_factory, fd):
     if not fd.CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed")
     # the browser's page loads all come from 127.0.0.1: give that client room for the module's pages
-    with fd.serve_sh(tmp_path_factory.mktemp("front-door-browser"), env={"DENDRITE_PAGE_BURST": "30"}) as srv:
+    with fd.serve_sh(tmp_path_factory.mktemp("front-door-browser"), env={"DENDRITE_PAGE_BURST_S": "600"}) as srv:
         yield srv
 
 
