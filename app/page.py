@@ -13,7 +13,7 @@ import numpy as np
 import panel as pn
 from panel.io.callbacks import PeriodicCallback
 
-from . import explain, export, memory
+from . import explain, export, limits, memory
 from . import query as link_query
 from .cards import ExperimentCards
 from .controller import LIVE, URL_PARAMS, Controller, paper_reference
@@ -99,6 +99,8 @@ class Dashboard:
         self._frozen_plots = None               # plots whose objects app/memory.py took out of the collector's sight
         self._frozen = False
         self._downloads: dict[str, pn.widgets.FileDownload] = {}
+        self._doc = None                        # the session's document, once the page is shown
+        self._tab = limits.TabWatch()
 
         c = controller
         self.status = pn.pane.Str(c.param.status, css_classes=["dl-status"], name="status",
@@ -276,8 +278,10 @@ class Dashboard:
         if self._closed:
             return
         self.timeline["onload"] = time.perf_counter()
+        self._doc = pn.state.curdoc
         self._rewrite_link()
         self.ctrl.activate()
+        _watch_tabs_start()
         # background: Panel would otherwise flag the server "busy" around every drain, which sets the
         # busy indicator of every open page in the process (quadratic in sessions; 16 % of the event
         # loop with 30 sessions in the load test)
@@ -375,6 +379,20 @@ class Dashboard:
             self._show_reference()
             if self.cards is not None:
                 self.cards.refresh()        # only redraws when a result changed
+
+    def _check_tab(self, now: float) -> None:
+        """A tab gone for a second stops its training and frees its place (app/limits.py); Bokeh
+        keeps the session itself for the unused-session lifetime in case the tab comes back."""
+        session = getattr(getattr(self._doc, "session_context", None), "_session", None)
+        if session is None or self._closed:
+            return
+        if self._tab.gone(session.connection_count, now) and self.ctrl.running:
+            self._doc.add_next_tick_callback(self._stop_for_closed_tab)
+
+    def _stop_for_closed_tab(self) -> None:
+        if self.ctrl.running and not self._closed:
+            log.info("a page's tab closed: its run paused and its training place freed")
+            self.ctrl.stop()
 
     def _show_reference(self) -> None:
         """While the class is full, the error plot shows the whole reference run, not only its start.
@@ -488,6 +506,26 @@ class Dashboard:
         if self.plots is None:
             return io.StringIO("<p>No plots yet.</p>")
         return io.StringIO(export.plots_html(self.plots.static_layout(), title="Dendrite Lab plots"))
+
+
+TAB_WATCH_MS = 250
+_tab_watch = None
+
+
+def _watch_tabs_start() -> None:
+    """One timer of the process checks every page for a closed tab; the pages' own drains slow
+    down to one poll in 2 s on a busy server, too slow to free a place within 5 s."""
+    global _tab_watch
+    if _tab_watch is None:
+        from tornado.ioloop import PeriodicCallback as LoopTimer
+
+        def check_all():
+            now = time.monotonic()
+            for dash in list(SESSIONS):
+                dash._check_tab(now)
+
+        _tab_watch = LoopTimer(check_all, TAB_WATCH_MS)
+        _tab_watch.start()
 
 
 def build_page(controller: Controller | None = None):

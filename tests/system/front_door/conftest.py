@@ -130,13 +130,38 @@ def serve_sh(tmp_path: Path, env: dict | None = None, startup_timeout: float = 2
             pass
 
 
+def open_page(browser, url: str, **context_options):
+    """A new browser context and page at ``url``, once the page's network is built."""
+    context = browser.new_context(viewport={"width": 1900, "height": 3000}, accept_downloads=True, **context_options)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url, timeout=120_000)
+    page.get_by_text("Running now:").first.wait_for(timeout=180_000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through Playwright (skipped where either is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
 @pytest.fixture(scope="session")
 def fd():
     """The helpers above, for test modules (which must not import this file)."""
     return SimpleNamespace(ROOT=ROOT, SERVE=SERVE, CHROMIUM=CHROMIUM, CHROMIUM_ARGS=CHROMIUM_ARGS,
                            free_port=free_port, wait_until=wait_until, request=request, page_token=page_token,
                            token_payload=token_payload, encode_payload=encode_payload,
-                           websocket_answer=websocket_answer, serve_sh=serve_sh, flood=flood)
+                           websocket_answer=websocket_answer, serve_sh=serve_sh, flood=flood,
+                           open_page=open_page)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 pytest.importorskip("panel")
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -25,25 +25,6 @@ def server(tmp_path_factory, fd):
     # the browser's page loads all come from 127.0.0.1: give that client room for the module's pages
     with fd.serve_sh(tmp_path_factory.mktemp("front-door-browser"), env={"DENDRITE_PAGE_BURST_S": "600"}) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(fd):
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(fd.CHROMIUM), args=fd.CHROMIUM_ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def open_page(browser, url):
-    context = browser.new_context(viewport={"width": 1900, "height": 3000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(url, timeout=120_000)
-    page.get_by_text("Running now:").first.wait_for(timeout=180_000)   # the page was built and its network too
-    return page
 
 
 def figure_count(page) -> int:
@@ -80,7 +61,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 def test_a_4301_digit_value_in_the_link_still_gets_a_page(server, browser, fd):
     base, log, _ = server
     query = f"seed={LONG_DIGITS}&hidden={LONG_DIGITS}&nonsense={LONG_DIGITS}&g_a=0.05"
-    page = open_page(browser, f"{base}/app?{query}")
+    page = fd.open_page(browser, f"{base}/app?{query}")
     try:
         page.get_by_text("values this page does not read", exact=False).first.wait_for(timeout=60_000)
         in_force = page.locator("p", has_text="Running now:").first.inner_text()
@@ -98,7 +79,7 @@ def test_a_4301_digit_value_in_the_link_still_gets_a_page(server, browser, fd):
 
 def test_each_export_downloads_and_opens(server, browser, fd, tmp_path):
     base, log, _ = server
-    page = open_page(browser, f"{base}/app?preset=glr17-1hl-rate&hidden=30")
+    page = fd.open_page(browser, f"{base}/app?preset=glr17-1hl-rate&hidden=30")
     try:
         fd.wait_until(lambda: figure_count(page) >= 6, 120, "the plots to be on the page")
         page.get_by_role("button", name="▶ Play").click()    # some snapshots, so the files hold data
@@ -155,7 +136,7 @@ def test_each_export_downloads_and_opens(server, browser, fd, tmp_path):
 def test_huge_values_add_little_to_the_log(server, browser, fd):
     """A refused 15 MB value sent over the websocket, and a 30 kB link value, each add at most a few kB."""
     base, log, _ = server
-    page = open_page(browser, f"{base}/app?preset=glr17-1hl-rate&hidden=30")
+    page = fd.open_page(browser, f"{base}/app?preset=glr17-1hl-rate&hidden=30")
     try:
         before = log.stat().st_size
         # what a hand-made client can send: the Hidden layers box set to 15 MB of digits
