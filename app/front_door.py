@@ -73,10 +73,12 @@ def client_key(request) -> str:
 
 
 def _limited_page(retry_after: int) -> str:
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Dendrite Lab: please wait</title></head>"
+    # a browser reloads by itself when the budget allows a page again; scripts do not follow this
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<meta http-equiv='refresh' content='{retry_after}'><title>Dendrite Lab: please wait</title></head>"
             "<body style='font-family: sans-serif; margin: 3em'><h1>Too many page loads</h1>"
-            f"<p>This address opened many pages in a short time. Please try again in {retry_after} s.</p>"
-            "</body></html>")
+            "<p>This address opened many pages in a short time. The page loads by itself in "
+            f"{retry_after} s.</p></body></html>")
 
 
 class FrontDoor:

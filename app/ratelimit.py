@@ -13,8 +13,8 @@ long each page takes; this one is counted in *seconds of loop time*:
   corrected to what it really cost;
 * otherwise the answer is a refusal with the time after which the page would be let through.
 
-On an idle server (pages of ~0.7 s) the defaults let a student open about 6 pages at once and
-then one every 7 s; on a loaded one (4 s pages) a flood gets one page, then one per 40 s.
+On an idle server (pages of ~0.7 s) the defaults let a student open about 8 pages at once and
+then one every 7 s; on a loaded one (4 s pages) a flood gets one or two pages, then one per 40 s.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
-DEFAULT_BURST_S = 4.0       # seconds of page building one client may use at once
+DEFAULT_BURST_S = 6.0       # seconds of page building one client may use at once
 DEFAULT_SHARE = 0.1         # ... refilled at 10 % of the loop
 FIRST_ESTIMATE_S = 1.0      # what a page is assumed to cost before one was measured
 MAX_CLIENTS = 10_000        # addresses remembered at most; the least recently seen go first

@@ -221,4 +221,4 @@ def flood(base: str, seconds: float = 20.0, workers: int = 4, max_requests: int 
     lat = sorted(latencies)
     pick = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else (lambda q: float("nan"))
     return {"statuses": dict(statuses), "probes": len(lat), "median": pick(0.5), "p95": pick(0.95),
-            "max": lat[-1] if lat else float("nan")}
+            "max": lat[-1] if lat else float("nan"), "under_1s": sum(x < 1.0 for x in lat) / max(1, len(lat))}
