@@ -15,6 +15,7 @@ from dendcore import PRESETS
 
 from . import explain
 from .experiments import EXPERIMENTS, Experiment, describe
+from .paper import reference_result
 
 CARD_WIDTH = 540
 TABLE_CSS = "table { width: 100%; } td, th { padding: 3px 6px; vertical-align: top; }"
@@ -92,7 +93,7 @@ class ExperimentCards:
     # ---- results
     def results_markdown(self, e: Experiment) -> str:
         scores = self.ctrl.scores
-        lines = ["| preset | the paper | you |", "| --- | --- | --- |"]
+        lines = ["| preset | the paper | our long run (seed 0) | you |", "| --- | --- | --- | --- |"]
         for v in e.variants:
             own = {w.preset for w in e.variants}
             rate = f"{v.preset}-rate"
@@ -103,7 +104,9 @@ class ExperimentCards:
                 if res is not None or name == v.preset:
                     text = describe(res, v.metric)
                     mine.append(text if name == v.preset else f"rate: {text}")
-            lines.append(f"| **{v.label}**<br>`{v.preset}` | {v.published or '–'} | {'<br>'.join(mine)} |")
+            ours = reference_result(v.preset) if v.metric == "test" else ""
+            lines.append(f"| **{v.label}**<br>`{v.preset}` | {v.published or '–'} | {ours or '–'} | "
+                         f"{'<br>'.join(mine)} |")
         return "\n".join(lines)
 
     def refresh(self, force: bool = False) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import queue
 import threading
 import time
@@ -30,110 +29,23 @@ from typing import Any, Callable
 import numpy as np
 
 from dendcore import Diagnostics, DivergenceError, ModelSpec, SpecError, Trainer, load_dataset
-from dendcore.evaluation import test_network
+from dendcore.trainer import ChunkStats, FrozenNetwork
+
+from .compute import COMPUTE, env_number, lower_priority
+from .events import Event, LiveApplied, Progress, Ready, SnapshotTaken, Stopped, TestMeasured
+from .pacing import ChunkPacer, MeasurementSchedule, Pacing
 
 log = logging.getLogger("dendrite_lab.engine")
 
-QUEUE_SIZE = 32            # messages; the thread waits when the page falls this far behind
-TARGET_CHUNK_S = 0.05      # at full speed a chunk lasts about this long (bounds slider latency)
-MAX_CHUNK = 5000           # examples per chunk, whatever the speed
-FIRST_CHUNK = {"spiking": 10, "rate": 200}   # small first chunks: the first point appears quickly
-PACED_CHUNK_S = 0.2        # at a limited speed, one chunk per this many seconds (or per example)
-FIRST_TEST_AT = 500        # tests at 500, 1000, 2000, ... then every ``test_every`` examples
+QUEUE_SIZE = 32            # events; the thread waits when the page falls this far behind
 PROBE_EVERY_S = 6.0        # t-SNE probe activity at most this often
 FIRST_PROBE_DELAY_S = 2.0  # the first map waits this long, so it does not slow the page's first seconds
-ALLOWANCE_WAIT_S = 0.02   # a thread held back by ``allowance`` looks again this often
-
-
-def env_number(name: str, default: float, minimum: float, integer: bool = False) -> float:
-    """A server limit from the environment; a value that is not a number >= ``minimum`` is
-    reported in the log and replaced by the default (a typo must not stop the server)."""
-    text = os.environ.get(name)
-    if text is None or not text.strip():
-        return default
-    try:
-        value = float(text)
-        if integer and value != int(value):
-            raise ValueError
-    except (ValueError, OverflowError):
-        value = math.nan
-    if not (math.isfinite(value) and value >= minimum):
-        log.warning("%s=%r is not a number >= %g; using %g", name, text, minimum, default)
-        return default
-    return int(value) if integer else value
-
+ALLOWANCE_WAIT_S = 0.02    # a thread held back by ``allowance`` looks again this often
+MAX_STEPS = 100            # queued Step presses: a burst of clicks cannot queue forever
+PROGRESS_EVERY_S = 0.2     # between two snapshots, the latest example is shown at most this often
+MAX_PENDING_TESTS = 3      # spiking tests waiting for the test thread; training waits beyond this
 
 MAX_EPOCHS = env_number("DENDRITE_MAX_EPOCHS", 100.0, minimum=1e-6)   # a run pauses itself here (bounded run length)
-
-
-class ComputeGate:
-    """At most ``width`` chunks of work (training, testing, t-SNE probes) run at once in this
-    process; the others wait their turn, first come first served.
-
-    Every session has its own thread.  Thirty of them computing at once on two cores would
-    starve the server's single event-loop thread, which renders pages, answers websockets
-    and sends every plot update, of CPU and of the GIL: pages took seconds to load in the
-    load test (benchmarks/load_test.py).  Behind the gate the loop competes with ``width``
-    threads at most, and serving waiting threads in arrival order shares the CPU evenly
-    between sessions (a chunk is sized to last about ``TARGET_CHUNK_S``).
-    """
-
-    def __init__(self, width: int):
-        self.width = max(1, int(width))
-        self._lock = threading.Lock()
-        self._waiting: list[threading.Event] = []
-        self._busy = 0
-
-    def acquire(self, cancelled: Callable[[], bool] = lambda: False) -> bool:
-        """Wait for a turn; False (without a turn) when ``cancelled()`` becomes true meanwhile."""
-        with self._lock:
-            if self._busy < self.width and not self._waiting:
-                self._busy += 1
-                return True
-            turn = threading.Event()
-            self._waiting.append(turn)
-        while not turn.wait(0.1):
-            if cancelled():
-                with self._lock:
-                    if turn in self._waiting:
-                        self._waiting.remove(turn)
-                        return False
-                break       # handed a turn just now: give it back properly
-        if cancelled():
-            self.release()
-            return False
-        return True
-
-    def release(self) -> None:
-        with self._lock:
-            if self._waiting:
-                self._waiting.pop(0).set()     # the turn passes on directly: nobody can jump the queue
-            else:
-                self._busy -= 1
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-
-COMPUTE = ComputeGate(env_number("DENDRITE_COMPUTE_THREADS", os.cpu_count() or 1, minimum=1, integer=True))
-ENGINE_NICE = 10     # training threads run at this niceness, below the server's event loop
-
-
-def lower_priority() -> None:
-    """Let the calling thread yield the CPU to the server's event loop.
-
-    With the training threads at the loop's priority, a page load waited for CPU behind
-    them (the load test's p95 page latency); at a lower priority they still take every
-    cycle the loop does not need.  Linux schedules threads individually, so this changes
-    the calling thread only; elsewhere it does nothing.
-    """
-    try:
-        tid = threading.get_native_id()
-        if os.getpriority(os.PRIO_PROCESS, tid) < ENGINE_NICE:
-            os.setpriority(os.PRIO_PROCESS, tid, ENGINE_NICE)
-    except (AttributeError, OSError):
-        pass
 
 
 @dataclass(frozen=True)
@@ -143,21 +55,46 @@ class RunConfig:
     seed: int
     dataset: str
     run_id: int
+    state: dict | None = None      # go on from another trainer's state (Trainer.state()) instead of example 0
+    budget: int | None = None      # stop after this many examples, with a test of ``final_test_images``
+    final_test_images: int = 0
 
 
 @dataclass
-class Message:
-    kind: str          # "ready", "snapshot", "test", "live", "limit", "diverged", "error"
-    run_id: int
-    payload: Any = None
-    t: float = field(default_factory=time.perf_counter)
+class StateRequest:
+    """A page asks the thread for a copy of its trainer's state (taken between two chunks)."""
+    done: threading.Event = field(default_factory=threading.Event)
+    result: tuple[ModelSpec, int, str, dict] | None = None     # (spec, seed, dataset, state)
 
 
-@dataclass
-class Pacing:
-    speed: float = 0.0        # examples per second; 0 = as fast as possible
-    test_every: int = 2500    # examples between two test measurements (0 = never)
-    test_images: int = 500
+@dataclass(frozen=True)
+class Commands:
+    """The command slots as the thread took them, all at once."""
+    config: RunConfig | None
+    live: dict[str, Any]
+    live_t: float | None
+    running: bool
+    steps: int
+    pacing: Pacing
+    state_requests: list[StateRequest]
+
+
+class _Run:
+    """The thread's own state for the network it trains now."""
+
+    def __init__(self, tr: Trainer, run_id: int, dataset: str):
+        self.tr = tr
+        self.run_id = run_id
+        self.dataset = dataset
+        self.pacer = ChunkPacer(tr.spec.mode)
+        self.tests = MeasurementSchedule()
+        self.resumed = tr.examples_seen > 0     # (taken over from another run: tests go on from here)
+        self.config: RunConfig | None = None
+        self.next_probe_t = time.perf_counter() + FIRST_PROBE_DELAY_S
+        self.probed_at = -1      # examples_seen of the last probe the t-SNE worker took
+        self.pending: list[ChunkStats] = []     # chunks since the last snapshot
+        self.progress_t = 0.0                   # when the latest example was last shown
+        self.reported_at = tr.examples_seen     # examples_seen of the latest snapshot or progress posted
 
 
 class Engine:
@@ -169,11 +106,12 @@ class Engine:
     def __init__(self, probe_sink: Callable[[np.ndarray, int, int], bool] | None = None,
                  probe_ready: Callable[[], bool] | None = None, queue_size: int = QUEUE_SIZE,
                  name: str = "engine"):
-        self.out: queue.Queue[Message] = queue.Queue(maxsize=queue_size)
+        self.out: queue.Queue[Event] = queue.Queue(maxsize=queue_size)
         self._cond = threading.Condition()
         self._config: RunConfig | None = None     # pending new configuration
         self._live: dict[str, Any] = {}            # pending live changes (coalesced)
         self._live_t: float | None = None          # when the oldest pending live change was requested
+        self._state_requests: list[StateRequest] = []
         self._running = False
         self._steps = 0
         self._pacing = Pacing()
@@ -183,9 +121,10 @@ class Engine:
         self._name = name
         self._thread: threading.Thread | None = None
         self._test_thread: threading.Thread | None = None
+        self._tests: deque[tuple[int, FrozenNetwork, np.ndarray]] = deque()   # spiking tests to run, in order
         # read by the page (plain attributes; written only by the thread)
         self.examples_seen = 0
-        self.rate = math.nan            # training examples per second (EMA)
+        self.rate = math.nan            # training examples per second of computing (moving average)
         self.cpu_s = 0.0
         self.limit_reached = False      # the run has trained MAX_EPOCHS: Play cannot continue it
         self.run_id = -1                # the run the counters above belong to (set after examples_seen)
@@ -218,7 +157,7 @@ class Engine:
     def step(self, n: int = 1) -> None:
         with self._cond:
             self._running = False
-            self._steps = min(self._steps + int(n), 100)   # bounded: a burst of clicks cannot queue forever
+            self._steps = min(self._steps + int(n), MAX_STEPS)
             self._cond.notify_all()
         self._ensure_thread()
 
@@ -235,6 +174,18 @@ class Engine:
             for k, v in changes.items():
                 setattr(self._pacing, k, v)
             self._cond.notify_all()
+
+    def request_state(self, timeout: float = 10.0) -> tuple[ModelSpec, int, str, dict] | None:
+        """A copy of the running network's state, taken by the thread between two chunks:
+        (spec, seed, dataset, state), or None when there is no network (or no answer in time)."""
+        if not self.alive:
+            return None
+        req = StateRequest()
+        with self._cond:
+            self._state_requests.append(req)
+            self._cond.notify_all()
+        req.done.wait(timeout)
+        return req.result
 
     @property
     def running(self) -> bool:
@@ -269,11 +220,11 @@ class Engine:
             self._thread.start()
 
     # --------------------------------------------------------------- thread
-    def _post(self, msg: Message) -> bool:
-        """Put a message, waiting while the queue is full (back-pressure); False when superseded."""
+    def _post(self, event: Event) -> bool:
+        """Put an event, waiting while the queue is full (back-pressure); False when superseded."""
         while True:
             try:
-                self.out.put(msg, timeout=0.1)
+                self.out.put(event, timeout=0.1)
                 return True
             except queue.Full:
                 with self._cond:
@@ -288,7 +239,7 @@ class Engine:
             text = traceback.format_exc()
             log.error("engine thread failed:\n%s", text)
             try:
-                self.out.put_nowait(Message("error", -1, "The training thread failed: "
+                self.out.put_nowait(Stopped(-1, "failed", "The training thread failed: "
                                             + text.strip().splitlines()[-1]))
             except queue.Full:
                 pass
@@ -297,148 +248,180 @@ class Engine:
             log.info("%s: engine thread stopped", self._name)
 
     def _loop(self) -> None:
-        tr: Trainer | None = None
-        run_id = -1
-        chunk = 10
-        next_test = FIRST_TEST_AT
-        due = 0.0                  # earliest start of the next chunk when paced
-        next_probe_t = 0.0         # earliest time for the next t-SNE probe
-        probed_at = -1             # examples_seen of the last probe accepted by the t-SNE worker
+        run: _Run | None = None
         while True:
-            with self._cond:
-                while True:
-                    if self._stop:
-                        return
-                    if self._config is not None or self._live:
-                        break
-                    now = time.perf_counter()
-                    if tr is not None and (self._running or self._steps):
-                        wait = due - now if self._running else 0.0
-                        if wait <= 0:
-                            break
-                        self._cond.wait(min(wait, 0.25))
-                        continue
-                    # idle: refresh the t-SNE map once after training stopped
-                    if (tr is not None and self._wants_probe(tr) and tr.examples_seen != probed_at
-                            and now >= next_probe_t):
-                        break
-                    self._cond.wait(0.5)
-                config, self._config = self._config, None
-                live, self._live = self._live, {}
-                live_t, self._live_t = self._live_t, None
-                running, steps = self._running, self._steps
-                pacing = Pacing(**vars(self._pacing))
+            cmd = self._take_commands(run)
+            if cmd is None:
+                return
+            for req in cmd.state_requests:
+                if run is not None and cmd.config is None:
+                    req.result = (run.tr.spec, run.tr.seed, run.dataset, run.tr.state())
+                req.done.set()
+            if cmd.config is not None:
+                run = self._build(cmd.config)
+            elif run is None:
+                continue
+            elif cmd.live:
+                self._apply_live(run, cmd.live, cmd.live_t)
+            elif cmd.running or cmd.steps:
+                self._train_chunk(run, cmd)
+            elif run.reported_at != run.tr.examples_seen and run.pending:
+                # paused between two snapshots: the page shows where training stopped
+                self._post(Progress(run.run_id, run.tr.snapshot(run.pending[-1]), run.pacer.achieved))
+                run.reported_at = run.tr.examples_seen
+            elif self._probe(run.tr, run.run_id):     # idle: refresh the t-SNE map once after training stopped
+                run.probed_at = run.tr.examples_seen
+                run.next_probe_t = time.perf_counter() + PROBE_EVERY_S
+            else:
+                run.next_probe_t = time.perf_counter() + 2.0
 
-            if config is not None:
-                tr = None
-                run_id = config.run_id
-                try:
-                    data = load_dataset(config.dataset)
-                    tr = Trainer(config.spec, data=data, seed=config.seed,
-                                 diagnostics=self.TRAINER_DIAGNOSTICS, chunk=50)
-                except Exception as exc:   # SpecError, DatasetError, out of memory...
-                    self._post(Message("error", run_id, f"Could not build the network: {exc}"))
+    def _take_commands(self, run: _Run | None) -> Commands | None:
+        """Wait until there is something to do, then take every command slot at once; None: stop."""
+        with self._cond:
+            while True:
+                if self._stop:
+                    return None
+                if self._config is not None or self._live or self._state_requests:
+                    break
+                now = time.perf_counter()
+                if run is not None and (self._running or self._steps):
+                    wait = run.pacer.wait(now, self._running)
+                    if wait <= 0:
+                        break
+                    self._cond.wait(min(wait, 0.25))
                     continue
-                self.examples_seen = 0
-                self.rate = math.nan
-                self.limit_reached = False
-                self.chunk_ends.clear()
-                self.run_id = run_id
-                chunk = FIRST_CHUNK.get(tr.spec.mode, 10)
-                next_test = FIRST_TEST_AT
-                next_probe_t = time.perf_counter() + FIRST_PROBE_DELAY_S
-                probed_at = -1
-                due = 0.0
-                self._post(Message("ready", run_id, {"spec": tr.spec, "probe_indices": tr.probe_indices.copy(),
-                                                     "n_hidden": tr.spec.n_hidden_layers}))
-                continue
+                if run is not None and run.pending and run.reported_at != run.tr.examples_seen:
+                    break           # paused with the latest examples not shown yet
+                if (run is not None and self._wants_probe(run.tr) and run.tr.examples_seen != run.probed_at
+                        and now >= run.next_probe_t):
+                    break
+                self._cond.wait(0.5)
+            cmd = Commands(self._config, self._live, self._live_t, self._running, self._steps,
+                           Pacing(**vars(self._pacing)), self._state_requests)
+            self._config, self._live, self._live_t, self._state_requests = None, {}, None, []
+            return cmd
 
-            if live and tr is not None:
-                self._apply_live(tr, run_id, live, live_t)
-                continue
-
-            if tr is None:
-                continue
-
-            if not running and not steps:
-                if self._probe(tr, run_id):
-                    probed_at = tr.examples_seen
-                    next_probe_t = time.perf_counter() + PROBE_EVERY_S
-                else:
-                    next_probe_t = time.perf_counter() + 2.0
-                continue
-
-            # ---- one chunk of training (a run stops itself at the run-length limit)
-            limit = int(MAX_EPOCHS * tr.n_train)
-            if tr.examples_seen >= limit:
-                with self._cond:
-                    self._running = False
-                    self._steps = 0
-                self.limit_reached = True
-                self._post(Message("limit", run_id, {"examples_seen": tr.examples_seen, "epochs": MAX_EPOCHS}))
-                continue
-            allowed = self.allowance(tr, run_id)
-            if allowed is not None and allowed <= 0:
-                with self._cond:           # held back (a ghost waiting for its main run): wake up soon
-                    self._cond.wait(ALLOWANCE_WAIT_S)
-                continue
-            if steps and not running:
-                n = 1
-                with self._cond:
-                    self._steps = max(0, self._steps - 1)
-            elif pacing.speed > 0:
-                n = max(1, int(round(pacing.speed * PACED_CHUNK_S)))
+    def _build(self, config: RunConfig) -> _Run | None:
+        try:
+            data = load_dataset(config.dataset)
+            if config.state is not None:
+                tr = Trainer.resume(config.spec, data, config.seed, config.state,
+                                    diagnostics=self.TRAINER_DIAGNOSTICS, chunk=50)
             else:
-                n = chunk
-            n = max(1, min(n, limit - tr.examples_seen))
-            if allowed is not None and allowed <= 2 * n:
-                n = allowed     # end exactly where the leader ended a chunk: both runs report the same points
-            if not COMPUTE.acquire(lambda: self._stop):
-                continue
-            t0 = time.perf_counter()
-            diverged = None
-            try:
-                stats = tr.train_examples(n, record_last=True)
-            except DivergenceError as exc:
-                diverged = exc
-            finally:
-                COMPUTE.release()       # before posting: a full queue must not hold up other sessions
-            if diverged is not None:
-                exc = diverged
-                with self._cond:
-                    self._running = False
-                    self._steps = 0
-                self.examples_seen = tr.examples_seen
-                self._post(Message("diverged", run_id, {"text": str(exc), "examples_seen": tr.examples_seen}))
-                continue
-            dt = time.perf_counter() - t0
+                tr = Trainer(config.spec, data=data, seed=config.seed, diagnostics=self.TRAINER_DIAGNOSTICS, chunk=50)
+        except Exception as exc:   # SpecError, DatasetError, out of memory...
+            self._post(Stopped(config.run_id, "failed", f"Could not build the network: {exc}"))
+            return None
+        with self._cond:
+            self._tests.clear()          # the old network's tests would be thrown away anyway
+        self.examples_seen = 0
+        self.rate = math.nan
+        self.limit_reached = False
+        self.chunk_ends.clear()
+        self.run_id = config.run_id
+        self.examples_seen = tr.examples_seen
+        self._post(Ready(config.run_id, tr.spec, tr.probe_indices.copy()))
+        run = _Run(tr, config.run_id, config.dataset)
+        run.config = config
+        return run
+
+    def _halt(self) -> None:
+        with self._cond:
+            self._running = False
+            self._steps = 0
+
+    def _train_chunk(self, run: _Run, cmd: Commands) -> None:
+        """One chunk of training (a run stops itself at the run-length limit), then its news.
+
+        A chunk never passes the next snapshot or test point, so both fall on fixed example
+        counts whatever the speed or the machine.
+        """
+        tr = run.tr
+        budget = run.config.budget if run.config is not None else None
+        limit = min(int(MAX_EPOCHS * tr.n_train), budget or tr.n_train * 10**6)
+        if tr.examples_seen >= limit:
+            self._halt()
+            self.limit_reached = True
+            if budget is not None and tr.examples_seen >= budget:
+                self._final_test(run)
+                self._post(Stopped(run.run_id, "budget", "", tr.examples_seen))
+            else:
+                self._post(Stopped(run.run_id, "limit", "", tr.examples_seen, epochs=MAX_EPOCHS))
+            return
+        allowed = self.allowance(tr, run.run_id)
+        if allowed is not None and allowed <= 0:
+            with self._cond:           # held back (a ghost waiting for its main run): wake up soon
+                self._cond.wait(ALLOWANCE_WAIT_S)
+            return
+        if run.resumed:
+            run.tests.advance(tr.examples_seen, cmd.pacing.test_every)
+            run.resumed = False
+        stepping = bool(cmd.steps) and not cmd.running
+        if stepping:
+            with self._cond:
+                self._steps = max(0, self._steps - 1)
+        stops = [limit, run.pacer.next_stop(tr.examples_seen)]
+        if cmd.pacing.test_every > 0:
+            stops.append(max(run.tests.next, tr.examples_seen + 1))
+        n = run.pacer.size(cmd.pacing, stepping, min(stops) - tr.examples_seen, allowed)
+        if not COMPUTE.acquire(lambda: self._stop):
+            return
+        t0 = time.perf_counter()
+        try:
+            stats = tr.train_examples(n, record_last=True)
+        except DivergenceError as exc:
+            stats = exc
+        finally:
+            COMPUTE.release()       # before posting: a full queue must not hold up other sessions
+        if isinstance(stats, DivergenceError):
+            self._halt()
             self.examples_seen = tr.examples_seen
-            self.chunk_ends.append(tr.examples_seen)
-            self.cpu_s = time.thread_time()         # CPU time of this thread so far (benchmarks)
-            if dt > 0:
-                r = n / dt
-                self.rate = r if math.isnan(self.rate) else 0.7 * self.rate + 0.3 * r
-            if pacing.speed > 0:
-                due = t0 + n / pacing.speed
+            self._post(Stopped(run.run_id, "diverged", str(stats), tr.examples_seen))
+            return
+        run.pacer.done(n, t0, time.perf_counter() - t0, cmd.pacing)
+        self.examples_seen = tr.examples_seen
+        self.chunk_ends.append(tr.examples_seen)
+        self.cpu_s = time.thread_time()         # CPU time of this thread so far (benchmarks)
+        self.rate = run.pacer.rate
+        self._report(run, stats, limit, always=stepping)
+        if run.tests.due(tr.examples_seen, cmd.pacing.test_every):
+            self._start_test(tr, run.run_id, cmd.pacing.test_images)
+            run.tests.advance(tr.examples_seen, cmd.pacing.test_every)
+        now = time.perf_counter()
+        if self._wants_probe(tr) and now >= run.next_probe_t:
+            if self._probe(tr, run.run_id):
+                run.probed_at = tr.examples_seen
+                run.next_probe_t = now + PROBE_EVERY_S
             else:
-                due = 0.0
-                if not math.isnan(self.rate):
-                    chunk = int(min(MAX_CHUNK, max(1, self.rate * TARGET_CHUNK_S)))
+                run.next_probe_t = now + 0.5
 
-            if pacing.test_every > 0 and tr.examples_seen >= next_test:
-                self._start_test(tr, run_id, pacing.test_images)
-                while next_test <= tr.examples_seen:
-                    next_test = next_schedule(next_test, pacing.test_every)
-            snap = tr.snapshot(stats)
-            self._post(Message("snapshot", run_id, {"snapshot": snap, "rate": self.rate}))
+    def _report(self, run: _Run, stats: ChunkStats, limit: int, always: bool = False) -> None:
+        """A snapshot on the grid (over every example since the last one), else now and then the latest
+        example (``always`` for a Step: the student waits to see it)."""
+        tr = run.tr
+        run.pending.append(stats)
+        if tr.examples_seen % run.pacer.grid == 0 or tr.examples_seen >= limit:
+            snap = tr.snapshot(ChunkStats.join(run.pending))
+            run.pending = []
+            run.progress_t = time.perf_counter()
+            run.reported_at = tr.examples_seen
+            self._post(SnapshotTaken(run.run_id, snap, run.pacer.achieved))
+        elif always or time.perf_counter() - run.progress_t >= PROGRESS_EVERY_S:
+            run.progress_t = time.perf_counter()
+            run.reported_at = tr.examples_seen
+            self._post(Progress(run.run_id, tr.snapshot(stats), run.pacer.achieved))
 
-            now = time.perf_counter()
-            if self._wants_probe(tr) and now >= next_probe_t:
-                if self._probe(tr, run_id):
-                    probed_at = tr.examples_seen
-                    next_probe_t = now + PROBE_EVERY_S
-                else:
-                    next_probe_t = now + 0.5
+    def _final_test(self, run: _Run) -> None:
+        """The budget is spent: the test that makes the run's result (here, so it always happens)."""
+        n = min(run.config.final_test_images, len(run.tr.data.test_labels))
+        if n <= 0 or not COMPUTE.acquire(lambda: self._stop):
+            return
+        try:
+            frozen = run.tr.frozen()
+            res = frozen.test(np.arange(n))
+        finally:
+            COMPUTE.release()
+        self._post(_measured(run.run_id, frozen, res))
 
     def allowance(self, tr: Trainer, run_id: int) -> int | None:
         """How many examples the thread may train right now; None = no bound.
@@ -462,72 +445,82 @@ class Engine:
             COMPUTE.release()
         return bool(self._probe_sink(activity, tr.examples_seen, run_id))
 
-    def _apply_live(self, tr: Trainer, run_id: int, live: dict, live_t: float | None) -> None:
+    def _apply_live(self, run: _Run, live: dict, live_t: float | None) -> None:
         try:
-            spec = tr.set_live(**live)
+            spec = run.tr.set_live(**live)
         except SpecError as exc:
-            self._post(Message("error", run_id, f"Live change refused: {exc}"))
+            self._post(Stopped(run.run_id, "failed", f"Live change refused: {exc}", run.tr.examples_seen))
             return
-        self._post(Message("live", run_id, {"changes": live, "spec": spec, "requested": live_t,
-                                            "applied": time.perf_counter(), "examples_seen": tr.examples_seen}))
+        self._post(LiveApplied(run.run_id, dict(live), spec, live_t, time.perf_counter(), run.tr.examples_seen))
 
     def _start_test(self, tr: Trainer, run_id: int, n_images: int) -> bool:
         """Measure the test error of the network as it is now, without stopping the training.
 
         Rate mode tests in a few milliseconds, here.  A spiking test takes seconds, so it
-        runs on a copy of the weights in a helper thread on one core while training goes
-        on; the result is posted with the example count at which the copy was taken.  At
-        most one test per session is in flight (a test point that falls due meanwhile is
-        skipped).
+        runs on a frozen copy of the network in a helper thread on one core while training
+        goes on; the result is posted with the example count at which the copy was taken.
+        Every scheduled test runs (their results must not depend on the machine's speed):
+        while ``MAX_PENDING_TESTS`` wait, training waits too.
         """
         total = min(int(n_images), len(tr.data.test_labels))
         if total <= 0:
             return False
         indices = np.arange(total)
-        at = tr.examples_seen
-        info = {"examples_seen": at, "epoch": tr.epoch, "wall_s": tr.wall_s}
+        frozen = tr.frozen()
         if tr.spec.mode == "rate":
-            res = tr.test(indices=indices)
-            self._post(Message("test", run_id, {**info, "error_pct": res.error_pct, "n_images": res.n_images,
-                                                "test_wall_s": res.wall_s}))
+            self._post(_measured(run_id, frozen, frozen.test(indices)))
             return True
+        with self._cond:
+            while len(self._tests) >= MAX_PENDING_TESTS and not self._stop and self._config is None:
+                self._cond.wait(0.1)
+            if self._stop or self._config is not None:
+                return False
+            self._tests.append((run_id, frozen, indices))
+            self._cond.notify_all()
         t = self._test_thread
-        if t is not None and t.is_alive():
-            return False
-        net, spec, prm, kappa = tr.net.copy(), tr.spec, tr.prm.copy(), tr.kappa.copy()
-        data, seed = tr.data, tr.seed
+        if t is None or not t.is_alive():
+            self._test_thread = threading.Thread(target=self._run_tests, name=f"{self._name}-test", daemon=True)
+            self._test_thread.start()
+        return True
 
-        def work():
-            lower_priority()
-            try:
-                try:
-                    import numba
-                    numba.set_num_threads(1)      # this thread only: leave the other core to training
-                except Exception:
-                    pass
-                if not COMPUTE.acquire(lambda: self._stop):
+    def _run_tests(self) -> None:
+        """The test thread: the queued spiking tests, oldest first; it ends when none are left."""
+        lower_priority()
+        try:
+            import numba
+            numba.set_num_threads(1)      # this thread only: leave the other core to training
+        except Exception:
+            pass
+        while True:
+            with self._cond:
+                if self._stop or not self._tests:
+                    self._tests.clear()
                     return
+                item = self._tests[0]
+            event = self._test_once(*item)
+            with self._cond:
+                if self._tests and self._tests[0] is item:    # (a new network may have cleared the queue)
+                    self._tests.popleft()
+                self._cond.notify_all()
+            if event is not None and not self._stop:
                 try:
-                    res = test_network(net, spec, prm, kappa, data, indices, seed)
-                finally:
-                    COMPUTE.release()
-                msg = Message("test", run_id, {**info, "error_pct": res.error_pct, "n_images": res.n_images,
-                                               "test_wall_s": res.wall_s})
-            except Exception as exc:   # report, never kill the session
-                msg = Message("error", run_id, f"The test-error measurement failed: {exc}")
-            if not self._stop:
-                try:
-                    self.out.put(msg, timeout=5.0)
+                    self.out.put(event, timeout=5.0)
                 except queue.Full:
                     pass
 
-        self._test_thread = threading.Thread(target=work, name=f"{self._name}-test", daemon=True)
-        self._test_thread.start()
-        return True
+    def _test_once(self, run_id: int, frozen: FrozenNetwork, indices: np.ndarray) -> Event | None:
+        try:
+            if not COMPUTE.acquire(lambda: self._stop):
+                return None
+            try:
+                res = frozen.test(indices)
+            finally:
+                COMPUTE.release()
+            return _measured(run_id, frozen, res)
+        except Exception as exc:   # report, never kill the session
+            return Stopped(run_id, "failed", f"The test-error measurement failed: {exc}", frozen.examples_seen)
 
 
-def next_schedule(at: int, every: int) -> int:
-    """The test after the one at ``at`` examples: doubling from 500 until the spacing reaches ``every``."""
-    if at < every:
-        return min(2 * at, at + every) if at > 0 else FIRST_TEST_AT
-    return at + every
+def _measured(run_id: int, frozen: FrozenNetwork, res) -> TestMeasured:
+    return TestMeasured(run_id, frozen.examples_seen, frozen.epoch, frozen.wall_s, res.error_pct, res.n_images,
+                        res.wall_s)

@@ -10,7 +10,7 @@ held on a leash: it never trains past the main run's example count, so on a
 the two curves always cover the same stretch of examples.
 
 A ghost thread is a training like any other: it takes its own place in the
-class's :class:`app.controller.TrainingSlots` while it plays and gives it back
+class's :class:`app.seats.TrainingSlots` while it plays and gives it back
 when it pauses.  Turning the ghost off stops its thread.
 
 This module never touches Panel objects; the controller owns one :class:`Ghost`
@@ -19,15 +19,15 @@ per session and merges its news into each poll.
 from __future__ import annotations
 
 import bisect
-import logging
 import math
-import queue
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from typing import Callable
 
 from dendcore import Diagnostics, ModelSpec, Snapshot, SpecError
 
-from .engine import Engine, Message, RunConfig
+from .engine import Engine, RunConfig
+from .tracker import RunNews, RunTracker
 
 log = logging.getLogger("dendrite_lab.ghost")
 
@@ -108,20 +108,7 @@ def follow(main: Engine, main_run_id: int) -> Callable[[int], int]:
     return target
 
 
-@dataclass
-class GhostUpdate:
-    """What one poll brought from the ghost."""
-    run_id: int
-    new_run: bool = False                          # the ghost was (re)built, or removed: clear its curves
-    spec: ModelSpec | None = None                  # with new_run: the new ghost's spec (None: no ghost any more)
-    label: str = ""                                # the legend name, e.g. "backprop"
-    snapshots: list[Snapshot] = field(default_factory=list)
-    tests: list[tuple[int, float, int]] = field(default_factory=list)   # (examples_seen, error %, images)
-    messages: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.new_run or self.snapshots or self.tests or self.messages)
+GhostUpdate = RunNews      # a ghost's news are a run's news, with its legend name in ``label``
 
 
 class Ghost:
@@ -132,15 +119,11 @@ class Ghost:
         self._name = name
         self.choice = "off"
         self.engine: GhostEngine | None = None
-        self.run_id = 0
-        self.spec: ModelSpec | None = None
-        self.ready = False
+        self.tracker = RunTracker(keep_history=False)
+        self._planned: ModelSpec | None = None      # the spec asked for, until the thread reports it built
         self.running = False
         self.refused = False        # Play found no free training place for the ghost
         self.halted = False         # it stopped by itself (divergence, run-length limit, an error)
-        self.last: Snapshot | None = None
-        self.last_test: tuple[float, int, int] | None = None    # (error %, images, at examples)
-        self.rate = math.nan
 
     # -------------------------------------------------------------- state
     @property
@@ -150,6 +133,30 @@ class Ghost:
     @property
     def label(self) -> str:
         return GHOSTS[self.choice].short if self.enabled else ""
+
+    @property
+    def run_id(self) -> int:
+        return self.tracker.run_id
+
+    @property
+    def spec(self) -> ModelSpec | None:
+        return self.tracker.spec or self._planned
+
+    @property
+    def ready(self) -> bool:
+        return self.tracker.ready
+
+    @property
+    def last(self) -> Snapshot | None:
+        return self.tracker.last
+
+    @property
+    def last_test(self) -> tuple[float, int, int] | None:
+        return self.tracker.last_test
+
+    @property
+    def rate(self) -> float:
+        return self.tracker.rate
 
     def _slot_key(self) -> int:
         return id(self)
@@ -166,13 +173,9 @@ class Ghost:
         if self.engine is None:
             self.engine = GhostEngine(name=f"{self._name}-engine")
         self.pause()
-        self.run_id += 1
-        self.spec = spec
-        self.ready = False
+        self.tracker.expect(self.run_id + 1)
+        self._planned = spec
         self.halted = False
-        self.last = None
-        self.last_test = None
-        self.rate = math.nan
         self.engine.leader = follow(main_engine, main_run_id)
         self.engine.set_pacing(**pacing)
         self.engine.configure(RunConfig(spec, int(seed), str(dataset), self.run_id))
@@ -222,8 +225,8 @@ class Ghost:
         self.choice = "off"
         self._slots.release(self._slot_key())
         self.running = False
-        self.spec = None
-        self.ready = False
+        self._planned = None
+        self.tracker.expect(self.run_id)
         engine, self.engine = self.engine, None
         if engine is None:
             return True
@@ -236,56 +239,23 @@ class Ghost:
         """Drain the ghost's queue; None when there is no ghost."""
         if self.engine is None:
             return None
-        up = GhostUpdate(run_id=self.run_id, label=self.label)
-        for _ in range(limit):
-            try:
-                msg: Message = self.engine.out.get_nowait()
-            except queue.Empty:
-                break
-            if msg.run_id != self.run_id and msg.run_id != -1:
-                continue
-            self._handle(msg, up)
-        return up
-
-    def _handle(self, msg: Message, up: GhostUpdate) -> None:
-        name = f"The ghost run ({self.label})"
-        if msg.kind == "ready":
-            self.spec = msg.payload["spec"]
-            self.ready = True
-            self.last = None
-            self.last_test = None
-            up.new_run = True
-            up.spec = self.spec
-            up.snapshots.clear()
-            up.tests.clear()
-        elif msg.kind == "snapshot":
-            self.last = msg.payload["snapshot"]
-            self.rate = msg.payload.get("rate", math.nan)
-            up.snapshots.append(self.last)
-        elif msg.kind == "test":
-            p = msg.payload
-            self.last_test = (p["error_pct"], p["n_images"], p["examples_seen"])
-            up.tests.append((p["examples_seen"], p["error_pct"], p["n_images"]))
-        elif msg.kind == "live":
-            self.spec = msg.payload["spec"]
-        elif msg.kind == "limit":
+        news = GhostUpdate(run_id=self.run_id, label=self.label)
+        for stop in self.tracker.drain(self.engine.out, news, limit):
             self.pause()
             self.halted = True
-        elif msg.kind == "diverged":
-            self.pause()
-            self.halted = True
-            up.messages.append(("warning", f"{name} diverged: {msg.payload['text']}. The ghost is paused; the main "
-                                           f"run goes on."))
-        elif msg.kind == "error":
-            self.pause()
-            self.halted = True
-            up.messages.append(("warning", f"{name} failed: {msg.payload}. The main run goes on."))
+            name = f"The ghost run ({self.label})"
+            if stop.reason == "diverged":
+                news.messages.append(("warning", f"{name} diverged: {stop.text}. The ghost is paused; the main "
+                                                 f"run goes on."))
+            elif stop.reason == "failed":
+                news.messages.append(("warning", f"{name} failed: {stop.text}. The main run goes on."))
+        return news
 
     def status(self) -> str:
         """One line for the page."""
         if not self.enabled:
             return ""
-        seen = self.last.examples_seen if self.last is not None else 0
+        seen = self.tracker.examples_seen
         parts = [f"ghost ({self.label}): examples seen {seen}"]
         if self.last_test is not None:
             err, n, at = self.last_test

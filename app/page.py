@@ -16,20 +16,18 @@ from panel.io.callbacks import PeriodicCallback
 from . import explain, export, limits, memory
 from . import query as link_query
 from .cards import ExperimentCards
-from .controller import LIVE, URL_PARAMS, Controller, paper_reference
+from .controller import LIVE, URL_PARAMS, Controller
+from .paper import paper_reference
+from .look import LABEL as _LABEL, look as _look, param_widgets
+from . import class_experiment
+from .warmup import WARMUP
+from .class_view import ClassMap, CreateForm
+from .share_view import ShareView, role_of
 from .ghost import GHOSTS
 from .plots import LivePlots, probe_image_uris
 from .sweep_view import SweepView
 
 log = logging.getLogger("dendrite_lab.page")
-
-# Panel 1.9 renamed Button.button_type to color; stay compatible with older releases
-_COLOR = "color" if "color" in pn.widgets.Button.param else "button_type"
-_LABEL = "label" if "label" in pn.widgets.Button.param else "name"
-
-
-def _look(kind: str) -> dict:
-    return {_COLOR: kind}
 
 
 def _raw_query(search: str) -> dict[str, str]:
@@ -99,6 +97,8 @@ class Dashboard:
         self._frozen_plots = None               # plots whose objects app/memory.py took out of the collector's sight
         self._frozen = False
         self._downloads: dict[str, pn.widgets.FileDownload] = {}
+        self.role: tuple[str, str] | None = None   # ("present" | "follow", code) from the link
+        self._buttons = None
         self._doc = None                        # the session's document, once the page is shown
         self._tab = limits.TabWatch()
 
@@ -131,6 +131,12 @@ class Dashboard:
         self.cards: ExperimentCards | None = None
         self.sweeps: SweepView | None = None
         self._cards_tab = pn.Column(sizing_mode="stretch_width", name="experiments-tab")
+        self.class_map: ClassMap | None = None
+        self.warming = pn.pane.Alert(WARMUP.text, alert_type="info", visible=not WARMUP.done.is_set(),
+                                     name="warming", sizing_mode="stretch_width", margin=(0, 10))
+        self._class_box = pn.Card(title="Class experiment", visible=False, sizing_mode="stretch_width",
+                                  collapsible=True, name="class-box")
+        self.share = ShareView(c, lambda: self._param_panes + ([self._buttons] if self._buttons else []))
         self._sweeps_tab = pn.Column(sizing_mode="stretch_width", name="sweeps-tab")
 
     # ------------------------------------------------------------- widgets
@@ -141,6 +147,7 @@ class Dashboard:
             widgets={"play": {**_look("success"), "width": 70}, "pause": {**_look("warning"), "width": 70},
                      "step": {**_look("primary"), "width": 60}, "reset": {**_look("danger"), "width": 70}},
             margin=0)
+        self._buttons = buttons
         speed = pn.Param(c, parameters=["speed"], show_name=False,
                          widgets={"speed": {"type": pn.widgets.DiscreteSlider}})
         live = pn.Param(c, parameters=["g_a", "lr_hidden", "lr_output", "feedback_scale"], show_name=False,
@@ -169,8 +176,10 @@ class Dashboard:
         png_btn.js_on_click(args={"html": html_dl}, code=export.PNG_IN_BROWSER_JS)
         share = pn.pane.Markdown("The address bar always holds the current settings: copy it to share "
                                  "this exact setup.", styles={"font-size": "12px", "color": "#555"})
+        self.share.lock_controls(bool(c.following))
+        self._follow_warm_up()
         return [
-            buttons, speed,
+            buttons, self.share.panel(), speed,
             pn.pane.Markdown("#### Live on the running network"), live,
             pn.pane.Markdown("#### Model (a change starts a new run)"), model,
             pn.pane.Markdown("#### Side by side"), ghost,
@@ -193,7 +202,7 @@ class Dashboard:
                                       margin=6, name=f"section-{name}"))
         grid = pn.FlexBox(*sections, flex_wrap="wrap", align_content="flex-start", sizing_mode="stretch_width")
         # the ghost's card sits above the tabs: a change to it must not reach a tab the browser has not drawn
-        header = pn.Column(self.class_note, self.status, self.ghost_line, self.in_force, self.alert, self.ghost_card,
+        header = pn.Column(self.warming, self._class_box, self.class_note, self.status, self.ghost_line, self.in_force, self.alert, self.ghost_card,
                            sizing_mode="stretch_width")
         # only the open tab is sent to the browser: the page's first load stays as light as before
         self.tabs = pn.Tabs(("Live run", pn.Column(intro, grid, sizing_mode="stretch_width")),
@@ -210,8 +219,24 @@ class Dashboard:
             self._cards_tab.objects = [self.cards.panel()]
         elif index == 2 and self.sweeps is None:
             self.sweeps = SweepView()
-            self._sweeps_tab.objects = [self.sweeps.panel()]
+            form = CreateForm(on_created=lambda code: self._created(code))
+            self._sweeps_tab.objects = [form.panel(), self.sweeps.panel()]
             self.sweeps.show()
+
+    def show_class_map(self, code: str) -> None:
+        """The class heat map above the plots (this student's cell framed)."""
+        a = self.ctrl._assignment
+        self.class_map = ClassMap(code, mine=dict(a.task["grid"]) if a is not None else None)
+        self.class_map.start()
+        self._class_box.objects = [pn.pane.Markdown(self.ctrl.param.experiment_note, sizing_mode="stretch_width"),
+                                   self.class_map.panel()]
+        self._class_box.visible = True
+
+    def _created(self, code: str) -> None:
+        """A class experiment was made here: list it, open its heat map in the Sweeps tab."""
+        if self.sweeps is not None:
+            self.sweeps.rescan()
+            self.sweeps.chooser.value = f"sweeps/{class_experiment.PREFIX}{code}"
 
     def show_live(self) -> None:
         """Bring the live plots to the front (after a card loaded a preset)."""
@@ -280,6 +305,14 @@ class Dashboard:
         self.timeline["onload"] = time.perf_counter()
         self._doc = pn.state.curdoc
         self._rewrite_link()
+        if self.role is not None:
+            kind, code = self.role
+            if kind == "follow":
+                self.ctrl.follow(code)
+            elif kind == "present":
+                self.ctrl.present(code)
+            elif self.ctrl.join_experiment(code) or self.ctrl.experiment:
+                self.show_class_map(self.ctrl.experiment)
         self.ctrl.activate()
         _watch_tabs_start()
         # background: Panel would otherwise flag the server "busy" around every drain, which sets the
@@ -350,10 +383,26 @@ class Dashboard:
         if abs(period - cb.period) > 0.2 * cb.period:
             cb.period = period
 
+    def _follow_warm_up(self) -> None:
+        """While the server warms up: its progress on the page, Play and Step held back."""
+        ready = WARMUP.done.is_set()
+        if self.warming.visible and ready:
+            self.warming.visible = False
+        elif not ready and self.warming.object != WARMUP.text:
+            self.warming.object = WARMUP.text
+        if self._buttons is not None and not self.ctrl.following:
+            widgets = param_widgets(self._buttons)
+            for name in ("play", "step"):
+                w = widgets.get(name)
+                if w is not None and w.disabled == ready:
+                    w.disabled = not ready
+
     def tick(self) -> None:
         """Drain the engine's queue into the plots (one batch of stream events)."""
         if self._closed:
             return
+        if self.warming.visible or not WARMUP.done.is_set():
+            self._follow_warm_up()
         if self._link_fix is not None:
             self._recheck_link()
         with pn.io.hold():      # every change of this poll (status line too) reaches the browser as one message
@@ -459,6 +508,8 @@ class Dashboard:
                 self._callback.stop()
             except Exception:
                 pass
+        if self.class_map is not None:
+            self.class_map.stop()
         self.ctrl.close()
         self._forget_js_links()
         if self._frozen:
@@ -544,6 +595,7 @@ def build_page(controller: Controller | None = None):
     if loc is not None:
         names = [b.split("=", 1)[0] for b in refused]
         dash.link_refused = names + [n for n in screened.refused if n in URL_PARAMS and n not in names]
+        dash.role = role_of(query)
     template = pn.template.FastListTemplate(
         title="Dendrite Lab · deep learning with segregated dendrites",
         sidebar=dash.sidebar(), main=dash.main(), sidebar_width=340, accent="#3b6ea8",

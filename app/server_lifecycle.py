@@ -1,16 +1,15 @@
 """Server hooks of the directory app (Bokeh runs them once per server process).
 
 On start: send the dashboard's log lines to the server's stderr (every line bounded in
-length and repeated warnings rate-limited, app/logs.py) and warm up
-(load MNIST, build one spiking and one rate network and train an example each)
-so that Numba's compiled kernels are loaded before the first student clicks
-Play; then exempt what the warm-up created from garbage collection and let the
-pages manage the collector (app/memory.py).  On stop: shut the shared t-SNE worker down.
+length and repeated warnings rate-limited, app/logs.py) and warm up in a
+background thread (load MNIST, build one spiking and one rate network and train an
+example each) so that Numba's compiled kernels are loaded before the first student
+clicks Play, while pages are already served; then exempt what the warm-up created
+from garbage collection and let the pages manage the collector (app/memory.py).  On stop: shut the shared t-SNE worker down.
 """
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
@@ -35,12 +34,22 @@ def on_server_loaded(server_context):
     logs.install("dendrite_lab")        # bounded lines whatever a browser sends (app/logs.py)
     memory.ENABLED = True
     memory.watch_pauses()
-    if not os.environ.get("DENDRITE_NO_WARMUP"):
-        t0 = time.perf_counter()
-        from app.warmup import warm_up
-        warm_up()
-        log.info("warm-up done in %.1f s", time.perf_counter() - t0)
-    log.info("%d objects of the warm-up exempted from garbage collection", memory.freeze_baseline())
+    from app.warmup import WARMUP
+
+    def warmed(seconds: float) -> None:
+        if WARMUP.error:
+            log.warning("warm-up failed after %.1f s (%s); kernels compile on first use", seconds, WARMUP.error)
+        else:
+            log.info("warm-up done in %.1f s", seconds)
+        log.info("%d objects of the warm-up exempted from garbage collection", memory.freeze_baseline())
+
+    if os.environ.get("DENDRITE_NO_WARMUP"):
+        WARMUP.skip()
+        warmed(0.0)
+    else:
+        # in the background: on a cold cache compiling takes a minute, and the first page must not wait
+        # for it (pages show the warm-up's progress and enable Play when it is done)
+        WARMUP.start(then=warmed)
 
 
 def on_server_unloaded(server_context):

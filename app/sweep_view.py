@@ -233,6 +233,7 @@ class SweepView:
             w.param.watch(lambda e: self.draw(), "value")
         self._applying = False
         self.shown = False
+        self.highlight: dict | None = None     # a grid point (field -> value) marked on the maps: "yours"
 
     def show(self) -> None:
         """The tab was opened: list the sweeps and open the first one (once per session; ↻ redoes it)."""
@@ -342,12 +343,21 @@ class SweepView:
             tap = hv.streams.Tap(source=hm, x=None, y=None)
             tap.add_subscriber(self._on_tap)
             self.taps.append(tap)
-            maps.append(hm * labels)
+            maps.append(hm * labels * self._mark(x, y, xs))
         self.maps.object = hv.Layout(maps).cols(2).opts(shared_axes=False)
         self.selected = None
         self.cell_info.object = ("*Click a cell to see the learning curves of its runs.*" if t.records
                                  else "*No run of this sweep has finished yet: press ↻ to reload later.*")
         self.curves.object = None
+
+    def _mark(self, x, y, xs):
+        """A frame around the highlighted grid point's cell (empty when there is none on these axes)."""
+        h = self.highlight or {}
+        at = (value_label(h[x]) if x in h else "all", value_label(h[y]) if y in h else "all")
+        cell = max(44, min(90, 520 // max(len(xs), 1)))
+        points = [at] if self.highlight and (x in h or not x) else []
+        return hv.Points(points, kdims=["x", "y"]).opts(marker="square", size=cell - 8, fill_alpha=0,
+                                                        line_color="#1f4fbf", line_width=4, tools=[])
 
     def _heatmap(self, df, col, sd_col, title, xs, ys, xname, yname, unit):
         data = df.assign(value=df[col],

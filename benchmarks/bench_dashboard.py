@@ -44,7 +44,7 @@ class Headless:
 
     def __init__(self, preset: str):
         from dendcore import Diagnostics, Trainer, get_preset, load_dataset
-        from app.engine import FIRST_CHUNK
+        from app.pacing import FIRST_CHUNK
 
         spec = get_preset(preset).spec
         self.tr = Trainer(spec, data=load_dataset("mnist"), seed=0,
@@ -53,7 +53,7 @@ class Headless:
         self.rate = None
 
     def run_for(self, seconds: float) -> float:
-        from app.engine import MAX_CHUNK, TARGET_CHUNK_S
+        from app.pacing import MAX_CHUNK, TARGET_CHUNK_S
 
         e0, t0, c0 = self.tr.examples_seen, time.perf_counter(), time.thread_time()
         while time.perf_counter() - t0 < seconds:

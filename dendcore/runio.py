@@ -40,13 +40,7 @@ def save_run(trainer, directory, dataset_ref: str | None = None) -> Path:
     """Write the trainer's complete state into ``directory`` (created if needed)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    net = trainer.net
-    arrays = dict(net.arrays())
-    for name in _DYN_FIELDS:
-        arrays["dyn_" + name] = getattr(trainer.dyn, name)
-    arrays.update(rng_train=trainer.rng_train, rng_order=trainer.rng_order, perm=trainer._perm,
-                  pos=np.array([trainer._pos]), examples_seen=np.array([trainer.examples_seen]),
-                  wall_s=np.array([trainer.wall_s]))
+    arrays = trainer_state(trainer)
 
     def write_npz(tmp):
         with open(tmp, "wb") as f:
@@ -102,9 +96,28 @@ def load_run(directory, data: Dataset | None = None, **trainer_kwargs):
             state = {k: z[k] for k in z.files}
     except (OSError, ValueError) as exc:
         raise RunFileError(f"{d / 'state.npz'}: unreadable ({exc})") from None
+    restore_state(tr, state, where=str(d / "state.npz"))
+    return tr
+
+
+def trainer_state(trainer) -> dict[str, np.ndarray]:
+    """Everything a trainer needs to go on exactly where it is (weights, dynamics, random streams,
+    example order), as arrays that are copies: the trainer may go on training meanwhile."""
+    arrays = {name: arr.copy() for name, arr in trainer.net.arrays().items()}
+    for name in _DYN_FIELDS:
+        arrays["dyn_" + name] = getattr(trainer.dyn, name).copy()
+    arrays.update(rng_train=trainer.rng_train.copy(), rng_order=trainer.rng_order.copy(), perm=trainer._perm.copy(),
+                  pos=np.array([trainer._pos]), examples_seen=np.array([trainer.examples_seen]),
+                  wall_s=np.array([trainer.wall_s]))
+    return arrays
+
+
+def restore_state(tr, state: dict[str, np.ndarray], where: str = "state") -> None:
+    """Put a :func:`trainer_state` into a fresh trainer of the same spec."""
     for name, arr in tr.net.arrays().items():
-        if state[name].shape != arr.shape:
-            raise RunFileError(f"{d / 'state.npz'}: {name} has shape {state[name].shape}, spec needs {arr.shape}")
+        if name not in state or state[name].shape != arr.shape:
+            got = state[name].shape if name in state else "nothing"
+            raise RunFileError(f"{where}: {name} has shape {got}, spec needs {arr.shape}")
         arr[...] = state[name]
     for name in _DYN_FIELDS:
         getattr(tr.dyn, name)[...] = state["dyn_" + name]
@@ -114,4 +127,3 @@ def load_run(directory, data: Dataset | None = None, **trainer_kwargs):
     tr._pos = int(state["pos"][0])
     tr.examples_seen = int(state["examples_seen"][0])
     tr.wall_s = float(state["wall_s"][0])
-    return tr

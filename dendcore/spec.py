@@ -28,66 +28,122 @@ TEST_WINDOWS = ("last220", "settle")
 
 MAX_HIDDEN_LAYERS = 3
 
-# Fields a running model may change between two examples (dashboard sliders).
-LIVE_FIELDS = ("lr", "g_a", "feedback_scale")
-
 
 class SpecError(ValueError):
     """An invalid specification; the message names the field."""
 
 
 @dataclass(frozen=True)
+class Declared:
+    """What one spec field accepts and means: the single source for validation and controls.
+
+    ``interval`` is written as in a textbook, e.g. ``"[0, 1]"`` or ``"(0, 1]"``; for a tuple
+    field it bounds every element.  ``live`` fields may change while a network trains (between
+    two examples); any other change needs a new network.
+    """
+    doc: str
+    interval: str | None = None
+    choices: tuple | None = None
+    live: bool = False
+    what: str = ""            # how the error message names the value, e.g. "learning rates"
+    label: str = ""           # a short human name for controls
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        if self.interval is None:
+            return None
+        lo, hi = (float(t) for t in self.interval[1:-1].split(","))
+        return lo, hi
+
+    @property
+    def open_ends(self) -> tuple[bool, bool]:
+        return (self.interval[0] == "(", self.interval[-1] == ")") if self.interval else (False, False)
+
+    def admits(self, value: float) -> bool:
+        if not _finite(value):
+            return False
+        if self.bounds is None:
+            return True
+        (lo, hi), (lo_open, hi_open) = self.bounds, self.open_ends
+        return (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
+
+
+def declared(default, doc: str, interval: str | None = None, choices: tuple | None = None, *,
+             live: bool = False, what: str = "", label: str = ""):
+    return dataclasses.field(default=default, metadata={"declared": Declared(doc, interval, choices, live, what,
+                                                                               label)})
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     # architecture
-    hidden: tuple[int, ...] = (500,)
-    n_inputs: int = 784
-    n_outputs: int = 10
-    mode: str = "spiking"
-    rule: str = "dendrites"
-    # learning rates, one per layer from the first hidden layer up to the output
-    lr: tuple[float, ...] = (0.21, 0.21)
+    hidden: tuple[int, ...] = declared((500,), "Sizes of the hidden layers from the input up.", "[1, 5000]",
+                                       what="layer sizes", label="Hidden layers")
+    n_inputs: int = declared(784, "Input units (pixels).", "[1, 100000]")
+    n_outputs: int = declared(10, "Output units (classes).", "[2, 1000]", what="classes")
+    mode: str = declared("spiking", "spiking: Poisson spikes, two phases of about 50 ms per example (the paper's "
+                         "model); rate: every phase at its steady state, far faster.", choices=MODES, label="Neurons")
+    rule: str = declared("dendrites", "How hidden layers learn: segregated dendrites (apical plateaus), backprop "
+                         "or feedback alignment (baselines).", choices=RULES, label="Learning rule")
+    lr: tuple[float, ...] = declared((0.21, 0.21), "Learning rates, one per layer from the first hidden layer up "
+                                     "to the output.", "[0, 10]", live=True, what="learning rates",
+                                     label="Learning rate")
     # conductances and reversal potentials (MODEL.md sections 1 and 10)
-    g_l: float = 0.1
-    g_b: float = 0.6
-    g_a: float = 0.0
-    g_d: float = 0.6
-    e_exc: float = 8.0
-    e_inh: float = -8.0
-    phi_max: float = 0.2
+    g_l: float = declared(0.1, "Leak conductance.", "(0, 1]")
+    g_b: float = declared(0.6, "Basal-to-soma conductance.", "(0, 1]")
+    g_a: float = declared(0.0, "How strongly the apical dendrite leaks into the soma (a conductance): 0 = "
+                          "fully segregated (paper default), 0.05 = strong attenuation, 0.6 = weak attenuation.", "[0, 1]", live=True, what="apical coupling",
+                          label="Apical coupling g_a")
+    g_d: float = declared(0.6, "Dendrite-to-soma conductance of the output layer.", "(0, 1]")
+    e_exc: float = declared(8.0, "Excitatory reversal potential of the output layer's teaching conductances.")
+    e_inh: float = declared(-8.0, "Inhibitory reversal potential of the output layer's teaching conductances.")
+    phi_max: float = declared(0.2, "Largest firing rate, spikes per 1 ms step.", "(0, 1]")
     # post-synaptic potential kernel
-    tau_l_ms: float = 10.0
-    tau_s_ms: float = 3.0
-    psp: str = "truncated"
-    psp_taps: int = 10
+    tau_l_ms: float = declared(10.0, "Long time constant of the PSP kernel (ms).", "(0, 1000]")
+    tau_s_ms: float = declared(3.0, "Short time constant of the PSP kernel (ms).", "(0, 1000]")
+    psp: str = declared("truncated", "PSP kernel: truncated to psp_taps steps (2017 code) or exact.",
+                        choices=PSP_KINDS)
+    psp_taps: int = declared(10, "Steps of the truncated PSP kernel.", "[1, 64]")
     # phases and windows
-    phases: str = "random"
-    phase_base_steps: int = 50
-    wald_mean: float = 2.0
-    wald_scale: float = 1.0
-    window: str = "last20"
-    window_steps: int = 20
-    settle_steps: int = 30
-    plateaus: str = "sync"
-    jitter_sd_steps: float = 3.0
-    jitter_max_steps: int = 5
+    phases: str = declared("random", "Phase lengths: random (Wald-distributed extra steps) or fixed.",
+                           choices=PHASE_KINDS)
+    phase_base_steps: int = declared(50, "Base length of each phase (steps).", "[20, 1000]")
+    wald_mean: float = declared(2.0, "Mean of the Wald-distributed extra phase length.", "(0, 1000]")
+    wald_scale: float = declared(1.0, "Scale of the Wald-distributed extra phase length.", "(0, 1000]")
+    window: str = declared("last20", "Integration window of the plateaus: the last window_steps, or after "
+                           "settle_steps.", choices=WINDOW_KINDS)
+    window_steps: int = declared(20, "Steps of the last20 integration window.", "[1, 1000]")
+    settle_steps: int = declared(30, "Steps skipped before the settle window.", "[0, 1000)")
+    plateaus: str = declared("sync", "Plateau timing: all at the phase end (sync) or jittered per neuron.",
+                             choices=PLATEAU_KINDS)
+    jitter_sd_steps: float = declared(3.0, "Spread of the jittered plateau timing (steps).", "[0, 1000]")
+    jitter_max_steps: int = declared(5, "Largest plateau shift before the phase end (steps).", "[0, 1000)")
     # testing
-    test_steps: int = 250
-    test_window: str = "last220"
+    test_steps: int = declared(250, "Steps a test image is shown.", "[50, 2000]")
+    test_window: str = declared("last220", "Steps of a test averaged: the last 220, or after settling.",
+                                choices=TEST_WINDOWS)
     # feedback
-    feedback: str = "random"
-    feedback_topology: str = "broadcast"
-    feedback_scale: float = 1.0
-    sparse_density: float = 0.2
-    sparse_rescale: bool = True
-    symmetric_noise_sd: float = 0.05
-    feedback_lr: float = 0.05
-    feedback_bias: bool = False
+    feedback: str = declared("random", "Feedback weights Y: random (paper), sparse (80 % zeroed), symmetric "
+                             "(W transposed), noisy symmetric, or learned.", choices=FEEDBACK_KINDS,
+                             label="Feedback weights Y")
+    feedback_topology: str = declared("broadcast", "Where feedback comes from: the output layer to every "
+                                      "hidden layer (broadcast), or the layer above.", choices=TOPOLOGIES)
+    feedback_scale: float = declared(1.0, "Multiplies the feedback weights Y: how loud the top-down signal is "
+                                     "in the apical dendrites.", "[0, 100]", live=True, label="Feedback scale")
+    sparse_density: float = declared(0.2, "Share of feedback weights kept by sparse feedback.", "(0, 1]")
+    sparse_rescale: bool = declared(True, "Sparse feedback's survivors multiplied by 1/density.",
+                                    choices=(True, False))
+    symmetric_noise_sd: float = declared(0.05, "Noise added to symmetric feedback.", "[0, 100]")
+    feedback_lr: float = declared(0.05, "Learning rate of learned feedback.", "[0, 10]")
+    feedback_bias: bool = declared(False, "Learned feedback has a bias.", choices=(True, False))
     # initialisation
-    init: str = "paper"
-    init_dendrite_mean: float = 3.0
-    init_dendrite_sd: float = 3.0
-    init_bias: float = 0.8
-    init_bias_spread: float = 0.001
+    init: str = declared("paper", "Initial weights: the paper's, or the 2017 code's last commit (head), or one "
+                         "half of it.", choices=INIT_KINDS)
+    init_dendrite_mean: float = declared(3.0, "Target mean dendritic potential of the initialisation.")
+    init_dendrite_sd: float = declared(3.0, "Target spread of the dendritic potential at initialisation.",
+                                       "(0, 1000]")
+    init_bias: float = declared(0.8, "Initial bias.")
+    init_bias_spread: float = declared(0.001, "Spread of the initial biases.", "[0, 1000]")
 
     def __post_init__(self):
         # normalise sequences given as lists (e.g. from JSON) to tuples
@@ -228,48 +284,33 @@ def _finite(x) -> bool:
 
 
 def _validate(s: ModelSpec):
-    for f in fields(s):
-        v = getattr(s, f.name)
-        if isinstance(v, float) and not math.isfinite(v):
-            raise SpecError(f"{f.name}: must be a finite number (got {v})")
+    for name, decl in DECLARED.items():
+        value = getattr(s, name)
+        values = value if isinstance(value, tuple) else (value,)
+        if decl.choices is not None:
+            _check(value in decl.choices, name,
+                   f"must be one of {', '.join(map(str, decl.choices))} (got {value!r})")
+            continue
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise SpecError(f"{name}: must be a finite number (got {v})")
+            if decl.interval is not None:
+                _check(decl.admits(v), name, f"{decl.what + ' ' if decl.what else ''}must lie in "
+                       f"{decl.interval} (got {v})")
+    # what one field's declaration cannot say: lengths and relations between fields
     _check(len(s.hidden) <= MAX_HIDDEN_LAYERS, "hidden", f"at most {MAX_HIDDEN_LAYERS} hidden layers")
-    for n in s.hidden:
-        _check(1 <= n <= 5000, "hidden", f"layer sizes must be between 1 and 5000 (got {n})")
-    _check(s.n_inputs >= 1, "n_inputs", "must be positive")
-    _check(s.n_outputs >= 2, "n_outputs", "needs at least two classes")
-    choices = {
-        "mode": MODES, "rule": RULES, "feedback": FEEDBACK_KINDS, "feedback_topology": TOPOLOGIES,
-        "psp": PSP_KINDS, "phases": PHASE_KINDS, "window": WINDOW_KINDS, "plateaus": PLATEAU_KINDS,
-        "init": INIT_KINDS, "test_window": TEST_WINDOWS,
-    }
-    for name, allowed in choices.items():
-        _check(getattr(s, name) in allowed, name, f"must be one of {', '.join(allowed)} (got {getattr(s, name)!r})")
     _check(len(s.lr) == len(s.hidden) + 1, "lr",
            f"needs one learning rate per layer ({len(s.hidden) + 1} for {len(s.hidden)} hidden layer(s)), got {len(s.lr)}")
-    for v in s.lr:
-        _check(_finite(v) and 0.0 <= v <= 10.0, "lr", f"learning rates must lie in [0, 10] (got {v})")
-    for name in ("g_l", "g_b", "g_d"):
-        v = getattr(s, name)
-        _check(_finite(v) and 0.0 < v <= 1.0, name, f"must lie in (0, 1] (got {v})")
-    _check(_finite(s.g_a) and 0.0 <= s.g_a <= 1.0, "g_a", f"apical coupling must lie in [0, 1] (got {s.g_a})")
     # explicit Euler with dt = 1 stays bounded only while the total conductance is below 2
     _check(s.g_l + s.g_b + s.g_a < 2.0, "g_a", "g_l + g_b + g_a must stay below 2 for a stable Euler step")
-    _check(_finite(s.phi_max) and 0.0 < s.phi_max <= 1.0, "phi_max", f"must lie in (0, 1] spikes/step (got {s.phi_max})")
-    _check(_finite(s.tau_l_ms) and _finite(s.tau_s_ms) and s.tau_l_ms > s.tau_s_ms > 0, "tau_l_ms",
-           "need tau_l_ms > tau_s_ms > 0")
-    _check(1 <= s.psp_taps <= 64, "psp_taps", "must lie in [1, 64]")
-    _check(20 <= s.phase_base_steps <= 1000, "phase_base_steps", "must lie in [20, 1000]")
-    _check(_finite(s.wald_mean) and s.wald_mean > 0, "wald_mean", "must be positive")
-    _check(_finite(s.wald_scale) and s.wald_scale > 0, "wald_scale", "must be positive")
-    _check(1 <= s.window_steps <= s.phase_base_steps, "window_steps", "must lie in [1, phase_base_steps]")
-    _check(0 <= s.settle_steps < s.phase_base_steps, "settle_steps", "must lie in [0, phase_base_steps)")
-    _check(_finite(s.jitter_sd_steps) and s.jitter_sd_steps >= 0, "jitter_sd_steps", "must be >= 0")
-    _check(0 <= s.jitter_max_steps < s.phase_base_steps - s.window_steps + 1, "jitter_max_steps",
+    _check(s.tau_l_ms > s.tau_s_ms, "tau_l_ms", "need tau_l_ms > tau_s_ms > 0")
+    _check(s.window_steps <= s.phase_base_steps, "window_steps", "must lie in [1, phase_base_steps]")
+    _check(s.settle_steps < s.phase_base_steps, "settle_steps", "must lie in [0, phase_base_steps)")
+    _check(s.jitter_max_steps < s.phase_base_steps - s.window_steps + 1, "jitter_max_steps",
            "must leave room for the integration window")
-    _check(s.test_steps in (250, 500) or 50 <= s.test_steps <= 2000, "test_steps", "must lie in [50, 2000]")
-    _check(_finite(s.feedback_scale) and 0.0 <= s.feedback_scale <= 100.0, "feedback_scale",
-           f"must lie in [0, 100] (got {s.feedback_scale})")
-    _check(_finite(s.sparse_density) and 0.0 < s.sparse_density <= 1.0, "sparse_density", "must lie in (0, 1]")
-    _check(_finite(s.symmetric_noise_sd) and s.symmetric_noise_sd >= 0, "symmetric_noise_sd", "must be >= 0")
-    _check(_finite(s.feedback_lr) and s.feedback_lr >= 0, "feedback_lr", "must be >= 0")
-    _check(_finite(s.init_dendrite_sd) and s.init_dendrite_sd > 0, "init_dendrite_sd", "must be positive")
+
+
+DECLARED: dict[str, Declared] = {f.name: f.metadata["declared"] for f in fields(ModelSpec)}
+
+# Fields a running model may change between two examples (dashboard sliders).
+LIVE_FIELDS = tuple(name for name, d in DECLARED.items() if d.live)

@@ -295,6 +295,9 @@ def _clean(x: Any) -> Any:
     return str(x)
 
 
+json_safe = _clean       # for other writers of run records (the dashboard's class experiments)
+
+
 def _write_json(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -22,7 +22,7 @@ from .kernels.layout import RULE_CODES, params_vector
 from .kernels.spiking import make_dynamics, make_sums, rebuild_projections, reset_dynamics
 from .kernels.train import (FEEDBACK_FIXED, FEEDBACK_LEARNED, FEEDBACK_SYMMETRIC, Options, new_means,
                             new_outputs, train_chunk_rate, train_chunk_spiking)
-from .network import build_network
+from .network import Network, build_network
 from .snapshot import SCHEMA_VERSION, Snapshot, Traces
 from .spec import LIVE_FIELDS, ModelSpec, SpecError
 from .evaluation import RATE_FIXED_POINT_ITERATIONS, TestResult, rate_forward_batch, test_network
@@ -67,6 +67,11 @@ class ChunkStats:
     loss: np.ndarray       # (n, L): column 0 output, column j hidden layer j
     angle: np.ndarray      # (n, L): column j hidden layer j (NaN where not measured)
     lengths: np.ndarray    # (n, 2) phase lengths
+
+    @classmethod
+    def join(cls, parts: list["ChunkStats"]) -> "ChunkStats":
+        """The stats of consecutive chunks as one (a snapshot over all of them)."""
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
 
 
 def _feedback_mode(spec: ModelSpec) -> int:
@@ -208,14 +213,16 @@ class Trainer:
         parts = []
         remaining = int(n)
         while remaining > 0:
-            take = min(remaining, self.chunk)
+            # pieces end on multiples of ``chunk`` examples, whatever the calls: the diagnostics'
+            # Jacobian blocks then cover the same examples however a run is split into calls
+            take = min(remaining, self.chunk - self.examples_seen % self.chunk)
             remaining -= take
             parts.append(self._run_chunk(take, record_last and remaining == 0))
         if not parts:
             z = np.zeros(0, dtype=np.int64)
             L = self.net.n_layers
             return ChunkStats(z, z, z, np.zeros((0, L)), np.zeros((0, L)), np.zeros((0, 2), dtype=np.int64))
-        return ChunkStats(*(np.concatenate([getattr(p, f) for p in parts]) for f in ChunkStats.__dataclass_fields__))
+        return ChunkStats.join(parts)
 
     def _run_chunk(self, n: int, record: bool) -> ChunkStats:
         spec, net = self.spec, self.net
@@ -224,8 +231,14 @@ class Trainer:
         out = new_outputs(n, L, self._sample_idx.size)
         want_jac = self.diagnostics.eigen and L >= 2
         n_top = int(net.layout.sizes[L - 1])
-        jb = np.zeros((int(net.layout.sizes[L]), n_top))
-        jg = np.zeros(n_top)
+        # a piece that starts inside a block goes on adding into it, in the same order as one long call
+        continuing = want_jac and bool(self._jac_blocks) and self.examples_seen % self.chunk != 0
+        if continuing:
+            n_before, jb, jg = self._jac_blocks.pop()
+        else:
+            n_before = 0
+            jb = np.zeros((int(net.layout.sizes[L]), n_top))
+            jg = np.zeros(n_top)
         lr = np.array(spec.lr)
         rec_idx = self._trace_idx if record else np.zeros(0, dtype=np.int64)
         images, labels = self.data.train_images, self.data.train_labels
@@ -245,7 +258,7 @@ class Trainer:
             self._diverged(order, done, out)
         self.examples_seen += n
         if want_jac:
-            self._jac_blocks.append((n, jb, jg))
+            self._jac_blocks.append((n_before + n, jb, jg))
             while sum(b[0] for b in self._jac_blocks) - self._jac_blocks[0][0] >= self.diagnostics.angle_window:
                 self._jac_blocks.popleft()
         if self._sample_idx.size:
@@ -300,6 +313,24 @@ class Trainer:
         res = test_network(self.net, self.spec, self.prm, self.kappa, self.data, indices, self.seed)
         self.last_test_images_per_s = res.images_per_s
         return res
+
+    def state(self) -> dict[str, np.ndarray]:
+        """A copy of everything needed to go on from here (see :meth:`resume`)."""
+        from .runio import trainer_state
+        return trainer_state(self)
+
+    @classmethod
+    def resume(cls, spec: ModelSpec, data: Dataset, seed: int, state: dict[str, np.ndarray], **kwargs) -> "Trainer":
+        """A trainer that goes on exactly where the one whose :meth:`state` this is stood."""
+        from .runio import restore_state
+        tr = cls(spec, data, seed=seed, **kwargs)
+        restore_state(tr, state)
+        return tr
+
+    def frozen(self) -> "FrozenNetwork":
+        """A copy of the network as it is now, testable from another thread while this one trains on."""
+        return FrozenNetwork(self.net.copy(), self.spec, self.prm.copy(), self.kappa.copy(), self.data, self.seed,
+                             self.examples_seen, self.epoch, self.wall_s)
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self, stats: ChunkStats, test: TestResult | None = None) -> Snapshot:
@@ -381,6 +412,23 @@ class Trainer:
                 if next_test is not None:
                     next_test += test_every
             yield self.snapshot(stats, test)
+
+
+@dataclass(frozen=True)
+class FrozenNetwork:
+    """The weights and settings of a trainer at one example count (see :meth:`Trainer.frozen`)."""
+    net: Network
+    spec: ModelSpec
+    prm: np.ndarray
+    kappa: np.ndarray
+    data: Dataset
+    seed: int
+    examples_seen: int
+    epoch: float
+    wall_s: float
+
+    def test(self, indices: np.ndarray) -> TestResult:
+        return test_network(self.net, self.spec, self.prm, self.kappa, self.data, indices, self.seed)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

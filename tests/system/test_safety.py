@@ -11,8 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,18 +19,13 @@ import pytest
 
 pytest.importorskip("panel")
 
-ROOT = Path(__file__).resolve().parent.parent
-HERE = Path(__file__).resolve().parent
-for p in (str(ROOT), str(HERE)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+ROOT = Path(__file__).resolve().parents[2]
 
 import panel as pn  # noqa: E402
 
 from dendcore import PRESETS, Trainer  # noqa: E402
-from app import controller as ctl  # noqa: E402
 from app.controller import PLACE_FREE, Controller, TrainingSlots  # noqa: E402
-from test_app_controller import NoTsne, pump  # noqa: E402
+from tests.app.conftest import NoTsne, pump  # noqa: E402
 
 GARBAGE = {"hidden": "abc", "g_a": "1e308", "lr_hidden": "-5", "dataset": "../../etc/passwd", "seed": "NaN"}
 
@@ -452,7 +445,7 @@ browser_only = pytest.mark.browser
 @pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
-    from test_app_browser import ARGS, CHROMIUM
+    from tests.system.conftest import ARGS, CHROMIUM
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed")
     with sync_api.sync_playwright() as p:
@@ -466,7 +459,7 @@ def browser():
 @contextmanager
 def pages(browser, *urls):
     """Pages opened one after the other (each waits for its network); paused and closed at the end."""
-    from test_app_browser import open_page
+    from tests.system.conftest import open_page
     opened = []
     try:
         for url in urls:
@@ -540,7 +533,7 @@ JS_REFERENCE_MAX_X = """() => { let best = 0;
 
 @browser_only
 def test_class_full_in_the_browser(served, browser):
-    from test_app_browser import examples_seen, wait_until
+    from tests.system.conftest import examples_seen, wait_until
     base = served.base
     with pages(browser, f"{base}/app", f"{base}/app") as (a, b):
         a.get_by_role("button", name="▶ Play").click()
@@ -572,7 +565,7 @@ def test_class_full_in_the_browser(served, browser):
 
 @browser_only
 def test_run_length_limit_in_the_browser(served, browser):
-    from test_app_browser import examples_seen, wait_until
+    from tests.system.conftest import examples_seen, wait_until
     base = served.base
     limit = int(MAX_EPOCHS_SERVED * 60000)
     with pages(browser, f"{base}/app?preset=glr17-1hl-rate&hidden=30") as (c,):
@@ -591,7 +584,7 @@ def test_run_length_limit_in_the_browser(served, browser):
 
 @browser_only
 def test_garbage_link_in_the_browser(served, browser):
-    from test_app_browser import examples_seen, in_force_text, wait_until
+    from tests.system.conftest import examples_seen, in_force_text, wait_until
     base = served.base
     query = ("hidden=abc&g_a=1e308&lr_hidden=-5&dataset=../../etc/passwd&seed=NaN"
              "&rule=%3Cimg%20src%3Dx%20onerror%3D%22window.__xss%3D1%22%3E")
@@ -614,7 +607,7 @@ def test_garbage_link_in_the_browser(served, browser):
 
 @browser_only
 def test_out_of_range_values_over_the_websocket(served, browser):
-    from test_app_browser import examples_seen, in_force_text, wait_until
+    from tests.system.conftest import examples_seen, in_force_text, wait_until
     base = served.base
     with pages(browser, f"{base}/app", f"{base}/app?preset=glr17-1hl-rate&hidden=30") as (f, g):
         play(f)
@@ -642,7 +635,7 @@ def test_out_of_range_values_over_the_websocket(served, browser):
 
 @browser_only
 def test_rapid_play_reset_clicking(served, browser):
-    from test_app_browser import examples_seen, wait_until
+    from tests.system.conftest import examples_seen, wait_until
     base = served.base
     wait_until(lambda: served.sample()["threads"] <= served.baseline_threads, 60, "earlier sessions to end")
     with pages(browser, f"{base}/app?preset=glr17-1hl-rate&hidden=30") as (h,):

@@ -2,8 +2,6 @@
 
 Screenshots go to ``screenshots/`` (git-ignored) for a person to look at.
 """
-import re
-import sys
 import time
 from pathlib import Path
 
@@ -12,55 +10,11 @@ import pytest
 pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_app_server import served_app  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+from tests.system.conftest import (CHROMIUM, SHOTS, examples_seen, in_force_text, open_page,  # noqa: E402
+                                   plot_titles, served_app, settled, status_text, wait_until)
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = ROOT / "screenshots"
-SEEN = re.compile(r"examples seen: (\d+)")
-
-
-def wait_until(fn, timeout: float, what: str, interval: float = 0.2):
-    t0 = time.monotonic()
-    last = None
-    while time.monotonic() - t0 < timeout:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
-
-
-def plot_titles(page, prefix: str) -> list[str]:
-    """Titles of the Bokeh plots on the page that start with ``prefix`` (they are drawn on a canvas)."""
-    return page.evaluate("""prefix => {
-        const out = [];
-        for (const doc of (window.Bokeh ? window.Bokeh.documents : [])) {
-            for (const m of doc._all_models.values()) {
-                if (typeof m.text === "string" && m.text.startsWith(prefix)) out.push(m.text);
-            }
-        }
-        return out;
-    }""", prefix)
-
-
-def status_text(page) -> str:
-    # Panel renders components in shadow roots: text locators see inside them, CSS classes do not
-    return page.get_by_text(SEEN).first.inner_text(timeout=10_000)
-
-
-def in_force_text(page) -> str:
-    return page.locator("p", has_text="Running now:").first.inner_text(timeout=10_000)
-
-
-def examples_seen(page) -> int:
-    m = SEEN.search(status_text(page))
-    return int(m.group(1)) if m else -1
 
 
 @pytest.fixture(scope="module")
@@ -71,24 +25,6 @@ def server():
     # (not shorter than the page's load time, or the session dies before its websocket connects)
     with served_app("--check-unused-sessions", "1000", "--unused-session-lifetime", "10000") as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def open_page(browser, url):
-    page = browser.new_page(viewport={"width": 1900, "height": 3000})
-    page.set_default_timeout(30_000)
-    page.goto(url, timeout=60_000)
-    page.get_by_text("Running now:").first.wait_for(timeout=60_000)   # the network is built
-    return page
 
 
 def test_play_slider_reset(server, browser):
@@ -117,8 +53,7 @@ def test_play_slider_reset(server, browser):
         handle.press("ArrowRight")
     box = page.locator(".dl-g_a input").first
     wait_until(lambda: float(box.input_value() or 0) > 0, 10, "the g_a box to follow the slider")
-    time.sleep(0.5)                                  # let the key presses settle
-    value = float(box.input_value())
+    value = float(settled(box.input_value, "the g_a box to settle after the key presses", quiet=1.0))
     assert 0 < value <= 0.05
     wait_until(lambda: f"g_a = {value:g}" in in_force_text(page), 10, f"the running spec to show g_a = {value:g}")
     assert f"g_a={value:g}" in page.url.replace("%3D", "=") or f"g_a={value}" in page.url
@@ -152,3 +87,26 @@ def test_shared_link_reproduces_a_setup(server, browser):
     page.get_by_role("button", name="‖ Pause").click()
     page.close()
     assert "Traceback" not in log.read_text()
+
+
+def test_a_cold_start_shows_the_warm_up_and_enables_play_when_ready(browser, tmp_path):
+    """A new machine (nothing compiled): the page says the engine is being prepared, holds Play back,
+    and enables it when the background warm-up is done."""
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    with served_app(env=env) as (base, log):
+        page = browser.new_page(viewport={"width": 1900, "height": 1200})
+        t0 = time.monotonic()
+        page.goto(f"{base}/app", timeout=60_000)
+        note = page.get_by_text("Preparing the engine").first
+        note.wait_for(timeout=30_000)
+        shown_after = time.monotonic() - t0
+        play = page.get_by_role("button", name="▶ Play")
+        if "warm-up done" not in log.read_text():
+            assert play.is_disabled(), "Play waits for the warm-up"
+        wait_until(lambda: "warm-up done" in log.read_text(), 400, "the warm-up on a cold cache")
+        wait_until(lambda: play.is_enabled(), 30, "Play to be enabled after the warm-up")
+        wait_until(lambda: not note.is_visible(), 30, "the warm-up note to go")
+        play.click()
+        wait_until(lambda: examples_seen(page) > 0, 60, "training after the cold start")
+        page.close()
+        print(f"cold start: the page showed the warm-up after {shown_after:.1f} s")

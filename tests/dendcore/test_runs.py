@@ -158,3 +158,18 @@ def test_cli_divergence_keeps_last_good_state(tmp_path):
     tr = load_run(out)
     assert tr.examples_seen == 50
     assert np.array_equal(tr.net.w, state["w"])
+
+
+def test_in_memory_state_resumes_exactly(mnist):
+    from dendcore import ModelSpec, Trainer
+    spec = ModelSpec(hidden=(30,), mode="spiking")
+    a = Trainer(spec, mnist, seed=5)
+    a.train_examples(120)
+    state = a.state()
+    a.train_examples(80)           # the copy must not follow
+    b = Trainer.resume(spec, mnist, 5, state)
+    assert b.examples_seen == 120
+    b.train_examples(80)
+    assert b.examples_seen == a.examples_seen == 200
+    for name, arr in a.net.arrays().items():
+        assert np.array_equal(arr, b.net.arrays()[name]), name

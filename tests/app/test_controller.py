@@ -3,7 +3,6 @@
 Networks are small and in rate mode so each test trains in well under a second.
 """
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -13,36 +12,17 @@ import pytest
 pytest.importorskip("panel")
 pytest.importorskip("holoviews")
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from dendcore import PRESETS, DivergenceError, Snapshot, SpecError, Trainer  # noqa: E402
-from app import controller as ctl  # noqa: E402
-from app.controller import Controller, TrainingSlots, Update, parse_hidden  # noqa: E402
-from app.engine import QUEUE_SIZE, next_schedule  # noqa: E402
-
-
-class NoTsne:
-    """Stands in for the t-SNE worker (keeps the unit tests' CPU for training)."""
-
-    def __init__(self):
-        self.submitted = []
-
-    def submit(self, activity, examples_seen, run_id):
-        self.submitted.append((np.asarray(activity).shape, examples_seen, run_id))
-        return True
-
-    def reset(self, run_id):
-        pass
-
-    def close(self):
-        pass
-
-    def take(self):
-        return None
-
-    busy = False
+from app import settings as ctl  # noqa: E402
+from app import tracker  # noqa: E402
+from app.controller import Controller, TrainingSlots, Update  # noqa: E402
+from app.settings import parse_hidden  # noqa: E402
+from app.engine import QUEUE_SIZE  # noqa: E402
+from app.pacing import next_schedule  # noqa: E402
+from app.events import TestMeasured  # noqa: E402
+from tests.app.conftest import NoTsne, closed_after_test, pump  # noqa: E402
 
 
 def make(**params):
@@ -50,36 +30,6 @@ def make(**params):
     params.setdefault("hidden", "40")
     c = Controller(slots=TrainingSlots(8), tsne=NoTsne(), **params)
     return c
-
-
-def pump(c: Controller, until, timeout=20.0) -> list[Update]:
-    """Poll like the page does until ``until(controller)`` holds."""
-    ups = []
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        ups.append(c.poll())
-        if until(c):
-            return ups
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout} s; status: {c.status!r}, message: {c.message!r}")
-
-
-def closed_after_test(make_controller):
-    """Fixture body: a factory of controllers that are closed after the test; their threads must stop."""
-    made = []
-
-    def factory(**params):
-        c = make_controller(**params)
-        made.append(c)
-        return c
-    yield factory
-    for c in made:
-        ghost_engine = c.ghost_run.engine
-        c.close()
-        if c.engine is not None:
-            assert not c.engine.alive, "the engine thread must stop when the session closes"
-        if ghost_engine is not None:
-            assert not ghost_engine.alive, "the ghost's thread must stop when the session closes"
 
 
 @pytest.fixture
@@ -181,8 +131,8 @@ def test_spiking_test_error_is_measured_while_training_goes_on(controllers):
     c = controllers(preset="glr17-1hl", hidden="20", test_images=100)
     c.activate()
     c.start()
-    pump(c, lambda c: c._last_test is not None, timeout=60)
-    err, n_images, at = c._last_test
+    pump(c, lambda c: c.tracker.last_test is not None, timeout=60)
+    err, n_images, at = c.tracker.last_test
     assert n_images == 100 and at >= 500 and 0 <= err <= 100
     assert f"test error: {err:.1f} % (100 images, at {at} examples)" in c.status
     tests = [h for h in c.history if h["test_error_pct"] is not None]
@@ -350,15 +300,14 @@ def test_probe_activity_goes_to_tsne(controllers):
     assert shape == (1000, 40) and run_id == c.run.run_id
 
 
-def test_history_is_thinned_not_unbounded(controllers, monkeypatch):
-    monkeypatch.setattr(ctl, "HISTORY_LIMIT", 100)
-    c = controllers()
+def test_history_is_thinned_not_unbounded():
+    hist = tracker.History(limit=100)
     for k in range(1, 1001):
-        tested = k % 250 == 0
-        c._remember(Snapshot(version=1, examples_seen=k * 10, epoch=0.0, wall_s=0.0, examples=10,
-                             loss_output=0.1, loss_hidden=[0.1], train_error_pct=50.0,
-                             test_error_pct=20.0 if tested else None).to_dict(), test=tested)
-    h = c.history
+        hist.add_snapshot(Snapshot(version=1, examples_seen=k * 10, epoch=0.0, wall_s=0.0, examples=10,
+                                   loss_output=0.1, loss_hidden=[0.1], train_error_pct=50.0))
+        if k % 250 == 0:
+            hist.add_test(TestMeasured(1, k * 10, 0.0, 0.0, 20.0, 100, 0.1))
+    h = hist.rows
     assert len(h) <= 100
     assert h[-1]["examples_seen"] >= 9900
     assert sum(1 for r in h if r["test_error_pct"] is not None) == 4     # tests are always kept

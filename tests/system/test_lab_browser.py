@@ -3,7 +3,6 @@
 Screenshots go to ``screenshots/`` (git-ignored) for a person to look at.
 """
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -12,11 +11,10 @@ import pytest
 pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_app_browser import (CHROMIUM, SHOTS, browser, examples_seen, in_force_text,  # noqa: E402,F401 (fixture)
-                              plot_titles, wait_until)
-from test_app_lab import make_tiny_sweep  # noqa: E402
-from test_app_server import served_app  # noqa: E402
+from tests.system.conftest import (CHROMIUM, SHOTS, examples_seen, in_force_text,  # noqa: E402
+                                   plot_titles, settled, wait_until)
+from tests.app.conftest import make_tiny_sweep  # noqa: E402
+from tests.system.conftest import served_app  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -126,8 +124,7 @@ def test_ghost_curve_advances_beside_the_main_run(server, browser):
     page.screenshot(path=str(SHOTS / "lab-01-ghost.png"))
 
     page.get_by_role("button", name="‖ Pause").click()
-    time.sleep(1.0)
-    paused = (examples_seen(page), ghost_seen(page)[1])
+    paused = settled(lambda: (examples_seen(page), ghost_seen(page)[1]), "both runs to stop")
     time.sleep(1.5)
     assert (examples_seen(page), ghost_seen(page)[1]) == paused, "Pause stops both runs"
 

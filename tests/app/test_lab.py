@@ -5,8 +5,6 @@ the sweep tests make one tiny sweep with ``python -m dendcore sweep`` (a few sec
 """
 import json
 import math
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,19 +14,16 @@ import pytest
 pytest.importorskip("panel")
 pytest.importorskip("holoviews")
 
-ROOT = Path(__file__).resolve().parent.parent
-for p in (ROOT, ROOT / "tests"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+ROOT = Path(__file__).resolve().parents[2]
 
 from dendcore import PRESETS, Snapshot, SpecError, Trainer, load_dataset  # noqa: E402
 from dendcore.network import build_network  # noqa: E402
 from app.controller import Controller, TrainingSlots, Update  # noqa: E402
-from app.engine import Message  # noqa: E402
+from app.events import Stopped  # noqa: E402
 from app.experiments import EXPERIMENTS, Scoreboard, presets_matching  # noqa: E402
 from app.ghost import GHOSTS, ghost_spec  # noqa: E402
 from app.plots import LivePlots  # noqa: E402
-from test_app_controller import NoTsne, closed_after_test, pump  # noqa: E402
+from tests.app.conftest import NoTsne, closed_after_test, make_tiny_sweep, pump  # noqa: E402
 
 
 def make(slots=None, **params):
@@ -48,8 +43,7 @@ def seen(c):
 
 
 def ghost_seen(c):
-    g = c.ghost_run.last
-    return g.examples_seen if g is not None else 0
+    return c.ghost_run.tracker.examples_seen
 
 
 def collect(ups):
@@ -127,11 +121,11 @@ def test_identical_ghost_has_identical_state_at_every_common_point(lab, preset):
 
 
 def test_identical_ghost_draws_identical_curves(lab):
-    """Paced (deterministic chunks): the plotted curves of main run and twin coincide point by point."""
-    c = lab(ghost="twin", speed=100)
+    """Snapshots on fixed example counts: the plotted curves of main run and twin coincide point by point."""
+    c = lab(ghost="twin")
     c.activate()
     c.start()
-    ups = pump(c, lambda c: ghost_seen(c) >= 300 and seen(c) >= 300, timeout=30)
+    ups = pump(c, lambda c: ghost_seen(c) >= 12000 and seen(c) >= 12000, timeout=60)
     c.stop()
     plots = LivePlots(1, "rate", tuple(str(k) for k in range(10)))
     plots.figures()
@@ -286,8 +280,7 @@ def test_a_ghost_that_diverges_is_paused_with_a_message_and_the_main_run_goes_on
     c.start()
     pump(c, lambda c: ghost_seen(c) > 0)
     g = c.ghost_run
-    g.engine.out.put(Message("diverged", g.run_id, {"text": "training diverged at example 9 (test)",
-                                                    "examples_seen": 9}))
+    g.engine.out.put(Stopped(g.run_id, "diverged", "training diverged at example 9 (test)", 9))
     pump(c, lambda c: "ghost run (backprop) diverged" in c.message)
     assert not g.running and c.running
     n = seen(c)
@@ -384,12 +377,12 @@ def test_card_compare_button_loads_the_preset_with_its_ghost_and_results_follow(
     c.start()
     cards.buttons["compare-rate:symmetric"].clicks += 1     # what a click in the browser does
     assert shown and c.preset == "glr17-1hl-rate" and c.ghost == "symmetric" and c.hidden == "500"
-    pump(c, lambda c: c._last_test is not None and c.ghost_run.last_test is not None, timeout=60)
+    pump(c, lambda c: c.tracker.last_test is not None and c.ghost_run.last_test is not None, timeout=60)
     assert c.run.spec == PRESETS["glr17-1hl-rate"].spec
     assert c.ghost_run.spec == PRESETS["glr17-1hl-symmetric-rate"].spec
     assert cards.refresh()
     table = cards._tables["symmetric"].object
-    err_main, err_ghost = c._last_test[0], c.ghost_run.last_test[0]
+    err_main, err_ghost = c.tracker.last_test[0], c.ghost_run.last_test[0]
     assert f"your run: {err_main:.1f} %" in table
     assert f"your ghost run: {err_ghost:.1f} %" in table
     assert "3.6 % test error after 60 epochs" in table
@@ -411,15 +404,6 @@ def test_load_preset_refuses_unknown_names(lab):
 
 
 # ------------------------------------------------------------------ sweeps
-SWEEP_ARGS = ["--preset", "glr17-1hl-rate", "--set", "hidden=20", "--grid", "g_a=0,0.6",
-              "--grid", "feedback_scale=0.5,1,2", "--seeds", "2", "--examples", "300", "--test-images", "100",
-              "--workers", "2", "--no-progress", "--fail-on", "g_a=0.6,feedback_scale=2-seed1"]
-
-
-def make_tiny_sweep(out: Path) -> subprocess.CompletedProcess:
-    """A 12-run sweep (one run fails on purpose) made by the command line, as a user would."""
-    return subprocess.run([sys.executable, "-m", "dendcore", "sweep", *SWEEP_ARGS, "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=180)
 
 
 @pytest.fixture(scope="module")

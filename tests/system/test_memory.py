@@ -14,14 +14,13 @@ import pytest
 
 pytest.importorskip("tornado")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 PRELUDE = textwrap.dedent('''
     import asyncio, gc, logging, sys, weakref
-    sys.path.insert(0, %r)
     from tornado.ioloop import IOLoop
     from app import memory
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%%(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
     memory.COLLECT_DELAY_S = 0.05
     memory.MIN_INTERVAL_S = 0.3
 
@@ -35,7 +34,7 @@ PRELUDE = textwrap.dedent('''
         async def wait():
             await asyncio.sleep(seconds)
         IOLoop.current().run_sync(wait)
-''' % str(ROOT))
+''')
 
 
 def run_script(body: str) -> str:

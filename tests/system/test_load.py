@@ -4,7 +4,6 @@ Five browser-like sessions (a page GET, the Bokeh websocket, Play), three traini
 three train, two are told the class is full.  The full-size run (30 sessions, with its
 latency figures) is ``python -m benchmarks.load_test``; its figures are in benchmarks/README.md.
 """
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,7 @@ import pytest
 pytest.importorskip("panel")
 pytest.importorskip("psutil")
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from benchmarks.load_test import report, run  # noqa: E402
 

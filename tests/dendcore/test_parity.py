@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from dendcore.reference import ReferenceModel
-from conftest import rel_err
+from tests.conftest import rel_err
 
 TOL = 1e-9
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 SERVE = ROOT / "deploy" / "serve.sh"
 NGINX_SITE = ROOT / "deploy" / "nginx" / "dendrite-lab.conf"

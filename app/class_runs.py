@@ -1,0 +1,94 @@
+"""A session's part in a class experiment: take a grid point, train it to the budget, record the result.
+
+:class:`ClassRun` is mixed into :class:`app.controller.Controller`.  The controls show the
+grid point's settings and are read-only (the point is the student's share of the class's
+grid); the network is built from the point's spec and seed, trains to the experiment's
+budget, is tested on the experiment's test images, and the result goes into the
+experiment's sweep directory (:mod:`app.class_experiment`).
+"""
+from __future__ import annotations
+
+import logging
+
+import param
+
+from dendcore import ModelSpec
+from dendcore.sweep import SweepError
+
+from . import class_experiment as cx
+from .presenting import PresentError
+
+log = logging.getLogger("dendrite_lab.class_runs")
+
+
+class ClassRun(param.Parameterized):
+    experiment = param.String(default="", precedence=-1, doc="The class experiment this session trains a point of.")
+    experiment_note = param.String(default="", precedence=-1, doc="Which grid point, and how it went.")
+
+    def __init__(self, **params):
+        self._assignment: cx.Assignment | None = None
+        super().__init__(**params)
+
+    def join_experiment(self, code: str) -> bool:
+        """Take the next open grid point of experiment ``code`` and build its network (paused)."""
+        try:
+            a = cx.claim(code, who=f"session-{id(self):x}")
+        except (SweepError, PresentError) as exc:
+            self.notify(f"Cannot join the class experiment: {exc}.", "warning")
+            return False
+        if a is None:
+            self.notify(f"Every grid point of the class experiment {code.upper()} is taken or done; the heat "
+                        f"map shows the class's results. This page runs its own network.", "info")
+            self.experiment = code.upper()
+            return False
+        self._assignment = a
+        spec = ModelSpec.from_dict(a.task["spec"])
+        self.quietly(seed=int(a.task["seed"]), mode=spec.mode, g_a=spec.g_a, feedback_scale=spec.feedback_scale,
+                     lr_output=spec.lr[-1], **({"lr_hidden": spec.lr[0]} if spec.hidden else {}),
+                     ghost="off")
+        self._mirrored = self.settings()
+        self.param.update(experiment=a.code, experiment_note=(
+            f"Class experiment {a.code}: you train grid point {a.index + 1} of {a.total}: {a.label}, for "
+            f"{a.task['examples']:,} examples. Press ▶ Play; your result joins the class heat map."))
+        self._active = True
+        self._new_run(reason=None, spec=spec, budget=int(a.task["examples"]),
+                      final_test_images=int(a.task["test_images"]))
+        return True
+
+    @property
+    def in_experiment(self) -> bool:
+        return self._assignment is not None
+
+    def _refused_in_experiment(self) -> bool:
+        if self._assignment is None:
+            return False
+        self.notify("This page trains a grid point of the class experiment; it keeps its settings until the "
+                    "point is done.", "info")
+        return True
+
+    def _experiment_tick(self) -> None:
+        if self._assignment is not None:
+            cx.heartbeat(self._assignment)
+
+    def _experiment_done(self) -> str:
+        """The budget is spent: the record is written; returns the sentence for the page."""
+        a, self._assignment = self._assignment, None
+        if a is None:
+            return "The run reached its budget."
+        try:
+            rec = cx.finish(a, self.history, self.tracker.last_test, self.tracker.last.wall_s
+                            if self.tracker.last is not None else 0.0)
+        except OSError as exc:
+            log.warning("could not write the class result: %s", exc)
+            return f"Your grid point finished, but its result could not be saved ({type(exc).__name__})."
+        err = rec.get("test_error_pct")
+        text = (f"Grid point done ({a.label}): test error {err:.1f} % on {rec['test_images']} images. It is in "
+                f"the class heat map now." if err is not None else "Grid point done, without a test result.")
+        self.experiment_note = text
+        return text
+
+    def leave_experiment(self) -> None:
+        """The session ends before its point is done: the point goes back to the class."""
+        if self._assignment is not None:
+            cx.release(self._assignment)
+            self._assignment = None

@@ -1,0 +1,100 @@
+"""The page's part of a class experiment: the teacher's form, and the class heat map everyone sees."""
+from __future__ import annotations
+
+import html
+import logging
+
+import panel as pn
+
+from dendcore import PRESETS
+from dendcore.sweep import SweepError, parse_grid_arg
+
+from . import class_experiment as cx
+from .look import button
+from .share_view import page_link, qr_image
+from .sweep_view import SweepView
+
+log = logging.getLogger("dendrite_lab.class_view")
+
+REFRESH_MS = 5000            # the class map reads the experiment's files this often
+
+
+def parse_grid_text(text: str) -> list[tuple[str, list[str]]]:
+    """``"g_a=0,0.05,0.6; feedback_scale=0.5,1,2"`` -> [("g_a", [...]), ("feedback_scale", [...])]."""
+    parts = [p.strip() for p in str(text).replace("\n", ";").split(";") if p.strip()]
+    if not parts:
+        raise SweepError("write the grid as field=values, e.g. g_a=0,0.05,0.6; feedback_scale=0.5,1,2")
+    return [parse_grid_arg(p) for p in parts]
+
+
+class ClassMap(SweepView):
+    """One experiment's heat map, reloaded while the class trains, with the student's own cell framed."""
+
+    def __init__(self, code: str, mine: dict | None = None):
+        super().__init__()
+        self.code = code
+        self.highlight = mine
+        self._callback = None
+
+    def panel(self):
+        return pn.Column(self.message, self.info, self.maps, sizing_mode="stretch_width", name="class-map")
+
+    def start(self) -> None:
+        self.open(f"sweeps/{cx.PREFIX}{self.code}")
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            self._callback = pn.state.add_periodic_callback(self.reload, period=REFRESH_MS)
+
+    def reload(self) -> None:
+        try:
+            self.open(f"sweeps/{cx.PREFIX}{self.code}")
+        except Exception as exc:       # a half-written file read mid-rename: the next reload will do
+            log.warning("class map reload failed: %s", exc)
+
+    def stop(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+
+class CreateForm:
+    """A small grid for the class: two fields, a budget, a code and the link to hand out."""
+
+    def __init__(self, on_created=None):
+        self.preset = pn.widgets.Select(name="Preset", options=sorted(PRESETS), value="glr17-1hl-rate", width=240)
+        self.grid = pn.widgets.TextInput(name="Grid (field=values; field=values)",
+                                         value="g_a=0,0.05,0.6; feedback_scale=0.5,1,2", width=330)
+        self.examples = pn.widgets.IntInput(name="Budget (examples per student)", value=5000, start=100,
+                                            end=cx.MAX_BUDGET, step=500, width=200)
+        self.test_images = pn.widgets.IntInput(name="Test images", value=500, start=100, end=10000, step=100,
+                                               width=120)
+        self.create_button = button("Create the class experiment", "primary")
+        self.create_button.on_click(lambda _e: self.create())
+        self.result = pn.pane.HTML("", sizing_mode="stretch_width", name="class-experiment-link")
+        self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.on_created = on_created
+        self.code: str | None = None
+
+    def panel(self):
+        return pn.Card(pn.Row(self.preset, self.grid), pn.Row(self.examples, self.test_images),
+                       self.create_button, self.message, self.result, title="Class experiment",
+                       collapsed=True, sizing_mode="stretch_width", name="class-experiment")
+
+    def create(self) -> str | None:
+        try:
+            code = cx.create(self.preset.value, parse_grid_text(self.grid.value), int(self.examples.value),
+                             test_images=int(self.test_images.value))
+        except (SweepError, ValueError) as exc:
+            self.message.object = f"Cannot create it: {exc}"
+            self.message.visible = True
+            return None
+        self.message.visible = False
+        self.code = code
+        link = page_link("experiment", code)
+        qr = qr_image(link)
+        img = f'<img src="{qr}" alt="QR code of the experiment link" width="160" height="160">' if qr else ""
+        self.result.object = (f'<div style="font-size:14px">Each student opens</div><div style="font-size:20px;'
+                              f'font-weight:700;word-break:break-all">{html.escape(link)}</div>{img}'
+                              f'<div>It is also listed in this tab as sweeps/{cx.PREFIX}{code}.</div>')
+        if self.on_created is not None:
+            self.on_created(code)
+        return code

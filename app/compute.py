@@ -1,0 +1,100 @@
+"""The CPU this server process shares between its sessions: the compute gate, thread priority, and
+limits read from the environment.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from typing import Callable
+
+log = logging.getLogger("dendrite_lab.compute")
+
+
+def env_number(name: str, default: float, minimum: float, integer: bool = False) -> float:
+    """A server limit from the environment; a value that is not a number >= ``minimum`` is
+    reported in the log and replaced by the default (a typo must not stop the server)."""
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+        if integer and value != int(value):
+            raise ValueError
+    except (ValueError, OverflowError):
+        value = math.nan
+    if not (math.isfinite(value) and value >= minimum):
+        log.warning("%s=%r is not a number >= %g; using %g", name, text, minimum, default)
+        return default
+    return int(value) if integer else value
+
+
+class ComputeGate:
+    """At most ``width`` chunks of work (training, testing, t-SNE probes) run at once in this
+    process; the others wait their turn, first come first served.
+
+    Every session has its own thread.  Thirty of them computing at once on two cores would
+    starve the server's single event-loop thread, which renders pages, answers websockets
+    and sends every plot update, of CPU and of the GIL: pages took seconds to load in the
+    load test (benchmarks/load_test.py).  Behind the gate the loop competes with ``width``
+    threads at most, and serving waiting threads in arrival order shares the CPU evenly
+    between sessions (a chunk is sized to last about ``TARGET_CHUNK_S``).
+    """
+
+    def __init__(self, width: int):
+        self.width = max(1, int(width))
+        self._lock = threading.Lock()
+        self._waiting: list[threading.Event] = []
+        self._busy = 0
+
+    def acquire(self, cancelled: Callable[[], bool] = lambda: False) -> bool:
+        """Wait for a turn; False (without a turn) when ``cancelled()`` becomes true meanwhile."""
+        with self._lock:
+            if self._busy < self.width and not self._waiting:
+                self._busy += 1
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        while not turn.wait(0.1):
+            if cancelled():
+                with self._lock:
+                    if turn in self._waiting:
+                        self._waiting.remove(turn)
+                        return False
+                break       # handed a turn just now: give it back properly
+        if cancelled():
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.pop(0).set()     # the turn passes on directly: nobody can jump the queue
+            else:
+                self._busy -= 1
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+
+COMPUTE = ComputeGate(env_number("DENDRITE_COMPUTE_THREADS", os.cpu_count() or 1, minimum=1, integer=True))
+ENGINE_NICE = 10     # training threads run at this niceness, below the server's event loop
+
+
+def lower_priority() -> None:
+    """Let the calling thread yield the CPU to the server's event loop.
+
+    With the training threads at the loop's priority, a page load waited for CPU behind
+    them (the load test's p95 page latency); at a lower priority they still take every
+    cycle the loop does not need.  Linux schedules threads individually, so this changes
+    the calling thread only; elsewhere it does nothing.
+    """
+    try:
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < ENGINE_NICE:
+            os.setpriority(os.PRIO_PROCESS, tid, ENGINE_NICE)
+    except (AttributeError, OSError):
+        pass

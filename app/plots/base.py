@@ -1,0 +1,135 @@
+"""What the figure groups share: figure helpers, the :class:`Group` each builder returns, and how a
+run's Buffer rows reach the Bokeh sources (:class:`Feed`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from bokeh.core.properties import value
+from bokeh.models import ColumnDataSource, Legend, NumeralTickFormatter, Range1d
+from bokeh.plotting import figure
+
+from .series import MAX_ROWS
+from .style import GHOST, HEIGHT, TOOLS, WIDTH
+
+
+def new_fig(title: str, height: int = HEIGHT, examples_axis: bool = True, **kw):
+    f = figure(width=WIDTH, height=height, title=title, tools=TOOLS, toolbar_location="right", **kw)
+    f.title.text_font_size = "11pt"
+    f.toolbar.logo = None
+    if examples_axis:
+        f.xaxis.formatter = NumeralTickFormatter(format="0.[0]a")     # 500, 20k, 1.5m
+    return f
+
+
+def legend_above(f) -> None:
+    """Move the figure's legend above the plot area, in one row (it never covers the curves)."""
+    if not f.legend:
+        return
+    leg: Legend = f.legend[0]
+    leg.orientation = "horizontal"
+    leg.label_text_font_size = "9pt"
+    leg.spacing = 6
+    leg.padding = 2
+    leg.margin = 2
+    leg.click_policy = "hide"
+    f.add_layout(leg, "above")
+
+
+def note_fig(*lines: str):
+    """A plot-sized message where a plot does not apply."""
+    f = figure(width=WIDTH, height=HEIGHT, tools="", toolbar_location=None, x_range=Range1d(-1, 1),
+               y_range=Range1d(-1, 1))
+    f.axis.visible = False
+    f.grid.visible = False
+    f.outline_line_color = None
+    src = ColumnDataSource({"x": [0] * len(lines), "y": [0.15 - 0.3 * i for i in range(len(lines))],
+                            "text": list(lines)})
+    f.text("x", "y", "text", source=src, text_align="center", text_baseline="middle", text_font_size="11pt",
+           text_color="#555555")
+    return f
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A Bokeh source filled from one of a run's Buffers: ``columns`` pairs (source column, Buffer
+    column), the x axis first."""
+
+    source: ColumnDataSource
+    columns: tuple[tuple[str, str], ...]
+    stream: str = "scalars"         # which Buffer of the run: "scalars" or "tests"
+    positive: bool = False          # on a log axis: zeros and below become gaps
+
+    def data(self, cols: dict) -> dict:
+        out = {}
+        for i, (name, col) in enumerate(self.columns):
+            v = cols[col]
+            out[name] = np.where(v > 0, v, np.nan) if self.positive and i else v
+        return out
+
+
+def empty_source(names) -> ColumnDataSource:
+    return ColumnDataSource({c: [] for c in names})
+
+
+def write_feeds(feeds: list[Feed], df: pd.DataFrame, replace: bool) -> None:
+    """Rows of a Buffer into the sources it feeds: replacing their data, or streamed after it."""
+    cols = {c: df[c].to_numpy(dtype=float) for c in df.columns}
+    for feed in feeds:
+        data = feed.data(cols)
+        if replace:
+            feed.source.data = data
+        elif len(data[feed.columns[0][0]]):
+            feed.source.stream(data, rollover=MAX_ROWS)
+
+
+@dataclass
+class Group:
+    """One figure group as its builder returns it.
+
+    ``handles`` names the models its updates write (merged, they are ``LivePlots._h``); ``feeds`` the
+    sources each run's Buffers fill, by run name; ``shows`` what draws each of its Pipes' values, by
+    Pipe name; ``ghost`` the ghost's renderers with the words after "ghost (NAME): " in their legend
+    entry; ``crowded`` the legends that need two rows beside a ghost and ``ghost_only`` those shown
+    only with one.
+    """
+
+    figures: list
+    handles: dict = field(default_factory=dict)
+    feeds: dict[str, list[Feed]] = field(default_factory=dict)
+    shows: dict[str, Callable] = field(default_factory=dict)
+    ghost: list = field(default_factory=list)
+    crowded: list = field(default_factory=list)
+    ghost_only: list = field(default_factory=list)
+
+
+def ghost_handles(groups) -> dict:
+    """The ghost's renderers, legend entries and legends over all groups, for :func:`show_ghost`."""
+    renderers = [pair for g in groups for pair in g.ghost]
+    what = dict(renderers)
+    items = [(item, what[r]) for g in groups for fig in g.figures if fig.legend
+             for item in fig.legend[0].items for r in item.renderers[:1] if r in what]
+    return {"ghost_r": renderers, "ghost_items": items, "ghost_legends": [leg for g in groups for leg in g.crowded],
+            "ghost_only": [leg for g in groups for leg in g.ghost_only]}
+
+
+def show_ghost(h, label: str) -> None:
+    """Ghost curves and legend entries visible, and named, exactly while there is a ghost."""
+    for r, _ in h.get("ghost_r", []):
+        r.visible = bool(label)
+    for item, what in h.get("ghost_items", []):
+        item.visible = bool(label)
+        item.label = value(f"{GHOST.prefix} ({label})" + (f": {what}" if what else "") if label else GHOST.prefix)
+    for legend in h.get("ghost_only", []):
+        legend.visible = bool(label)
+    for legend in h.get("ghost_legends", []):
+        legend.nrows = 2 if label else "auto"     # the ghost's entries would not fit in one row
+
+
+def class_name(classes: tuple[str, ...], k) -> str:
+    if k is None:
+        return "?"
+    k = int(k)
+    return classes[k] if 0 <= k < len(classes) else str(k)

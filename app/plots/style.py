@@ -1,0 +1,66 @@
+"""Sizes, colours and the two run styles.
+
+The main run and the ghost are drawn by the same functions (one per figure group), each given one
+:class:`RunStyle`; everything that tells a ghost's curve from the main run's is declared in
+``MAIN`` and ``GHOST`` below, so the two cannot drift apart unnoticed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WIDTH = 440
+HEIGHT = 230
+TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c")
+# the ghost run: dashed, in purples and an orange the main run's plots do not use for the same thing
+GHOST_TRAIN = "#7e3fa0"
+GHOST_TEST = "#e6550d"
+GHOST_LAYERS = ("#7e3fa0", "#b07cc6", "#d4b3e0")
+GHOST_DASH = "dashed"
+CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                "#bcbd22", "#17becf")
+POTENTIALS = (("V", "V (soma)", "#222222", 2.0), ("V_b", "V_b (basal)", "#1f77b4", 1.5),
+              ("V_a", "V_a (apical)", "#d62728", 1.5))
+
+
+@dataclass(frozen=True)
+class RunStyle:
+    """How one run's curves look on the shared axes."""
+
+    name: str                   # "main" or "ghost": which Series feeds the curves
+    prefix: str                 # "" names curves in full ("output L_out"); else "PREFIX: what" ("ghost: L_out")
+    handle: str                 # prefix of its data sources' names in LivePlots._h ("g_train_src")
+    train: str                  # colours: training error, test error, output loss, eigenvalue, hidden layers
+    test: str
+    output: str
+    eig: str
+    layers: tuple[str, ...]
+    dash: str | None            # None: solid
+    test_marker: str | None     # None: Bokeh's circle
+    test_width: float           # the line joining the test points (a thin dashed line needs more ink)
+    test_alpha: float
+    hover_examples: tuple[str, str]
+    weight_angles: bool         # also the Y-vs-W angles, drawn dashed: only where dashes do not mean the ghost
+
+    def label(self, what: str, full: str) -> str:
+        """A legend entry: ``full`` for the main run; ``"ghost: what"`` (or just ``"ghost"``) otherwise."""
+        if not self.prefix:
+            return full
+        return f"{self.prefix}: {what}" if what else self.prefix
+
+    def line(self, color: str, width: float, **kw) -> dict:
+        """Keyword arguments of one of this run's lines."""
+        if self.dash is not None:
+            kw["line_dash"] = self.dash
+        return dict(color=color, line_width=width, **kw)
+
+    def layer(self, j: int) -> str:
+        return self.layers[j % len(self.layers)]
+
+
+MAIN = RunStyle(name="main", prefix="", handle="", train="#1f77b4", test="#d62728", output="#d62728",
+                eig="#9467bd", layers=LAYER_COLORS, dash=None, test_marker=None, test_width=1, test_alpha=0.5,
+                hover_examples=("examples", "@x{0,0}"), weight_angles=True)
+GHOST = RunStyle(name="ghost", prefix="ghost", handle="g_", train=GHOST_TRAIN, test=GHOST_TEST, output=GHOST_TEST,
+                 eig=GHOST_TEST, layers=GHOST_LAYERS, dash=GHOST_DASH, test_marker="triangle", test_width=1.5,
+                 test_alpha=0.7, hover_examples=("ghost", "@x{0,0} examples"), weight_angles=False)

@@ -1,0 +1,162 @@
+"""Presenter mode: one session's run on every screen of the class, with one engine and many viewers.
+
+A presenting session publishes every poll's news into a :class:`Broadcast` under a
+short code; a following session (``/app?follow=CODE``) has no engine of its own
+and draws the same news into its own plots.  A follower that opens late gets the
+run so far in one catch-up update, then the news as they come.  Codes live in the
+server process that hosts the presenter (behind nginx, ``least_conn`` may send a
+follower to another process: the page then says the code is unknown there).
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from dendcore import Snapshot
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O or 1/I to misread from the back row
+CODE_LENGTH = 5
+CODE_PATTERN = re.compile(r"^[A-Z0-9]{3,12}$")
+RECENT = 600             # updates kept for followers that fall behind (about two minutes at 5 polls/s)
+KEPT_SNAPSHOTS = 4000    # the catch-up's curve points (thinned by half beyond)
+
+
+class PresentError(ValueError):
+    """A code that cannot be presented or followed; the message is for the page."""
+
+
+def normalise_code(text: Any) -> str:
+    code = str(text).strip().upper()
+    if not CODE_PATTERN.match(code):
+        raise PresentError(f"“{code[:20]}” is not a class code: 3 to 12 letters and digits.")
+    return code
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+@dataclass
+class _Curve:
+    """One run's points so far (the main run's or the ghost's), for a late follower."""
+    run_id: int = -1
+    spec: Any = None
+    label: str = ""
+    snapshots: list[Snapshot] = field(default_factory=list)
+    tests: list[tuple[int, float, int]] = field(default_factory=list)
+
+    def take(self, news) -> None:
+        if news.new_run or news.run_id != self.run_id:
+            self.run_id, self.spec, self.label = news.run_id, news.spec, getattr(news, "label", "")
+            self.snapshots, self.tests = [], []
+        self.snapshots.extend(news.snapshots)
+        self.tests.extend(news.tests)
+        if len(self.snapshots) > KEPT_SNAPSHOTS:
+            self.snapshots = self.snapshots[1::2]
+
+
+class Broadcast:
+    """A presenter's news, numbered, for any number of followers (thread-safe)."""
+
+    def __init__(self, code: str, presenter):
+        self.code = code
+        self._presenter = weakref.ref(presenter)
+        self._lock = threading.Lock()
+        self._recent: deque[tuple[int, Any]] = deque(maxlen=RECENT)
+        self.seq = 0
+        self.closed = False
+        self.run = None                  # the presenter's RunInfo
+        self.status = self.ghost_status = self.in_force = ""
+        self.settings: dict[str, Any] = {}
+        self._main = _Curve()
+        self._ghost = _Curve()
+        self._latest: Snapshot | None = None
+        self._tsne = None
+
+    @property
+    def presenter(self):
+        return self._presenter()
+
+    def publish(self, up, run, status: str, ghost_status: str, in_force: str, settings: dict) -> None:
+        with self._lock:
+            self.run, self.status, self.ghost_status, self.in_force = run, status, ghost_status, in_force
+            self.settings = settings
+            if up.empty:
+                return
+            self._main.take(up)
+            shown = list(up.snapshots) + list(up.progress)
+            if shown:
+                self._latest = max(shown, key=lambda s: s.examples_seen)
+            if up.new_run:
+                self._tsne = None
+            if up.tsne is not None:
+                self._tsne = up.tsne
+            if up.ghost is not None:
+                self._ghost.take(up.ghost)
+            self.seq += 1
+            self._recent.append((self.seq, up))
+
+    def since(self, seq: int):
+        """(newest seq, updates after ``seq``), or None when the follower fell too far behind."""
+        with self._lock:
+            if seq == self.seq:
+                return seq, []
+            if not self._recent or self._recent[0][0] > seq + 1:
+                return None
+            return self.seq, [u for s, u in self._recent if s > seq]
+
+    def catch_up(self, update_type, ghost_type):
+        """(seq, one update holding the run so far) for a follower that starts now."""
+        with self._lock:
+            m, g = self._main, self._ghost
+            up = update_type(run_id=m.run_id, new_run=True, spec=m.spec, snapshots=list(m.snapshots),
+                             tests=list(m.tests), tsne=self._tsne,
+                             progress=[self._latest] if self._latest is not None else [])
+            if g.spec is not None:
+                up.ghost = ghost_type(run_id=g.run_id, new_run=True, spec=g.spec, label=g.label,
+                                      snapshots=list(g.snapshots), tests=list(g.tests))
+            return self.seq, up
+
+
+class Stage:
+    """The codes being presented in this server process."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._open: dict[str, Broadcast] = {}
+
+    def open(self, presenter, code: str | None = None) -> Broadcast:
+        with self._lock:
+            if code is None:
+                code = new_code()
+                while code in self._open:
+                    code = new_code()
+            code = normalise_code(code)
+            held = self._open.get(code)
+            if held is not None and not held.closed and held.presenter not in (None, presenter):
+                raise PresentError(f"The code {code} is already being presented here; pick another one.")
+            b = Broadcast(code, presenter)
+            self._open[code] = b
+            return b
+
+    def get(self, code: str) -> Broadcast | None:
+        with self._lock:
+            b = self._open.get(normalise_code(code))
+            return None if b is None or b.closed else b
+
+    def close(self, broadcast: Broadcast) -> None:
+        with self._lock:
+            broadcast.closed = True
+            if self._open.get(broadcast.code) is broadcast:
+                del self._open[broadcast.code]
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+STAGE = Stage()

@@ -1,0 +1,167 @@
+"""A session's part in presenter mode: sharing its run, following another's, taking it over.
+
+:class:`Sharing` is mixed into :class:`app.controller.Controller`.  A presenting
+session publishes each poll into its :class:`app.presenting.Broadcast`; a following
+session has no engine, mirrors the presenter's controls (read-only: changes sent
+anyway are put back) and status, and polls the broadcast instead of an engine.
+"Take it from here" copies the presenter's network state between two of its
+chunks and starts the follower's own engine from it.
+"""
+from __future__ import annotations
+
+import logging
+
+import param
+
+from .presenting import STAGE, Broadcast, PresentError, normalise_code
+from .tracker import RunNews
+
+log = logging.getLogger("dendrite_lab.sharing")
+
+FOLLOWING_REFUSAL = ("You are following the class code {code}: the controls show the presenter's run. Press "
+                     "“Take it from here” to train your own network from this point.")
+
+
+def merge_news(updates: list, update_type):
+    """Several polls' news as one (a follower may read a few at once): from the last rebuild on."""
+    start = max((i for i, u in enumerate(updates) if u.new_run), default=0)
+    updates = updates[start:]
+    out = update_type(run_id=updates[-1].run_id, new_run=updates[0].new_run, spec=updates[0].spec)
+    for u in updates:
+        out.snapshots += u.snapshots
+        out.progress += u.progress
+        out.tests += u.tests
+        out.live += u.live
+        out.tsne = u.tsne if u.tsne is not None else out.tsne
+    ghosts = [u.ghost for u in updates if u.ghost is not None]
+    if ghosts:
+        out.ghost = merge_news(ghosts, RunNews)
+        out.ghost.label = ghosts[-1].label
+    return out
+
+
+class Sharing(param.Parameterized):
+    presenting = param.String(default="", precedence=-1, doc="The class code this session presents under.")
+    following = param.String(default="", precedence=-1, doc="The class code whose run this session shows.")
+
+    def __init__(self, **params):
+        self._broadcast: Broadcast | None = None
+        self._follow: Broadcast | None = None
+        self._follow_seq = -1
+        self._mirrored: dict = {}
+        super().__init__(**params)
+
+    # ------------------------------------------------------------ presenting
+    def present(self, code: str | None = None) -> str | None:
+        """Share this run under ``code`` (a new one when None); returns the code, or None when refused."""
+        if self._follow is not None:
+            self.notify("Take the run over first: a following page has no run of its own to share.", "warning")
+            return None
+        try:
+            b = STAGE.open(self, code)
+        except PresentError as exc:
+            self.notify(str(exc), "warning")
+            return None
+        if self._broadcast is not None and self._broadcast is not b:
+            STAGE.close(self._broadcast)
+        self._broadcast = b
+        self.presenting = b.code
+        self.notify(f"Your run is shared: the class opens /app?follow={b.code} (the link and a QR code are on "
+                    f"the page).", "success")
+        return b.code
+
+    def stop_presenting(self) -> None:
+        if self._broadcast is not None:
+            STAGE.close(self._broadcast)
+            self._broadcast = None
+            self.presenting = ""
+
+    def _publish(self, up) -> None:
+        if self._broadcast is not None:
+            self._broadcast.publish(up, self._run, self.status, self.ghost_status, self.in_force, self.settings())
+
+    # ------------------------------------------------------------- following
+    def follow(self, code: str) -> bool:
+        """Show the run presented under ``code`` instead of training one; False (with a message) if unknown."""
+        try:
+            b = STAGE.get(code)
+        except PresentError as exc:
+            self.notify(str(exc), "warning")
+            return False
+        if b is None or b.presenter is None or b.presenter is self:
+            self.notify(f"No run is shared under the code {normalise_code(code)} on this server right now; "
+                        f"this page runs its own network.", "warning")
+            return False
+        self.stop_presenting()
+        self._drop_engines()
+        self._follow, self._follow_seq, self._mirrored = b, -1, {}
+        self.param.update(following=b.code, running=False, watching=False, class_note="")
+        self.notify(f"Following the class code {b.code}: you see the presenter's run live.", "info")
+        return True
+
+    @property
+    def is_following(self) -> bool:
+        return self._follow is not None
+
+    def _refused_while_following(self) -> bool:
+        if self._follow is None:
+            return False
+        self.notify(FOLLOWING_REFUSAL.format(code=self._follow.code), "info")
+        return True
+
+    def _poll_following(self, update_type, ghost_type):
+        b = self._follow
+        if b.closed or b.presenter is None:
+            self._follow = None
+            self.following = ""
+            self.status = "The presenter's run has ended · press ▶ Play to train your own network"
+            self.notify(f"The run shared under {b.code} has ended. This page now runs its own network.", "info")
+            self._active = False
+            return update_type(run_id=self._run_id)
+        got = b.since(self._follow_seq) if self._follow_seq >= 0 else None
+        if got is None:
+            seq, ups = b.catch_up(update_type, ghost_type)
+            ups = [ups]
+        else:
+            seq, ups = got
+        self._follow_seq = seq
+        if b.settings and b.settings != self._mirrored:
+            self._mirrored = dict(b.settings)
+            self._mirror_controls(self._mirrored)
+        self._run = b.run
+        self.param.update(status=f"following {b.code} · {b.status}", ghost_status=b.ghost_status,
+                          in_force=b.in_force)
+        news = merge_news(ups, update_type) if ups else update_type(run_id=self._run_id)
+        self.tracker.observe(news)
+        return news
+
+    def _mirror_controls(self, settings: dict) -> None:
+        for name, value in settings.items():
+            try:
+                self.quietly(**{name: value})
+            except ValueError as exc:       # a control this page cannot show (e.g. a dataset not installed here)
+                log.warning("cannot mirror %s: %s", name, exc)
+
+    def take_over(self) -> bool:
+        """Go on from the presenter's network and settings, in this session's own engine."""
+        b = self._follow
+        if b is None:
+            return False
+        presenter = b.presenter
+        engine = presenter.engine if presenter is not None else None
+        got = engine.request_state() if engine is not None else None
+        if got is None:
+            self.notify("The presenter's network could not be copied just now (it may be rebuilding); try again "
+                        "in a moment.", "warning")
+            return False
+        spec, seed, dataset, state = got
+        settings = dict(b.settings)
+        self._follow = None
+        self.following = ""
+        settings["ghost"] = "off"       # a ghost would start at example 0, far behind
+        self._mirror_controls(settings)
+        self._active = True
+        self._new_run(reason=f"Taken over at example {int(state['examples_seen'][0]):,}: your own network goes on "
+                             f"from the presenter's weights and settings.", spec=spec, state=state)
+        self.start()
+        return True

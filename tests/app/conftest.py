@@ -1,0 +1,76 @@
+"""Helpers shared by the dashboard's unit tests (no server, no browser)."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.controller import Controller, Update
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class NoTsne:
+    """Stands in for the t-SNE worker (keeps the unit tests' CPU for training)."""
+
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, activity, examples_seen, run_id):
+        self.submitted.append((np.asarray(activity).shape, examples_seen, run_id))
+        return True
+
+    def reset(self, run_id):
+        pass
+
+    def close(self):
+        pass
+
+    def take(self):
+        return None
+
+    busy = False
+
+
+def pump(c: Controller, until, timeout=20.0) -> list[Update]:
+    """Poll like the page does until ``until(controller)`` holds."""
+    ups = []
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        ups.append(c.poll())
+        if until(c):
+            return ups
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout} s; status: {c.status!r}, message: {c.message!r}")
+
+
+def closed_after_test(make_controller):
+    """Fixture body: a factory of controllers that are closed after the test; their threads must stop."""
+    made = []
+
+    def factory(**params):
+        c = make_controller(**params)
+        made.append(c)
+        return c
+    yield factory
+    for c in made:
+        ghost_engine = c.ghost_run.engine
+        c.close()
+        if c.engine is not None:
+            assert not c.engine.alive, "the engine thread must stop when the session closes"
+        if ghost_engine is not None:
+            assert not ghost_engine.alive, "the ghost's thread must stop when the session closes"
+
+
+
+SWEEP_ARGS = ["--preset", "glr17-1hl-rate", "--set", "hidden=20", "--grid", "g_a=0,0.6",
+              "--grid", "feedback_scale=0.5,1,2", "--seeds", "2", "--examples", "300", "--test-images", "100",
+              "--workers", "2", "--no-progress", "--fail-on", "g_a=0.6,feedback_scale=2-seed1"]
+
+
+def make_tiny_sweep(out: Path) -> subprocess.CompletedProcess:
+    """A 12-run sweep (one run fails on purpose) made by the command line, as a user would."""
+    return subprocess.run([sys.executable, "-m", "dendcore", "sweep", *SWEEP_ARGS, "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+

@@ -1,0 +1,105 @@
+"""Presenter mode: one engine, many viewers; followers are read-only; "Take it from here" goes on
+from the presenter's network exactly."""
+import pytest
+
+pytest.importorskip("panel")
+
+from app.controller import Controller, TrainingSlots  # noqa: E402
+from app.presenting import STAGE, PresentError, normalise_code  # noqa: E402
+from tests.app.conftest import NoTsne, pump  # noqa: E402
+
+QUANTITIES = ("train_error_pct", "loss_output", "loss_hidden", "angle_to_backprop_deg", "eig_jacobian",
+              "loss_correlation")
+
+
+@pytest.fixture
+def sessions():
+    made = []
+    slots = TrainingSlots(8)
+
+    def make(**params):
+        params.setdefault("preset", "glr17-1hl-rate")
+        params.setdefault("hidden", "30")
+        c = Controller(slots=slots, tsne=NoTsne(), **params)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.close()
+
+
+def grid_rows(c, after):
+    return {r["examples_seen"]: r for r in c.history if r["examples"] and r["examples_seen"] > after}
+
+
+def test_followers_see_the_presenters_run_and_take_it_over_exactly(sessions):
+    t = sessions()
+    t.activate()
+    code = t.present()
+    assert code and STAGE.get(code) is not None
+    t.start()
+    pump(t, lambda c: c.tracker.examples_seen >= 3000, timeout=60)
+    t.stop()
+    k = int(t.engine.request_state()[3]["examples_seen"][0])      # where the paused presenter stands
+
+    followers = [sessions(), sessions()]
+    for f in followers:
+        assert f.follow(code)
+        up = f.poll()
+        assert up.new_run and up.spec == t.run.spec
+        assert [s.examples_seen for s in up.snapshots] == [r["examples_seen"] for r in t.history if r["examples"]]
+        assert f.engine is None and not f.threads_alive, "a follower has no engine of its own"
+        assert f.status.startswith(f"following {code}")
+    # read-only: a change sent anyway is put back, Play is refused
+    f = followers[0]
+    f.g_a = 0.5
+    assert f.g_a == t.g_a and "following" in f.message
+    f.start()
+    assert f.engine is None and not f.running
+
+    # the presenter goes on: followers get the same new snapshots
+    t.start()
+    pump(t, lambda c: c.tracker.examples_seen >= k + 2000, timeout=60)
+    t.stop()
+    for f in followers:
+        pump(f, lambda c: c.last_snapshot is not None and c.last_snapshot.examples_seen >= t.tracker.last.examples_seen)
+
+    # take over at the presenter's current point; then both go on the same 3000 examples
+    t.engine.request_state()
+    k = int(t.engine.request_state()[3]["examples_seen"][0])
+    f = followers[1]
+    assert f.take_over() and not f.is_following and f.engine is not None
+    pump(f, lambda c: c.tracker.last is not None and c.tracker.last.examples_seen >= k + 3000, timeout=60)
+    f.stop()
+    t.start()
+    pump(t, lambda c: c.tracker.last.examples_seen >= k + 3000, timeout=60)
+    t.stop()
+    mine, theirs = grid_rows(f, k + 2000), grid_rows(t, k + 2000)
+    assert mine and set(mine) <= set(theirs)
+    for at, row in mine.items():
+        for q in QUANTITIES:
+            assert row[q] == theirs[at][q], (at, q)
+
+
+def test_a_follower_of_an_ended_run_gets_its_own(sessions):
+    t = sessions()
+    t.activate()
+    code = t.present("CLASS7")
+    f = sessions()
+    assert f.follow("class7")
+    f.poll()
+    t.close()
+    f.poll()
+    assert not f.is_following and "has ended" in f.message
+    f.start()
+    pump(f, lambda c: c.tracker.examples_seen > 0, timeout=60)
+    assert code == "CLASS7"
+
+
+def test_codes_are_checked_and_not_stolen(sessions):
+    with pytest.raises(PresentError):
+        normalise_code("<script>")
+    a, b = sessions(), sessions()
+    assert a.present("ROOM12") == "ROOM12"
+    assert b.present("ROOM12") is None and "already being presented" in b.message
+    assert not sessions().follow("NOPE99")
