@@ -7,19 +7,9 @@ pytest.importorskip("panel")
 
 from app import query as link_query  # noqa: E402
 from app.controller import URL_PARAMS, Controller, TrainingSlots  # noqa: E402
+from tests.app.conftest import NoTsne  # noqa: E402
 
 LONG_DIGITS = "1" * (sys.get_int_max_str_digits() + 1)     # 4,301: one more than int() converts
-
-
-class NoTsne:
-    def submit(self, activity, examples_seen, run_id):
-        return True
-
-    def reset(self, run_id):
-        pass
-
-    def close(self):
-        pass
 
 
 def test_screen_refuses_long_values_long_numbers_and_repeats():
