@@ -6,30 +6,20 @@
 * CSV -- one row per kept snapshot, the columns of ``Snapshot.scalars()``.
 * HTML -- the plots as they are now, as one file that works offline (Bokeh's
   JavaScript is inlined).
-* PNG -- that HTML rendered by a headless Chromium (Playwright); each plot's
-  toolbar also has a save button that writes a PNG in the browser itself.
+* PNG -- drawn by the student's own browser (:data:`PNG_IN_BROWSER_JS`): the server
+  never starts a browser of its own, which under deploy/serve.sh crashed (it inherited the
+  jemalloc preload), leaked its driver processes and showed its launch log on the page.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
-import tempfile
-import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 from dendcore import SCHEMA_VERSION, Snapshot
 
 EXPORT_FORMAT = "dendrite-lab-dashboard-run"
-CHROMIUM = os.environ.get("DENDRITE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-class ExportUnavailable(RuntimeError):
-    """The requested export needs something this machine does not have."""
 
 
 def run_record(run, history: list[dict]) -> dict:
@@ -71,38 +61,61 @@ def run_csv(history: list[dict]) -> str:
 
 def plots_html(layout, title: str = "Dendrite Lab") -> str:
     """A standalone HTML page (inline resources, no network needed) of a Bokeh layout of fresh figures."""
+    from bokeh.document import Document
     from bokeh.embed import file_html
+    from bokeh.io.doc import patch_curdoc
     from bokeh.resources import INLINE
 
-    return file_html(layout, INLINE, title)
+    # file_html copies the browser-side callbacks of the *current* document into its own; in a
+    # download callback that can be a document the server has already destroyed, whose callback
+    # table is gone ("'DocumentCallbackManager' object has no attribute '_js_event_callbacks'").
+    # The figures are fresh and need nothing from any session, so an empty document stands in.
+    scratch = Document()
+    with patch_curdoc(scratch):
+        return file_html(layout, INLINE, title)
 
 
-def png_available() -> bool:
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        return False
-    return Path(CHROMIUM).exists()
-
-
-def html_to_png(html: str, width: int = 1200, timeout_s: float = 30.0) -> bytes:
-    """Render an HTML page to PNG in headless Chromium (call from a worker thread, not the event loop)."""
-    if not png_available():
-        raise ExportUnavailable("PNG export needs Playwright and Chromium; use the save button in each "
-                                "plot's toolbar instead")
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "plots.html"
-        path.write_text(html, encoding="utf-8")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                        timeout=timeout_s * 1000)
-            try:
-                page = browser.new_page(viewport={"width": width, "height": 800})
-                page.goto(path.as_uri(), timeout=timeout_s * 1000)
-                page.wait_for_selector("canvas", state="attached", timeout=timeout_s * 1000)
-                time.sleep(0.5)   # let Bokeh finish drawing
-                return page.screenshot(full_page=True, type="png")
-            finally:
-                browser.close()
+# Runs in the browser when "Plots as PNG" is pressed: every plot on screen, drawn by Bokeh's own
+# export (the same drawing the toolbar's save button makes), packed in reading order into rows
+# of one white canvas (the page's explanations between the plots are left out), then saved as a
+# file.  ``html`` is the HTML download button, whose file name (kept up to date by the page)
+# gives the PNG its name.
+PNG_IN_BROWSER_JS = """
+const shown = [];
+for (const view of Bokeh.index.all_views()) {
+  if (view.model.type !== "Figure" || !view.el || !view.el.isConnected) continue;
+  const r = view.el.getBoundingClientRect();
+  if (r.width > 0 && r.height > 0) shown.push({view, w: r.width, h: r.height, top: r.top, left: r.left});
+}
+if (shown.length === 0) { window.alert("There are no plots on the page yet."); return; }
+shown.sort((a, b) => (Math.abs(a.top - b.top) > 20 ? a.top - b.top : a.left - b.left));
+const gap = 10, rowWidth = Math.max(1200, ...shown.map((p) => p.w));
+let x = 0, y = 0, rowHeight = 0, width = 0;
+for (const p of shown) {
+  if (x > 0 && x + p.w > rowWidth) { x = 0; y += rowHeight + gap; rowHeight = 0; }
+  p.x = x; p.y = y;
+  x += p.w + gap; rowHeight = Math.max(rowHeight, p.h); width = Math.max(width, x - gap);
+}
+const height = y + rowHeight;
+// browsers refuse canvases much beyond 16k pixels a side or ~250 M pixels
+const scale = Math.min(window.devicePixelRatio || 1, 16000 / width, 16000 / height, Math.sqrt(2.0e8 / (width * height)));
+const out = document.createElement("canvas");
+out.width = Math.ceil(width * scale);
+out.height = Math.ceil(height * scale);
+const ctx = out.getContext("2d");
+ctx.fillStyle = "white";
+ctx.fillRect(0, 0, out.width, out.height);
+for (const p of shown) {
+  ctx.drawImage(p.view.export("png").canvas, p.x * scale, p.y * scale, p.w * scale, p.h * scale);
+}
+const name = (html.filename || "dendrite-lab-plots.html").replace(/\\.html$/, "") + ".png";
+out.toBlob((blob) => {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+}, "image/png");
+"""

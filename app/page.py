@@ -1,7 +1,6 @@
 """The page of one browser session: template, controls, plots and the periodic drain."""
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -14,7 +13,8 @@ import numpy as np
 import panel as pn
 from panel.io.callbacks import PeriodicCallback
 
-from . import explain, export, memory
+from . import explain, export, limits, memory
+from . import query as link_query
 from .cards import ExperimentCards
 from .controller import LIVE, URL_PARAMS, Controller
 from .paper import paper_reference
@@ -49,6 +49,7 @@ LINK_RECHECK_S = 10.0           # how long the address bar is watched after rewr
 ATTACH_ORDER = ("learning", "plateaus", "example", "alignment", "tsne")
 
 pn.extension(notifications=False)
+link_query.install()        # long values in a link are refused before Panel converts them (app/query.py)
 
 SESSIONS: "weakref.WeakSet[Dashboard]" = weakref.WeakSet()
 
@@ -98,6 +99,8 @@ class Dashboard:
         self._downloads: dict[str, pn.widgets.FileDownload] = {}
         self.role: tuple[str, str] | None = None   # ("present" | "follow", code) from the link
         self._buttons = None
+        self._doc = None                        # the session's document, once the page is shown
+        self._tab = limits.TabWatch()
 
         c = controller
         self.status = pn.pane.Str(c.param.status, css_classes=["dl-status"], name="status",
@@ -166,14 +169,11 @@ class Dashboard:
                                          label="Run as CSV", **_look("light"), embed=False)
         html_dl = pn.widgets.FileDownload(callback=self._html_file, filename="dendrite-lab-plots.html",
                                           label="Plots as HTML", **_look("light"), embed=False)
-        self.png_dl = pn.widgets.FileDownload(filename="dendrite-lab-plots.png", label="Download the PNG",
-                                              **_look("success"), visible=False, embed=False)
-        self._downloads = {"json": json_dl, "csv": csv_dl, "html": html_dl, "png": self.png_dl}
+        self._downloads = {"json": json_dl, "csv": csv_dl, "html": html_dl}
         self._name_downloads()
-        png_btn = pn.widgets.Button(**{_LABEL: "Render plots as PNG"}, **_look("light"),
-                                    disabled=not export.png_available())
-        png_btn.on_click(self._render_png)
-        self.png_btn = png_btn
+        # drawn by the browser itself: the server starts no browser of its own (app/export.py)
+        png_btn = pn.widgets.Button(**{_LABEL: "Plots as PNG"}, **_look("light"))
+        png_btn.js_on_click(args={"html": html_dl}, code=export.PNG_IN_BROWSER_JS)
         share = pn.pane.Markdown("The address bar always holds the current settings: copy it to share "
                                  "this exact setup.", styles={"font-size": "12px", "color": "#555"})
         self.share.lock_controls(bool(c.following))
@@ -184,7 +184,7 @@ class Dashboard:
             pn.pane.Markdown("#### Model (a change starts a new run)"), model,
             pn.pane.Markdown("#### Side by side"), ghost,
             pn.pane.Markdown("#### Test error"), tests,
-            pn.pane.Markdown("#### Export"), pn.Row(json_dl, csv_dl), pn.Row(html_dl, png_btn), self.png_dl,
+            pn.pane.Markdown("#### Export"), pn.Row(json_dl, csv_dl), pn.Row(html_dl, png_btn),
             share,
         ]
 
@@ -303,6 +303,7 @@ class Dashboard:
         if self._closed:
             return
         self.timeline["onload"] = time.perf_counter()
+        self._doc = pn.state.curdoc
         self._rewrite_link()
         if self.role is not None:
             kind, code = self.role
@@ -313,6 +314,7 @@ class Dashboard:
             elif self.ctrl.join_experiment(code) or self.ctrl.experiment:
                 self.show_class_map(self.ctrl.experiment)
         self.ctrl.activate()
+        _watch_tabs_start()
         # background: Panel would otherwise flag the server "busy" around every drain, which sets the
         # busy indicator of every open page in the process (quadratic in sessions; 16 % of the event
         # loop with 30 sessions in the load test)
@@ -426,6 +428,20 @@ class Dashboard:
             self._show_reference()
             if self.cards is not None:
                 self.cards.refresh()        # only redraws when a result changed
+
+    def _check_tab(self, now: float) -> None:
+        """A tab gone for a second stops its training and frees its place (app/limits.py); Bokeh
+        keeps the session itself for the unused-session lifetime in case the tab comes back."""
+        session = getattr(getattr(self._doc, "session_context", None), "_session", None)
+        if session is None or self._closed:
+            return
+        if self._tab.gone(session.connection_count, now) and self.ctrl.running:
+            self._doc.add_next_tick_callback(self._stop_for_closed_tab)
+
+    def _stop_for_closed_tab(self) -> None:
+        if self.ctrl.running and not self._closed:
+            log.info("a page's tab closed: its run paused and its training place freed")
+            self.ctrl.stop()
 
     def _show_reference(self) -> None:
         """While the class is full, the error plot shows the whole reference run, not only its start.
@@ -542,20 +558,25 @@ class Dashboard:
             return io.StringIO("<p>No plots yet.</p>")
         return io.StringIO(export.plots_html(self.plots.static_layout(), title="Dendrite Lab plots"))
 
-    async def _render_png(self, event=None) -> None:
-        if self.plots is None:
-            return
-        self.png_btn.loading = True
-        try:
-            html = export.plots_html(self.plots.static_layout(), title="Dendrite Lab plots")
-            png = await asyncio.to_thread(export.html_to_png, html)
-        except Exception as exc:
-            self.ctrl.notify(f"PNG export failed: {exc}", "warning")
-            return
-        finally:
-            self.png_btn.loading = False
-        self.png_dl.file = io.BytesIO(png)
-        self.png_dl.visible = True
+
+TAB_WATCH_MS = 250
+_tab_watch = None
+
+
+def _watch_tabs_start() -> None:
+    """One timer of the process checks every page for a closed tab; the pages' own drains slow
+    down to one poll in 2 s on a busy server, too slow to free a place within 5 s."""
+    global _tab_watch
+    if _tab_watch is None:
+        from tornado.ioloop import PeriodicCallback as LoopTimer
+
+        def check_all():
+            now = time.monotonic()
+            for dash in list(SESSIONS):
+                dash._check_tab(now)
+
+        _tab_watch = LoopTimer(check_all, TAB_WATCH_MS)
+        _tab_watch.start()
 
 
 def build_page(controller: Controller | None = None):
@@ -564,12 +585,16 @@ def build_page(controller: Controller | None = None):
     doc = pn.state.curdoc
     loc = pn.state.location if doc is not None and doc.session_context is not None else None
     if loc is not None:
+        screened = link_query.screen(loc.search)
         query = dict(loc.query_params)
         refused = ctrl.apply_settings(query) if query else []
         loc.sync(ctrl, {name: name for name in URL_PARAMS}, on_error=ctrl.url_errors)
+        if screened.refused:
+            ctrl.notify(" ".join(filter(None, [ctrl.message, screened.message()])), "warning")
     dash = Dashboard(ctrl)
     if loc is not None:
-        dash.link_refused = [b.split("=", 1)[0] for b in refused]
+        names = [b.split("=", 1)[0] for b in refused]
+        dash.link_refused = names + [n for n in screened.refused if n in URL_PARAMS and n not in names]
         dash.role = role_of(query)
     template = pn.template.FastListTemplate(
         title="Dendrite Lab · deep learning with segregated dendrites",

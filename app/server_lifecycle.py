@@ -1,6 +1,7 @@
 """Server hooks of the directory app (Bokeh runs them once per server process).
 
-On start: send the dashboard's log lines to the server's stderr and warm up in a
+On start: send the dashboard's log lines to the server's stderr (every line bounded in
+length and repeated warnings rate-limited, app/logs.py) and warm up in a
 background thread (load MNIST, build one spiking and one rate network and train an
 example each) so that Numba's compiled kernels are loaded before the first student
 clicks Play, while pages are already served; then exempt what the warm-up created
@@ -29,7 +30,8 @@ def on_server_loaded(server_context):
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
-    from app import memory
+    from app import logs, memory
+    logs.install("dendrite_lab")        # bounded lines whatever a browser sends (app/logs.py)
     memory.ENABLED = True
     memory.watch_pauses()
     from app.warmup import WARMUP

@@ -12,7 +12,25 @@
 #   DENDRITE_EXTRA_ARGS        anything else for `panel serve`, word-split
 #   DENDRITE_ALLOCATOR         jemalloc (the default when Debian's libjemalloc2 is installed) or
 #                              system (glibc's malloc behind Python's own small-object allocator)
+#   DENDRITE_SECRET_KEY        key that signs session ids and tokens, at least 32 characters
+#                              (a new random one per start when unset)
+#   DENDRITE_PAGE_BURST_S, DENDRITE_PAGE_SHARE, DENDRITE_TRUSTED_PROXIES
+#                              the per-client page limit (app/front_door.py, deploy/README.md)
 set -eu
+
+# Signed sessions: the server refuses session ids and tokens it did not issue (a made-up id in
+# a link, a hand-made token with a far expiry). The key comes from the environment so that
+# several servers behind one proxy can share it; unset, each start makes its own, which the
+# --num-procs workers inherit (they are forked after this point).
+if [ -z "${DENDRITE_SECRET_KEY:-}" ]; then
+    DENDRITE_SECRET_KEY=$(head -c 48 /dev/urandom | base64 | tr -d '\n+/=')
+fi
+if [ "${#DENDRITE_SECRET_KEY}" -lt 32 ]; then
+    echo "serve.sh: DENDRITE_SECRET_KEY must be at least 32 characters" >&2
+    exit 2
+fi
+export BOKEH_SECRET_KEY="$DENDRITE_SECRET_KEY"
+unset DENDRITE_SECRET_KEY
 
 # glibc raises its mmap threshold after each large free, so a closed session's weights and plot
 # buffers stayed in the heap: after 30 sessions the server kept about 1 GB (benchmarks/load_test.py).
@@ -52,4 +70,6 @@ exec panel serve app \
     --check-unused-sessions 10000 \
     --unused-session-lifetime "${DENDRITE_SESSION_LIFETIME:-60000}" \
     --session-token-expiration 300 \
+    --session-ids signed \
+    --plugins app.front_door \
     ${DENDRITE_EXTRA_ARGS:-}

@@ -1,0 +1,139 @@
+"""The public instance's front door: a ``panel serve --plugins`` module (deploy/serve.sh loads it).
+
+Importing it swaps the handlers of every app's page (``/app``) and embed script
+(``/app/autoload.js``) for guarded versions, before the server builds its routes:
+
+* **No session chosen by the link.**  Bokeh lets a request name the session it joins
+  (``?bokeh-session-id=…``, ``?bokeh-token=…`` or a ``Bokeh-Session-Id`` header).  Signing
+  session ids (``--session-ids signed``) stops made-up ids, but not an id or token an
+  attacker obtained from their own page and posted as a link: everyone who clicks it would
+  share the poster's session.  The dashboard never needs either, so a link carrying one is
+  redirected to the same address without it (a new session of one's own); the header,
+  which only scripts send, is refused.
+* **A budget of page-building time per client** (:mod:`app.ratelimit`): building a page
+  holds the event loop for 1–2 s (more on a busy machine), so each client address may use
+  ``DENDRITE_PAGE_BURST_S`` seconds of it at once, refilled at ``DENDRITE_PAGE_SHARE`` of the
+  loop; beyond that the answer is an immediate 429 with ``Retry-After``.  The client is the socket's peer, or, when that peer is a trusted proxy
+  (loopback, or an address in ``DENDRITE_TRUSTED_PROXIES``), the address the proxy forwarded:
+  with ``--use-xheaders`` Tornado believes ``X-Real-IP`` from anyone, which would let a
+  flooding client pose as a new one on every request.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import os
+import time
+from urllib.parse import parse_qsl, urlencode
+
+import panel.io.server  # noqa: F401  (Panel replaces Bokeh's page handlers on import; guard Panel's)
+from bokeh.server import urls as bokeh_urls
+
+from .ratelimit import LoopBudgets, page_budgets_from_env
+
+log = logging.getLogger("dendrite_lab.front_door")
+
+SESSION_ARGS = ("bokeh-session-id", "bokeh-token")
+SESSION_HEADER = "Bokeh-Session-Id"
+
+ROUTES: list = []       # panel serve --plugins wants this; the guard needs no routes of its own
+
+_budgets: LoopBudgets | None = None
+
+
+def page_budgets() -> LoopBudgets:
+    global _budgets
+    if _budgets is None:
+        _budgets = page_budgets_from_env()
+    return _budgets
+
+
+def _trusted_proxies() -> set[str]:
+    raw = os.environ.get("DENDRITE_TRUSTED_PROXIES", "")
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _is_trusted(peer: str) -> bool:
+    try:
+        if ipaddress.ip_address(peer).is_loopback:
+            return True
+    except ValueError:
+        return False
+    return peer in _trusted_proxies()
+
+
+def client_key(request) -> str:
+    """The address a page request is charged to (see the module docstring)."""
+    context = getattr(request.connection, "context", None)
+    peer = getattr(context, "_orig_remote_ip", None) or request.remote_ip or "?"
+    if _is_trusted(peer):
+        return request.remote_ip or peer
+    return peer
+
+
+def _limited_page(retry_after: int) -> str:
+    # a browser reloads by itself when the budget allows a page again; scripts do not follow this
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<meta http-equiv='refresh' content='{retry_after}'><title>Dendrite Lab: please wait</title></head>"
+            "<body style='font-family: sans-serif; margin: 3em'><h1>Too many page loads</h1>"
+            "<p>This address opened many pages in a short time. The page loads by itself in "
+            f"{retry_after} s.</p></body></html>")
+
+
+class FrontDoor:
+    """Mixin for Bokeh's page handlers; runs before any session is looked up or built."""
+
+    async def prepare(self):
+        await super().prepare()
+        if self._finished:
+            return
+        request = self.request
+        if request.headers.get(SESSION_HEADER) is not None:
+            log.warning("refused a page request naming its session in a header (client %s)", client_key(request))
+            self.set_status(403)
+            self.finish("A session cannot be chosen by the request.")
+            return
+        args = parse_qsl(request.query or "", keep_blank_values=True)
+        if any(name in SESSION_ARGS for name, _ in args):
+            log.warning("a link named a session; sent client %s to a new one", client_key(request))
+            kept = urlencode([(k, v) for k, v in args if k not in SESSION_ARGS])
+            self.set_header("Cache-Control", "no-store")
+            self.redirect(request.path + (f"?{kept}" if kept else ""), status=303)
+            return
+        key = client_key(request)
+        verdict = page_budgets().admit(key)
+        if verdict.allowed:
+            self._dl_charge = (key, verdict.reserved_s, time.perf_counter())
+        else:
+            retry = max(1, math.ceil(verdict.retry_after_s))
+            log.warning("page rate limit: refused a page for client %s (retry in %d s)", key, retry)
+            self.set_status(429)
+            self.set_header("Retry-After", str(retry))
+            self.set_header("Cache-Control", "no-store")
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(_limited_page(retry))
+
+    def on_finish(self):
+        charge = getattr(self, "_dl_charge", None)
+        if charge is not None:
+            key, reserved, t0 = charge
+            page_budgets().settle(key, reserved, time.perf_counter() - t0)
+        super().on_finish()
+
+
+def _guarded(handler: type) -> type:
+    if issubclass(handler, FrontDoor):
+        return handler
+    return type(f"Guarded{handler.__name__}", (FrontDoor, handler), {})
+
+
+def install() -> None:
+    """Guard the page and embed-script handlers of every app the server will build (idempotent)."""
+    patterns = bokeh_urls.per_app_patterns
+    for i, (pattern, handler, *rest) in enumerate(patterns):
+        if pattern in (r"/?", r"/autoload.js"):
+            patterns[i] = (pattern, _guarded(handler), *rest)
+
+
+install()

@@ -1,0 +1,83 @@
+"""app/capacity.py (memory budget) and app/limits.py (closed tabs, chunk sizing)."""
+import gc
+import tracemalloc
+
+import pytest
+
+from app.capacity import MB, MemoryBudget, budget_from_env, network_bytes, session_bytes
+from app.limits import ChunkSizer, TabWatch
+
+
+@pytest.mark.parametrize("hidden,mode", [((500,), "rate"), ((2000, 2000), "rate"), ((300, 100), "spiking")])
+def test_the_estimate_covers_what_a_trainer_really_holds(hidden, mode):
+    from dendcore import ModelSpec, Trainer, load_mnist
+
+    data = load_mnist()
+    Trainer(ModelSpec().replace(hidden=(20,), mode=mode), data, seed=0)     # one-time caches first
+    gc.collect()
+    tracemalloc.start()
+    try:
+        trainer = Trainer(ModelSpec().replace(hidden=hidden, mode=mode), data, seed=0)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    estimate = network_bytes(hidden)
+    assert held <= estimate <= 1.5 * held + 2 * MB, (held, estimate)
+    del trainer
+
+
+def test_the_largest_network_costs_what_the_issue_measured():
+    # ten tabs of 2000-2000-2000 took about 1 GB: about 100 MB a page
+    assert 80 * MB < session_bytes((2000, 2000, 2000)) < 130 * MB
+    assert session_bytes((500,), ghost=True) - session_bytes((500,)) == network_bytes((500,))
+
+
+def test_budget_per_server_and_per_session():
+    big = session_bytes((2000, 2000, 2000))
+    budget = MemoryBudget(total_bytes=int(3.5 * big), per_session_bytes=2 * big)
+    assert all(budget.reserve(i, big) is None for i in range(3))
+    refusal = budget.reserve(3, big, what="A 784-2000-2000-2000-10 network")
+    assert refusal.startswith("The server is short of memory: A 784-2000-2000-2000-10 network would need about")
+    assert budget.reserve(0, big // 4) is None          # a session replaces its own reservation
+    assert budget.reserve(3, big) is None
+    budget.release(1)
+    budget.release(1)                                   # idempotent
+    assert budget.in_use == big // 4 + 2 * big
+    assert "more than one page may use" in budget.reserve(4, 3 * big)
+
+
+def test_budget_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DENDRITE_MEMORY_BUDGET_MB", "2048")
+    monkeypatch.setenv("DENDRITE_SESSION_MEMORY_MB", "300")
+    b = budget_from_env()
+    assert (b.total_bytes, b.per_session_bytes) == (2048 * MB, 300 * MB)
+    monkeypatch.delenv("DENDRITE_SESSION_MEMORY_MB")
+    assert budget_from_env().reserve(1, session_bytes((2000, 2000, 2000), ghost=True)) is None
+    for bad in ("0", "-1", "1e9", "9" * 4301):
+        monkeypatch.setenv("DENDRITE_MEMORY_BUDGET_MB", bad)
+        with pytest.raises(ValueError, match="DENDRITE_MEMORY_BUDGET_MB"):
+            budget_from_env()
+
+
+def test_tab_watch_reports_a_closed_tab_once_after_the_grace():
+    w = TabWatch(grace_s=2.0)
+    assert not w.gone(1, 0.0)
+    assert not w.gone(0, 10.0) and not w.gone(0, 11.9)
+    assert w.gone(0, 12.0) and not w.gone(0, 13.0)
+    assert not w.gone(1, 14.0)                          # it came back: a new disconnection counts again
+    assert not w.gone(0, 15.0) and w.gone(0, 17.5)
+
+
+def test_chunks_are_sized_by_time():
+    s = ChunkSizer(target_s=0.5, first=10, largest=1000)
+    assert s.next_size() == 10
+    s.record(10, 20.0)                                   # the largest network: 2 s per example
+    assert s.next_size() == 1
+    s = ChunkSizer(target_s=0.5, first=10, largest=1000)
+    s.record(10, 0.01)                                   # a small rate network: 1 ms per example
+    assert s.next_size() == 500
+    s.record(500, 5.0)                                   # the machine got busy: 10 ms per example
+    assert s.next_size() == 50
+    s.record(0, 1.0)
+    s.record(5, float("nan"))
+    assert s.next_size() == 50

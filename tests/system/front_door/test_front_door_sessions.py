@@ -1,0 +1,100 @@
+"""Signed sessions under deploy/serve.sh: a link cannot choose the session it joins, and the
+websocket takes only tokens the server signed (issue 15, finding 1)."""
+import secrets
+import subprocess
+import time
+
+import pytest
+from bokeh.util.token import generate_jwt_token, generate_session_id, get_session_id
+
+pytest.importorskip("panel")
+pytestmark = pytest.mark.timeout(600)
+
+CHOSEN_ID = "F" * 44         # what the attacker of the issue put in the link
+
+
+def fresh_client(n: int) -> dict:
+    # serve.sh passes --use-xheaders and the test connects from loopback (a trusted proxy), so each
+    # test poses as its own client and the page limit of one does not spill into another
+    return {"X-Real-IP": f"10.15.{n // 250}.{n % 250 + 1}"}
+
+
+def test_a_link_cannot_choose_the_session(served, fd):
+    base, log, _ = served
+    status, headers, _ = fd.request(base, f"/app?bokeh-session-id={CHOSEN_ID}&seed=3", fresh_client(1))
+    assert status == 303 and headers["Location"] == "/app?seed=3", (status, headers)
+
+    # even a properly signed id, taken from the attacker's own page, does not join that session
+    status, _, html = fd.request(base, "/app", fresh_client(2))
+    assert status == 200
+    attacker_token = fd.page_token(html)
+    attacker_id = get_session_id(attacker_token)
+    assert "." in attacker_id, "session ids are not signed"
+    for query in (f"bokeh-session-id={attacker_id}", f"bokeh-token={attacker_token}"):
+        status, headers, _ = fd.request(base, f"/app?{query}", fresh_client(3))
+        assert status == 303 and headers["Location"] == "/app", (query, status)
+
+    # following the redirect gives a session of one's own
+    status, _, html = fd.request(base, "/app?seed=3", fresh_client(4))
+    assert status == 200
+    victim_id = get_session_id(fd.page_token(html))
+    assert victim_id not in (CHOSEN_ID, attacker_id)
+
+    # scripts may name the session in a header instead: refused
+    status, _, _ = fd.request(base, "/app", {**fresh_client(5), "Bokeh-Session-Id": attacker_id})
+    assert status == 403
+    assert "a link named a session" in log.read_text()
+
+
+def test_forged_tokens_are_refused(served, fd):
+    base, _, _ = served
+    status, _, html = fd.request(base, "/app", fresh_client(10))
+    assert status == 200
+    token = fd.page_token(html)
+    assert fd.websocket_answer(base, token) == "ACK"        # the control: a token the server made works
+
+    now = int(time.time())
+    three_years = 3 * 365 * 86400
+    # the issue's forgery: a hand-made token for a chosen session, valid for three years
+    forged = fd.encode_payload({"session_id": CHOSEN_ID, "session_expiry": now + three_years})
+    assert fd.websocket_answer(base, forged) != "ACK"
+    # a real token with its expiry pushed three years ahead, keeping the server's signature
+    payload = fd.token_payload(token)
+    payload["session_expiry"] = now + three_years
+    stretched = fd.encode_payload(payload) + "." + token.split(".", 1)[1]
+    assert fd.websocket_answer(base, stretched) != "ACK"
+    # a token signed with some other key
+    other_key = secrets.token_urlsafe(48).encode()
+    foreign = generate_jwt_token(generate_session_id(secret_key=other_key, signed=True), secret_key=other_key,
+                                 signed=True, expiration=three_years)
+    assert fd.websocket_answer(base, foreign) != "ACK"
+
+
+def test_the_key_comes_from_the_environment(tmp_path, fd):
+    key = secrets.token_urlsafe(40)
+    with fd.serve_sh(tmp_path, env={"DENDRITE_SECRET_KEY": key}) as (base, _, _):
+        # a token signed with the configured key is accepted: the server signs with that key
+        own = generate_jwt_token(generate_session_id(secret_key=key.encode(), signed=True),
+                                 secret_key=key.encode(), signed=True, expiration=300)
+        assert fd.websocket_answer(base, own) == "ACK"
+        # ... while even a token signed with it is refused once expired: the expiry holds
+        expired = generate_jwt_token(generate_session_id(secret_key=key.encode(), signed=True),
+                                     secret_key=key.encode(), signed=True, expiration=-10)
+        assert fd.websocket_answer(base, expired) != "ACK"
+
+
+def test_a_short_key_is_refused_at_start(fd):
+    result = subprocess.run([str(fd.SERVE)], env={"PATH": "/usr/bin:/bin", "DENDRITE_SECRET_KEY": "short"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "at least 32 characters" in result.stderr
+
+
+def test_the_generated_key_is_shared_by_the_workers(tmp_path, fd):
+    """--num-procs workers are forked after serve.sh made the key: a token from one is good on all."""
+    with fd.serve_sh(tmp_path, env={"DENDRITE_NUM_PROCS": "2"}) as (base, _, _):
+        answers = []
+        for i in range(8):
+            status, _, html = fd.request(base, "/app", fresh_client(100 + i))
+            assert status == 200
+            answers.append(fd.websocket_answer(base, fd.page_token(html)))
+        assert answers == ["ACK"] * 8, answers
