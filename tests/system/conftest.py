@@ -38,10 +38,11 @@ def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
 
 
 @contextmanager
-def served_app(*extra: str, startup_timeout: float = 180.0, env: dict | None = None):
+def served_app(*extra: str, startup_timeout: float = 240.0, env: dict | None = None, warm: bool = True):
     """Run ``panel serve app --liveness`` on a free port; always terminated on exit.
 
-    Yields ``(base_url, log_path)``; the server's output goes to ``log_path``.
+    Yields ``(base_url, log_path)``; the server's output goes to ``log_path``.  With ``warm`` it
+    waits for the background warm-up too, as a class meets a server that has been up a while.
     """
     port = free_port()
     panel_cmd = [sys.executable, "-m", "panel"] if shutil.which("panel") is None else [shutil.which("panel")]
@@ -58,7 +59,7 @@ def served_app(*extra: str, startup_timeout: float = 180.0, env: dict | None = N
                 raise AssertionError(f"panel serve exited with {proc.returncode}:\n{Path(log.name).read_text()}")
             try:
                 status, _ = http_get(f"{base}/liveness", timeout=2)
-                if status == 200:
+                if status == 200 and (not warm or "warm-up done" in Path(log.name).read_text()):
                     break
             except OSError:
                 pass

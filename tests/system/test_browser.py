@@ -93,7 +93,7 @@ def test_a_cold_start_shows_the_warm_up_and_enables_play_when_ready(browser, tmp
     """A new machine (nothing compiled): the page says the engine is being prepared, holds Play back,
     and enables it when the background warm-up is done."""
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
-    with served_app(env=env) as (base, log):
+    with served_app(env=env, warm=False) as (base, log):
         page = browser.new_page(viewport={"width": 1900, "height": 1200})
         t0 = time.monotonic()
         page.goto(f"{base}/app", timeout=60_000)
