@@ -37,6 +37,22 @@ def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
         return e.code, e.read().decode("utf-8", "replace")
 
 
+def end_process_group(proc, grace_s: float = 15.0) -> None:
+    """SIGTERM to a server's process group, SIGKILL after ``grace_s``, and to children (the t-SNE
+    worker) that outlived it."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 @contextmanager
 def served_app(*extra: str, startup_timeout: float = 240.0, env: dict | None = None, warm: bool = True):
     """Run ``panel serve app --liveness`` on a free port; always terminated on exit.
@@ -68,13 +84,7 @@ def served_app(*extra: str, startup_timeout: float = 240.0, env: dict | None = N
             time.sleep(0.25)
         yield base, Path(log.name)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        end_process_group(proc, 10)
         log.close()
 
 

@@ -442,20 +442,6 @@ def test_nothing_on_the_servers_disk_is_reachable(served, path):
 browser_only = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.system.conftest import ARGS, CHROMIUM
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @contextmanager
 def pages(browser, *urls):
     """Pages opened one after the other (each waits for its network); paused and closed at the end."""

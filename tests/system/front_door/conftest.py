@@ -5,7 +5,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -15,6 +14,8 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.system.conftest import end_process_group
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVE = ROOT / "deploy" / "serve.sh"
@@ -117,17 +118,7 @@ def serve_sh(tmp_path: Path, env: dict | None = None, startup_timeout: float = 2
         wait_until(live, startup_timeout, f"serve.sh to be live (log: {log_path})", interval=0.3)
         yield base, log_path, proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        try:            # children (the t-SNE worker) that outlived the server
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        end_process_group(proc, 20)
 
 
 def open_page(browser, url: str, **context_options):
@@ -138,20 +129,6 @@ def open_page(browser, url: str, **context_options):
     page.goto(url, timeout=120_000)
     page.get_by_text("Running now:").first.wait_for(timeout=180_000)
     return page
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's headless Chromium through Playwright (skipped where either is missing)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="session")
