@@ -3,8 +3,8 @@
 The thread owns a :class:`dendcore.Trainer`.  The page talks to it only
 through a few coalescing command slots (a new configuration, live changes,
 play / pause / step, pacing) guarded by one condition variable, and the thread
-answers only through a bounded :class:`queue.Queue` of :class:`Message`
-records.  Nothing here touches Panel, param or Bokeh objects, so the thread can
+answers only through a bounded :class:`queue.Queue` of typed events
+(:mod:`app.events`).  Nothing here touches Panel, param or Bokeh objects, so the thread can
 never race the page, and the module is testable without a server.
 
 The Numba kernels release the GIL, so the thread trains on one core while the
@@ -29,10 +29,11 @@ from typing import Any, Callable
 import numpy as np
 
 from dendcore import Diagnostics, DivergenceError, ModelSpec, SpecError, Trainer, load_dataset
-from dendcore.trainer import ChunkStats, FrozenNetwork
+from dendcore.trainer import ChunkStats
 
 from .compute import COMPUTE, env_number, lower_priority
-from .events import Event, LiveApplied, Progress, Ready, SnapshotTaken, Stopped, TestMeasured
+from .events import Event, LiveApplied, Progress, Ready, SnapshotTaken, Stopped
+from .measuring import Measurements
 from .pacing import ChunkPacer, MeasurementSchedule, Pacing
 
 log = logging.getLogger("dendrite_lab.engine")
@@ -43,7 +44,6 @@ FIRST_PROBE_DELAY_S = 2.0  # the first map waits this long, so it does not slow 
 ALLOWANCE_WAIT_S = 0.02    # a thread held back by ``allowance`` looks again this often
 MAX_STEPS = 100            # queued Step presses: a burst of clicks cannot queue forever
 PROGRESS_EVERY_S = 0.2     # between two snapshots, the latest example is shown at most this often
-MAX_PENDING_TESTS = 3      # spiking tests waiting for the test thread; training waits beyond this
 
 MAX_EPOCHS = env_number("DENDRITE_MAX_EPOCHS", 100.0, minimum=1e-6)   # a run pauses itself here (bounded run length)
 
@@ -120,8 +120,7 @@ class Engine:
         self._probe_ready = probe_ready or (lambda: True)
         self._name = name
         self._thread: threading.Thread | None = None
-        self._test_thread: threading.Thread | None = None
-        self._tests: deque[tuple[int, FrozenNetwork, np.ndarray]] = deque()   # spiking tests to run, in order
+        self.tests = Measurements(self)
         # read by the page (plain attributes; written only by the thread)
         self.examples_seen = 0
         self.rate = math.nan            # training examples per second of computing (moving average)
@@ -198,7 +197,7 @@ class Engine:
     @property
     def threads_alive(self) -> bool:
         """The training thread or a test helper of it is still running (they hold the session's objects)."""
-        return any(t is not None and t.is_alive() for t in (self._thread, self._test_thread))
+        return (self._thread is not None and self._thread.is_alive()) or self.tests.alive
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop the thread; True when it has ended."""
@@ -312,8 +311,7 @@ class Engine:
         except Exception as exc:   # SpecError, DatasetError, out of memory...
             self._post(Stopped(config.run_id, "failed", f"Could not build the network: {exc}"))
             return None
-        with self._cond:
-            self._tests.clear()          # the old network's tests would be thrown away anyway
+        self.tests.clear()           # the old network's tests would be thrown away anyway
         self.examples_seen = 0
         self.rate = math.nan
         self.limit_reached = False
@@ -343,7 +341,7 @@ class Engine:
             self._halt()
             self.limit_reached = True
             if budget is not None and tr.examples_seen >= budget:
-                self._final_test(run)
+                self.tests.final(run.tr, run.run_id, run.config.final_test_images)
                 self._post(Stopped(run.run_id, "budget", "", tr.examples_seen))
             else:
                 self._post(Stopped(run.run_id, "limit", "", tr.examples_seen, epochs=MAX_EPOCHS))
@@ -385,7 +383,7 @@ class Engine:
         self.rate = run.pacer.rate
         self._report(run, stats, limit, always=stepping)
         if run.tests.due(tr.examples_seen, cmd.pacing.test_every):
-            self._start_test(tr, run.run_id, cmd.pacing.test_images)
+            self.tests.start(tr, run.run_id, cmd.pacing.test_images)
             run.tests.advance(tr.examples_seen, cmd.pacing.test_every)
         now = time.perf_counter()
         if self._wants_probe(tr) and now >= run.next_probe_t:
@@ -410,18 +408,6 @@ class Engine:
             run.progress_t = time.perf_counter()
             run.reported_at = tr.examples_seen
             self._post(Progress(run.run_id, tr.snapshot(stats), run.pacer.achieved))
-
-    def _final_test(self, run: _Run) -> None:
-        """The budget is spent: the test that makes the run's result (here, so it always happens)."""
-        n = min(run.config.final_test_images, len(run.tr.data.test_labels))
-        if n <= 0 or not COMPUTE.acquire(lambda: self._stop):
-            return
-        try:
-            frozen = run.tr.frozen()
-            res = frozen.test(np.arange(n))
-        finally:
-            COMPUTE.release()
-        self._post(_measured(run.run_id, frozen, res))
 
     def allowance(self, tr: Trainer, run_id: int) -> int | None:
         """How many examples the thread may train right now; None = no bound.
@@ -452,75 +438,3 @@ class Engine:
             self._post(Stopped(run.run_id, "failed", f"Live change refused: {exc}", run.tr.examples_seen))
             return
         self._post(LiveApplied(run.run_id, dict(live), spec, live_t, time.perf_counter(), run.tr.examples_seen))
-
-    def _start_test(self, tr: Trainer, run_id: int, n_images: int) -> bool:
-        """Measure the test error of the network as it is now, without stopping the training.
-
-        Rate mode tests in a few milliseconds, here.  A spiking test takes seconds, so it
-        runs on a frozen copy of the network in a helper thread on one core while training
-        goes on; the result is posted with the example count at which the copy was taken.
-        Every scheduled test runs (their results must not depend on the machine's speed):
-        while ``MAX_PENDING_TESTS`` wait, training waits too.
-        """
-        total = min(int(n_images), len(tr.data.test_labels))
-        if total <= 0:
-            return False
-        indices = np.arange(total)
-        frozen = tr.frozen()
-        if tr.spec.mode == "rate":
-            self._post(_measured(run_id, frozen, frozen.test(indices)))
-            return True
-        with self._cond:
-            while len(self._tests) >= MAX_PENDING_TESTS and not self._stop and self._config is None:
-                self._cond.wait(0.1)
-            if self._stop or self._config is not None:
-                return False
-            self._tests.append((run_id, frozen, indices))
-            self._cond.notify_all()
-        t = self._test_thread
-        if t is None or not t.is_alive():
-            self._test_thread = threading.Thread(target=self._run_tests, name=f"{self._name}-test", daemon=True)
-            self._test_thread.start()
-        return True
-
-    def _run_tests(self) -> None:
-        """The test thread: the queued spiking tests, oldest first; it ends when none are left."""
-        lower_priority()
-        try:
-            import numba
-            numba.set_num_threads(1)      # this thread only: leave the other core to training
-        except Exception:
-            pass
-        while True:
-            with self._cond:
-                if self._stop or not self._tests:
-                    self._tests.clear()
-                    return
-                item = self._tests[0]
-            event = self._test_once(*item)
-            with self._cond:
-                if self._tests and self._tests[0] is item:    # (a new network may have cleared the queue)
-                    self._tests.popleft()
-                self._cond.notify_all()
-            if event is not None and not self._stop:
-                try:
-                    self.out.put(event, timeout=5.0)
-                except queue.Full:
-                    pass
-
-    def _test_once(self, run_id: int, frozen: FrozenNetwork, indices: np.ndarray) -> Event | None:
-        try:
-            if not COMPUTE.acquire(lambda: self._stop):
-                return None
-            try:
-                res = frozen.test(indices)
-            finally:
-                COMPUTE.release()
-            return _measured(run_id, frozen, res)
-        except Exception as exc:   # report, never kill the session
-            return Stopped(run_id, "failed", f"The test-error measurement failed: {exc}", frozen.examples_seen)
-
-
-def _measured(run_id: int, frozen: FrozenNetwork, res) -> TestMeasured:
-    return TestMeasured(run_id, frozen.examples_seen, frozen.epoch, frozen.wall_s, res.error_pct, res.n_images,
-                        res.wall_s)

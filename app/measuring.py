@@ -1,0 +1,123 @@
+"""Test-error measurements of one engine: on a frozen copy of the network, never skipped.
+
+Rate mode tests in milliseconds, in the training thread.  A spiking test takes seconds, so
+frozen copies queue for a helper thread (one per engine) that tests them in order while
+training goes on; beyond ``MAX_PENDING_TESTS`` waiting, training waits too.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+
+import numpy as np
+
+from dendcore import Trainer
+from dendcore.trainer import FrozenNetwork
+
+from .compute import COMPUTE, lower_priority
+from .events import Event, Stopped, TestMeasured
+
+MAX_PENDING_TESTS = 3      # spiking tests waiting for the test thread; training waits beyond this
+
+
+class Measurements:
+    """The test queue and thread of one :class:`app.engine.Engine`."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self._queue: deque[tuple[int, FrozenNetwork, np.ndarray]] = deque()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def clear(self) -> None:
+        with self.engine._cond:
+            self._queue.clear()
+
+    def start(self, tr: Trainer, run_id: int, n_images: int) -> bool:
+        """Measure the test error of the network as it is now, without stopping the training.
+
+        Rate mode tests in a few milliseconds, here.  A spiking test takes seconds, so it
+        runs on a frozen copy of the network in a helper thread on one core while training
+        goes on; the result is posted with the example count at which the copy was taken.
+        Every scheduled test runs (their results must not depend on the machine's speed):
+        while ``MAX_PENDING_TESTS`` wait, training waits too.
+        """
+        total = min(int(n_images), len(tr.data.test_labels))
+        if total <= 0:
+            return False
+        indices = np.arange(total)
+        frozen = tr.frozen()
+        if tr.spec.mode == "rate":
+            self.engine._post(_measured(run_id, frozen, frozen.test(indices)))
+            return True
+        with self.engine._cond:
+            while len(self._queue) >= MAX_PENDING_TESTS and not self.engine._stop and self.engine._config is None:
+                self.engine._cond.wait(0.1)
+            if self.engine._stop or self.engine._config is not None:
+                return False
+            self._queue.append((run_id, frozen, indices))
+            self.engine._cond.notify_all()
+        t = self._thread
+        if t is None or not t.is_alive():
+            self._thread = threading.Thread(target=self._run_queue, name=f"{self.engine._name}-test", daemon=True)
+            self._thread.start()
+        return True
+
+    def _run_queue(self) -> None:
+        """The test thread: the queued spiking tests, oldest first; it ends when none are left."""
+        lower_priority()
+        try:
+            import numba
+            numba.set_num_threads(1)      # this thread only: leave the other core to training
+        except Exception:
+            pass
+        while True:
+            with self.engine._cond:
+                if self.engine._stop or not self._queue:
+                    self._queue.clear()
+                    return
+                item = self._queue[0]
+            event = self._test_once(*item)
+            with self.engine._cond:
+                if self._queue and self._queue[0] is item:    # (a new network may have cleared the queue)
+                    self._queue.popleft()
+                self.engine._cond.notify_all()
+            if event is not None and not self.engine._stop:
+                try:
+                    self.engine.out.put(event, timeout=5.0)
+                except queue.Full:
+                    pass
+
+    def _test_once(self, run_id: int, frozen: FrozenNetwork, indices: np.ndarray) -> Event | None:
+        try:
+            if not COMPUTE.acquire(lambda: self.engine._stop):
+                return None
+            try:
+                res = frozen.test(indices)
+            finally:
+                COMPUTE.release()
+            return _measured(run_id, frozen, res)
+        except Exception as exc:   # report, never kill the session
+            return Stopped(run_id, "failed", f"The test-error measurement failed: {exc}", frozen.examples_seen)
+
+    def final(self, tr: Trainer, run_id: int, n_images: int) -> None:
+        """A class experiment's budget is spent: the test that makes its result, in the training
+        thread (so it always happens, before the run says it stopped)."""
+        n = min(int(n_images), len(tr.data.test_labels))
+        if n <= 0 or not COMPUTE.acquire(lambda: self.engine._stop):
+            return
+        try:
+            frozen = tr.frozen()
+            res = frozen.test(np.arange(n))
+        finally:
+            COMPUTE.release()
+        self.engine._post(_measured(run_id, frozen, res))
+
+
+def _measured(run_id: int, frozen: FrozenNetwork, res) -> TestMeasured:
+    return TestMeasured(run_id, frozen.examples_seen, frozen.epoch, frozen.wall_s, res.error_pct, res.n_images,
+                        res.wall_s)
