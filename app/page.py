@@ -14,10 +14,11 @@ import numpy as np
 import panel as pn
 from panel.io.callbacks import PeriodicCallback
 
-from . import explain, export, memory
+from . import assets, export, memory
 from .cards import ExperimentCards
 from .controller import LIVE, URL_PARAMS, Controller, paper_reference
 from .ghost import GHOSTS
+from .layout import ExplainDrawer, page_template, plot_grid
 from .plots import LivePlots, probe_image_uris
 from .sweep_view import SweepView
 
@@ -46,11 +47,8 @@ def as_text(text: str) -> str:
 POLL_PERIOD_MS = 200            # the drain runs 5 times a second (when the server is not crowded)
 MAX_POLL_PERIOD_MS = 2000       # ... and at least every 2 s however many sessions share the server
 DRAIN_BUDGET = 0.3              # share of the server's event loop the drains of all sessions may take
-EXPLAIN_WIDTH = 270
 LINK_RECHECK_S = 10.0           # how long the address bar is watched after rewriting a link
 ATTACH_ORDER = ("learning", "plateaus", "example", "alignment", "tsne")
-
-pn.extension(notifications=False)
 
 SESSIONS: "weakref.WeakSet[Dashboard]" = weakref.WeakSet()
 
@@ -68,22 +66,14 @@ class _RefusedValueRecords(logging.Filter):
 
 logging.getLogger("panel.reactive").addFilter(_RefusedValueRecords())
 
-CSS = """
-.dl-status { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 15px; }
-.dl-inforce { font-size: 13px; color: #444; }
-.dl-section { border: 1px solid #e3e3e3; border-radius: 6px; padding: 4px 8px 8px 8px; background: white; }
-.dl-ghost-status { color: #6a2f8a; font-size: 14px; }
-"""
-
-
 class Dashboard:
     """Wires a :class:`Controller` to the plots of its current run."""
 
     def __init__(self, controller: Controller):
         self.ctrl = controller
         self.plots: LivePlots | None = None
-        self.panes = {name: pn.Column(css_classes=[f"dl-plot-{name}"], name=f"plot-{name}", margin=0)
-                      for name in explain.SECTIONS}
+        self.grid, self.panes = plot_grid()     # the figure groups' cells (app/layout.py)
+        self.explain = ExplainDrawer()
         self.update_times: deque[float] = deque(maxlen=500)   # wall times of plot updates (benchmark)
         self.first_point_t: float | None = None
         self.timeline: dict[str, float] = {"created": time.perf_counter()}   # for the benchmark
@@ -101,7 +91,7 @@ class Dashboard:
 
         c = controller
         self.status = pn.pane.Str(c.param.status, css_classes=["dl-status"], name="status",
-                                  sizing_mode="stretch_width")
+                                  sizing_mode="stretch_width", margin=(0, 10), min_width=200)
         self.in_force = pn.pane.Markdown(pn.bind(lambda s: f"**Running now:** {s}" if s else "", c.param.in_force),
                                          css_classes=["dl-inforce"], name="in-force", margin=(0, 10))
         # messages quote what a link or the browser sent: shown as text, never as markup
@@ -133,11 +123,6 @@ class Dashboard:
     # ------------------------------------------------------------- widgets
     def sidebar(self) -> list:
         c = self.ctrl
-        buttons = pn.Param(
-            c, parameters=["play", "pause", "step", "reset"], show_name=False, default_layout=pn.Row,
-            widgets={"play": {**_look("success"), "width": 70}, "pause": {**_look("warning"), "width": 70},
-                     "step": {**_look("primary"), "width": 60}, "reset": {**_look("danger"), "width": 70}},
-            margin=0)
         speed = pn.Param(c, parameters=["speed"], show_name=False,
                          widgets={"speed": {"type": pn.widgets.DiscreteSlider}})
         live = pn.Param(c, parameters=["g_a", "lr_hidden", "lr_output", "feedback_scale"], show_name=False,
@@ -170,7 +155,7 @@ class Dashboard:
         share = pn.pane.Markdown("The address bar always holds the current settings: copy it to share "
                                  "this exact setup.", styles={"font-size": "12px", "color": "#555"})
         return [
-            buttons, speed,
+            speed,
             pn.pane.Markdown("#### Live on the running network"), live,
             pn.pane.Markdown("#### Model (a change starts a new run)"), model,
             pn.pane.Markdown("#### Side by side"), ghost,
@@ -179,27 +164,27 @@ class Dashboard:
             share,
         ]
 
+    def transport(self) -> pn.Row:
+        """Play, Pause, Step and Reset beside the status line, at the top of the page on every screen
+        (the settings fold away on a phone; these stay)."""
+        buttons = pn.Param(
+            self.ctrl, parameters=["play", "pause", "step", "reset"], show_name=False, default_layout=pn.Row,
+            widgets={"play": {**_look("success"), "width": 80}, "pause": {**_look("warning"), "width": 80},
+                     "step": {**_look("primary"), "width": 64}, "reset": {**_look("danger"), "width": 80}},
+            margin=0, name="transport")
+        return pn.FlexBox(buttons, self.status, flex_wrap="wrap", align_items="center", sizing_mode="stretch_width",
+                          margin=0)
+
     def main(self) -> list:
-        intro = pn.Card(pn.pane.Markdown(explain.INTRO, sizing_mode="stretch_width"),
-                        title="About Dendrite Lab", collapsed=False, sizing_mode="stretch_width",
-                        name="about")
-        sections = []
-        for name, (title, text) in explain.SECTIONS.items():
-            note = pn.Card(pn.pane.Markdown(text, width=EXPLAIN_WIDTH - 30), title="What am I looking at?",
-                           collapsible=True, collapsed=False, width=EXPLAIN_WIDTH,
-                           css_classes=[f"dl-explain-{name}"], header_background="#f4f6fb")
-            sections.append(pn.Column(pn.pane.Markdown(f"### {title}", margin=(0, 5)),
-                                      pn.Row(self.panes[name], note), css_classes=["dl-section"],
-                                      margin=6, name=f"section-{name}"))
-        grid = pn.FlexBox(*sections, flex_wrap="wrap", align_content="flex-start", sizing_mode="stretch_width")
         # the ghost's card sits above the tabs: a change to it must not reach a tab the browser has not drawn
-        header = pn.Column(self.class_note, self.status, self.ghost_line, self.in_force, self.alert, self.ghost_card,
-                           sizing_mode="stretch_width")
+        header = pn.Column(self.transport(), self.class_note, self.ghost_line, self.in_force, self.alert,
+                           self.ghost_card, sizing_mode="stretch_width", margin=0)
+        live = pn.Column(self.explain.bar(), self.explain.drawer, self.grid, sizing_mode="stretch_width", margin=0)
         # only the open tab is sent to the browser: the page's first load stays as light as before
-        self.tabs = pn.Tabs(("Live run", pn.Column(intro, grid, sizing_mode="stretch_width")),
+        self.tabs = pn.Tabs(("Live run", live),
                             ("The paper's experiments", self._cards_tab),
                             ("Sweeps", self._sweeps_tab),
-                            dynamic=True, sizing_mode="stretch_width", name="tabs")
+                            dynamic=True, sizing_mode="stretch_width", name="tabs", margin=0)
         self.tabs.param.watch(lambda e: self.open_tab(e.new), "active")
         return [header, self.tabs]
 
@@ -419,7 +404,7 @@ class Dashboard:
 
     def _attach(self, n: int) -> None:
         for name, figs in self._to_attach[:n]:
-            self.panes[name].objects = [pn.pane.Bokeh(f, margin=(2, 0)) for f in figs]
+            self.panes[name].objects = [pn.pane.Bokeh(f, sizing_mode="stretch_both", margin=0) for f in figs]
         del self._to_attach[:n]
         if not self._to_attach and not self._frozen and not self._closed and memory.ENABLED:
             # the page is complete: what it holds lives as long as the session
@@ -510,6 +495,7 @@ class Dashboard:
 def build_page(controller: Controller | None = None):
     """One session's page; the URL's query string sets the controls and follows them."""
     ctrl = controller or Controller()
+    assets.configure_session()
     doc = pn.state.curdoc
     loc = pn.state.location if doc is not None and doc.session_context is not None else None
     if loc is not None:
@@ -519,10 +505,9 @@ def build_page(controller: Controller | None = None):
     dash = Dashboard(ctrl)
     if loc is not None:
         dash.link_refused = [b.split("=", 1)[0] for b in refused]
-    template = pn.template.FastListTemplate(
-        title="Dendrite Lab · deep learning with segregated dendrites",
-        sidebar=dash.sidebar(), main=dash.main(), sidebar_width=340, accent="#3b6ea8",
-        theme_toggle=False, raw_css=[CSS])
+    template = page_template(dash)
+    if doc is not None:
+        assets.install_page_script(doc)
     dash.start()
     SESSIONS.add(dash)          # in-process benchmarks and tests look the session up here
     template.dashboard = dash

@@ -1,6 +1,7 @@
 """Server hooks of the directory app (Bokeh runs them once per server process).
 
-On start: send the dashboard's log lines to the server's stderr and warm up
+On start: send the dashboard's log lines to the server's stderr, compress the server's responses
+(app/assets.py) and warm up
 (load MNIST, build one spiking and one rate network and train an example each)
 so that Numba's compiled kernels are loaded before the first student clicks
 Play; then exempt what the warm-up created from garbage collection and let the
@@ -30,7 +31,9 @@ def on_server_loaded(server_context):
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
-    from app import memory
+    from app import assets, memory
+    if not assets.compress_responses(server_context):
+        log.warning("no Bokeh server found: responses go out uncompressed")
     memory.ENABLED = True
     memory.watch_pauses()
     if not os.environ.get("DENDRITE_NO_WARMUP"):

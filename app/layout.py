@@ -1,0 +1,93 @@
+"""The Live run tab's layout: the transport bar, the plot grid and the explanation drawer.
+
+The grid is one flat row of fixed cells, one per figure, that wrap by the screen's width
+(static/cells.css): four columns and three rows that together fill a 1920×1080 projector below
+the status line, two columns on a laptop, one on a phone.  A cell keeps its size whether its
+figure has arrived or not, so nothing moves when Play starts the run.  The explanations live in
+one drawer above the grid, opened by one button (or by *Glossary*), so the plots keep the room.
+"""
+from __future__ import annotations
+
+import panel as pn
+
+from . import assets, explain, glossary
+
+# (figure group, figure index in the group, cells wide); the order is the reading order
+CELLS = (("learning", 0, 1), ("learning", 1, 1), ("alignment", 0, 1), ("alignment", 1, 1),
+         ("plateaus", 0, 1), ("plateaus", 1, 1), ("tsne", 0, 2),
+         ("example", 0, 1), ("example", 1, 1), ("network", 0, 2))
+
+
+class GroupCells:
+    """The grid cells of one figure group; ``objects`` reads and fills them like a Column's."""
+
+    def __init__(self, name: str, cells: list):
+        self.name = name
+        self.cells = cells
+
+    @property
+    def objects(self) -> list:
+        return [obj for cell in self.cells for obj in cell.objects]
+
+    @objects.setter
+    def objects(self, values: list) -> None:
+        for i, cell in enumerate(self.cells):
+            cell.objects = [values[i]] if i < len(values) else []
+
+
+def _cell(name: str, wide: int) -> pn.Column:
+    sheets = [assets.text("cells.css")] + ([assets.text("cells-wide.css")] if wide > 1 else [])
+    return pn.Column(css_classes=[f"dl-plot-{name}", "dl-cell"], name=f"plot-{name}", margin=4,
+                     sizing_mode="stretch_both", stylesheets=sheets)
+
+
+def plot_grid() -> tuple[pn.FlexBox, dict[str, GroupCells]]:
+    """The grid and, per figure group, its cells (filled when the run's figures are built)."""
+    by_group: dict[str, list] = {}
+    cells = []
+    for group, _index, wide in CELLS:
+        cell = _cell(group, wide)
+        by_group.setdefault(group, []).append(cell)
+        cells.append(cell)
+    grid = pn.FlexBox(*cells, flex_wrap="wrap", align_content="flex-start", sizing_mode="stretch_width",
+                      name="plot-grid", margin=0)
+    return grid, {name: GroupCells(name, c) for name, c in by_group.items()}
+
+
+class ExplainDrawer:
+    """The student texts in one place: a toggle opens the drawer, *Glossary* opens it at the glossary."""
+
+    def __init__(self):
+        pages = [("About", explain.INTRO)] + [(title, text) for title, text in explain.SECTIONS.values()]
+        pages.append(("Glossary", glossary.TEXT))
+        self.tabs = pn.Tabs(*[(title, pn.pane.Markdown(glossary.unicode_math(text), sizing_mode="stretch_width",
+                                                       disable_math=True, name=f"explain-{i}"))
+                              for i, (title, text) in enumerate(pages)],
+                            sizing_mode="stretch_width", name="explain-tabs")
+        self.toggle = pn.widgets.Toggle(name="ⓘ What am I looking at?", value=False, width=230,
+                                        css_classes=["dl-explain-toggle"])
+        self.glossary_button = pn.widgets.Button(name="Glossary", width=110,
+                                                 description="The words used on this page, explained")
+        self.glossary_button.on_click(self.show_glossary)
+        self.drawer = pn.Column(self.tabs, visible=self.toggle.param.value, sizing_mode="stretch_width",
+                                css_classes=["dl-drawer"], name="explain-drawer",
+                                styles={"border": "1px solid #c8cfdb", "border-radius": "6px",
+                                        "padding": "4px 10px", "background": "white"})
+
+    def show_glossary(self, _event=None) -> None:
+        self.tabs.active = len(self.tabs) - 1
+        self.toggle.value = True
+
+    def bar(self) -> pn.Row:
+        return pn.Row(self.toggle, self.glossary_button, margin=(4, 4, 0, 4), name="explain-bar")
+
+
+TITLE = "Dendrite Lab · deep learning with segregated dendrites"
+
+
+def page_template(dash) -> pn.template.FastListTemplate:
+    """The page: Panel's Fast list template, offline (app/assets.py), with a viewport for phones."""
+    return pn.template.FastListTemplate(
+        title=TITLE, sidebar=dash.sidebar(), main=dash.main(), sidebar_width=340, accent="#2f5d8f",
+        theme_toggle=False, raw_css=[assets.text("page.css")], design=assets.OfflineFast, font=assets.FONT,
+        font_url="", meta_viewport="width=device-width, initial-scale=1", main_layout=None)

@@ -1,0 +1,90 @@
+// Dendrite Lab's page script (sent inline by app/assets.py; runs once the document is ready).
+// Panel and Bokeh draw their controls inside shadow roots, many without an accessible name; this
+// names them from the text a sighted user reads beside them, gives each plot's canvas its title
+// as a text alternative, and folds the settings away on narrow screens so Play stays in view.
+(function () {
+  if (window.__dendriteLab) return;
+  window.__dendriteLab = true;
+  var NARROW = "(max-width: 768px)";
+
+  function roots(start) {
+    var out = [start];
+    for (var i = 0; i < out.length; i++) {
+      var all = out[i].querySelectorAll("*");
+      for (var j = 0; j < all.length; j++) if (all[j].shadowRoot) out.push(all[j].shadowRoot);
+    }
+    return out;
+  }
+  function clean(text) {
+    return (text || "").replace(/\s+/g, " ").replace(/[:\s]+$/, "").trim();
+  }
+  // the text label of the widget a control belongs to: Panel puts it in the same shadow root
+  function widgetLabel(root) {
+    var t = root.querySelector(".bk-slider-title, label, .bk-input-group > label");
+    if (t && clean(t.textContent)) return clean(t.textContent);
+    var host = root.host;
+    while (host) {
+      var sr = host.getRootNode();
+      if (!sr || !sr.host) break;
+      var t2 = sr.querySelector(".bk-slider-title, label");
+      if (t2 && clean(t2.textContent)) return clean(t2.textContent);
+      host = sr.host;
+    }
+    return "";
+  }
+  function name(el, text) {
+    if (text && !el.getAttribute("aria-label")) el.setAttribute("aria-label", text);
+  }
+  function fixControls(root) {
+    var label = null;
+    root.querySelectorAll(".noUi-handle").forEach(function (h) {
+      name(h, label || (label = widgetLabel(root)) || "slider");
+    });
+    root.querySelectorAll("input, select, textarea").forEach(function (el) {
+      if (el.type === "hidden" || el.labels && el.labels.length) return;
+      name(el, el.title || label || (label = widgetLabel(root)));
+    });
+    root.querySelectorAll("button, [role=button]").forEach(function (b) {
+      if (clean(b.textContent) || b.getAttribute("aria-label")) return;
+      var cls = b.className || "";
+      var what = b.title || (/up/.test(cls) ? "increase" : /down/.test(cls) ? "decrease" : "");
+      if (!what && b.closest(".card-header, .bk-card-header, .card-button")) what = "fold or unfold";
+      var lbl = label || (label = widgetLabel(root));
+      name(b, clean((what || "button") + (lbl ? " " + lbl : "")));
+    });
+  }
+  function fixPlots() {
+    if (!window.Bokeh || !Bokeh.index || !Bokeh.index.all_views) return;
+    for (var v of Bokeh.index.all_views()) {
+      var m = v.model, cv = v.canvas_view;
+      if (!cv || !m || !m.title) continue;
+      var title = (m.title.text || "").trim() || "plot";
+      var el = cv.el;
+      if (el.getAttribute("aria-label") !== "Plot: " + title) {
+        el.setAttribute("role", "img");
+        el.setAttribute("aria-label", "Plot: " + title);
+      }
+    }
+  }
+  function fixSidebarButton() {
+    var b = document.getElementById("sidebar-button");
+    if (!b || b.getAttribute("role")) return;
+    b.setAttribute("role", "button");
+    b.setAttribute("tabindex", "0");
+    b.setAttribute("aria-label", "Show or hide the settings");
+    b.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); b.click(); }
+    });
+  }
+  function fixAll() {
+    try {
+      fixSidebarButton();
+      roots(document).forEach(fixControls);
+      fixPlots();
+    } catch (err) { console.warn("Dendrite Lab page script:", err); }
+  }
+  if (window.matchMedia && window.matchMedia(NARROW).matches && typeof closeNav === "function") closeNav();
+  fixAll();
+  // plots and tabs arrive after the page: name what came new (a walk costs ~1 ms)
+  setInterval(fixAll, 1500);
+})();
