@@ -64,7 +64,7 @@ class ExplainDrawer:
                                                        disable_math=True, name=f"explain-{i}"))
                               for i, (title, text) in enumerate(pages)],
                             sizing_mode="stretch_width", name="explain-tabs")
-        self.toggle = pn.widgets.Toggle(name="ⓘ What am I looking at?", value=False, width=230,
+        self.toggle = pn.widgets.Toggle(name="What am I looking at?", value=False, width=230,
                                         css_classes=["dl-explain-toggle"])
         self.glossary_button = pn.widgets.Button(name="Glossary", width=110,
                                                  description="The words used on this page, explained")
@@ -79,7 +79,7 @@ class ExplainDrawer:
         self.toggle.value = True
 
     def bar(self) -> pn.Row:
-        return pn.Row(self.toggle, self.glossary_button, margin=(4, 4, 0, 4), name="explain-bar")
+        return pn.Row(self.toggle, self.glossary_button, margin=(0, 4), name="explain-bar")
 
 
 TITLE = "Dendrite Lab · deep learning with segregated dendrites"

@@ -91,9 +91,10 @@ class Dashboard:
 
         c = controller
         self.status = pn.pane.Str(c.param.status, css_classes=["dl-status"], name="status",
-                                  sizing_mode="stretch_width", margin=(0, 10), min_width=200)
+                                  margin=(0, 10), styles={"flex": "1 1 420px"})
         self.in_force = pn.pane.Markdown(pn.bind(lambda s: f"**Running now:** {s}" if s else "", c.param.in_force),
-                                         css_classes=["dl-inforce"], name="in-force", margin=(0, 10))
+                                         css_classes=["dl-inforce"], name="in-force", margin=(0, 10),
+                                         styles={"font-size": "14px"}, stylesheets=[":host p { margin: 0 }"])
         # messages quote what a link or the browser sent: shown as text, never as markup
         self.alert = pn.pane.Alert(pn.bind(as_text, c.param.message), alert_type=c.param.message_kind,
                                    visible=pn.bind(bool, c.param.message), name="message", disable_math=True,
@@ -164,22 +165,22 @@ class Dashboard:
             share,
         ]
 
-    def transport(self) -> pn.Row:
-        """Play, Pause, Step and Reset beside the status line, at the top of the page on every screen
-        (the settings fold away on a phone; these stay)."""
+    def transport(self) -> pn.FlexBox:
+        """Play, Pause, Step and Reset, the status line and the explanations' buttons, at the top of the
+        page on every screen (the settings fold away on a phone; these stay)."""
         buttons = pn.Param(
             self.ctrl, parameters=["play", "pause", "step", "reset"], show_name=False, default_layout=pn.Row,
             widgets={"play": {**_look("success"), "width": 80}, "pause": {**_look("warning"), "width": 80},
                      "step": {**_look("primary"), "width": 64}, "reset": {**_look("danger"), "width": 80}},
             margin=0, name="transport")
-        return pn.FlexBox(buttons, self.status, flex_wrap="wrap", align_items="center", sizing_mode="stretch_width",
-                          margin=0)
+        return pn.FlexBox(buttons, self.explain.bar(), self.status, flex_wrap="wrap", align_items="center",
+                          sizing_mode="stretch_width", margin=0)
 
     def main(self) -> list:
         # the ghost's card sits above the tabs: a change to it must not reach a tab the browser has not drawn
         header = pn.Column(self.transport(), self.class_note, self.ghost_line, self.in_force, self.alert,
                            self.ghost_card, sizing_mode="stretch_width", margin=0)
-        live = pn.Column(self.explain.bar(), self.explain.drawer, self.grid, sizing_mode="stretch_width", margin=0)
+        live = pn.Column(self.explain.drawer, self.grid, sizing_mode="stretch_width", margin=0)
         # only the open tab is sent to the browser: the page's first load stays as light as before
         self.tabs = pn.Tabs(("Live run", live),
                             ("The paper's experiments", self._cards_tab),

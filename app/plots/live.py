@@ -137,7 +137,7 @@ class LivePlots:
         return gridplot(items, ncols=2, merge_tools=False)
 
     def _groups(self) -> dict[str, Group]:
-        x_range = DataRange1d(start=0, only_visible=True)      # one examples axis for all curves
+        x_range = DataRange1d(only_visible=True)      # one examples axis (log scale) for all curves
         return {"learning": learning.build(x_range, self.n_hidden, self.paper_error, self.paper_curve),
                 "alignment": alignment.build(x_range, self.n_hidden),
                 "plateaus": plateaus.build(self.n_hidden, self.mode),

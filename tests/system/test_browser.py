@@ -82,7 +82,7 @@ def test_shared_link_reproduces_a_setup(server, browser):
     page.get_by_role("button", name="▶ Play").click()
     page.mouse.move(5, 2900)
     wait_until(lambda: examples_seen(page) > 20000, 60, "rate mode to get through 20,000 examples")
-    wait_until(lambda: plot_titles(page, "Top hidden layer, 1000 test images, at"), 60, "a t-SNE map")
+    wait_until(lambda: plot_titles(page, "t-SNE map of the top hidden layer, 1000 test images,"), 60, "a t-SNE map")
     time.sleep(1.0)
     page.screenshot(path=str(SHOTS / "05-rate-link.png"))
     page.get_by_role("button", name="‖ Pause").click()
