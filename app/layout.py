@@ -64,9 +64,9 @@ class ExplainDrawer:
                                                        disable_math=True, name=f"explain-{i}"))
                               for i, (title, text) in enumerate(pages)],
                             sizing_mode="stretch_width", name="explain-tabs")
-        self.toggle = pn.widgets.Toggle(name="What am I looking at?", value=False, width=230,
+        self.toggle = pn.widgets.Toggle(name="What am I looking at?", value=False, width=200, margin=(5, 4),
                                         css_classes=["dl-explain-toggle"])
-        self.glossary_button = pn.widgets.Button(name="Glossary", width=110,
+        self.glossary_button = pn.widgets.Button(name="Glossary", width=100, margin=(5, 4),
                                                  description="The words used on this page, explained")
         self.glossary_button.on_click(self.show_glossary)
         self.drawer = pn.Column(self.tabs, visible=self.toggle.param.value, sizing_mode="stretch_width",

@@ -91,7 +91,8 @@ class Dashboard:
 
         c = controller
         self.status = pn.pane.Str(c.param.status, css_classes=["dl-status"], name="status",
-                                  margin=(0, 10), styles={"flex": "1 1 420px"})
+                                  margin=(0, 10), styles={"flex": "1 1 420px"},
+                                  stylesheets=[":host pre { white-space: pre-wrap; }"])    # wraps on a phone
         self.in_force = pn.pane.Markdown(pn.bind(lambda s: f"**Running now:** {s}" if s else "", c.param.in_force),
                                          css_classes=["dl-inforce"], name="in-force", margin=(0, 10),
                                          styles={"font-size": "14px"}, stylesheets=[":host p { margin: 0 }"])
@@ -170,8 +171,8 @@ class Dashboard:
         page on every screen (the settings fold away on a phone; these stay)."""
         buttons = pn.Param(
             self.ctrl, parameters=["play", "pause", "step", "reset"], show_name=False, default_layout=pn.Row,
-            widgets={"play": {**_look("success"), "width": 80}, "pause": {**_look("warning"), "width": 80},
-                     "step": {**_look("primary"), "width": 64}, "reset": {**_look("danger"), "width": 80}},
+            widgets={name: {**_look(kind), "width": 74, "margin": (5, 4)} for name, kind in
+                     (("play", "success"), ("pause", "warning"), ("step", "primary"), ("reset", "danger"))},
             margin=0, name="transport")
         return pn.FlexBox(buttons, self.explain.bar(), self.status, flex_wrap="wrap", align_items="center",
                           sizing_mode="stretch_width", margin=0)

@@ -1,0 +1,266 @@
+"""The classroom page in Debian's headless Chromium: a 1920×1080 projector, a 1366×768 laptop and a
+390×844 phone; nothing requested from outside the server; axe-core on each tab; a typed value out of range.
+
+Screenshots go to ``screenshots/`` (git-ignored) for a person to look at.
+"""
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytest.importorskip("panel")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from tests.system.conftest import (ARGS, CHROMIUM, SHOTS, examples_seen, served_app,  # noqa: E402
+                                   status_text, wait_until)
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "tests" / "system" / "node_modules" / "axe-core" / "axe.min.js"
+FIRST_LOAD_LIMIT = 2.5e6        # bytes transferred by a first load (issue 12)
+N_PLOTS = 9                     # the Live run tab's figures with the default preset (one hidden layer, spiking)
+
+# every figure's canvas on the page (inside Panel's shadow roots): its name and box
+PLOTS = """() => {
+    const out = [];
+    const walk = root => {
+        for (const el of root.querySelectorAll('[aria-label^="Plot: "]')) {
+            const r = el.getBoundingClientRect();
+            out.push({name: el.getAttribute('aria-label'), x: r.left, y: r.top, w: r.width, h: r.height});
+        }
+        for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+    };
+    walk(document);
+    return out;
+}"""
+
+# the font sizes of the figures' tick labels, from the Bokeh models
+TICK_SIZES = """() => {
+    const out = [];
+    for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
+        for (const m of doc._all_models.values())
+            if (m.major_label_text_font_size !== undefined && m.visible) {
+                const v = m.major_label_text_font_size;
+                out.push(typeof v === 'string' ? v : (v && v.value) || String(v));
+            }
+    return out;
+}"""
+
+# visible text smaller than 14 px: elements with their own text, in the page and every shadow root
+SMALL_TEXT = """() => {
+    const out = [];
+    const walk = root => {
+        for (const el of root.querySelectorAll('*')) {
+            if (el.shadowRoot) walk(el.shadowRoot);
+            const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+            if (!own) continue;
+            const r = el.getBoundingClientRect();
+            if (r.width === 0 || r.height === 0 || r.bottom < 0 || r.top > innerHeight) continue;
+            const size = parseFloat(getComputedStyle(el).fontSize);
+            if (size < 14) out.push(el.tagName + ' ' + size + 'px: ' + el.textContent.trim().slice(0, 40));
+        }
+    };
+    walk(document);
+    return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    with served_app("--check-unused-sessions", "1000", "--unused-session-lifetime", "10000") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def open_at(chromium, base, width, height, **kw):
+    """A fresh browser context of this screen size with the page loaded and its network built; any
+    request for another host is refused (and counted), as on a school network without a way out."""
+    ctx = chromium.new_context(viewport={"width": width, "height": height}, **kw)
+    ctx.outside = []
+    host = urlparse(base).netloc
+
+    def screen(route):
+        url = urlparse(route.request.url)
+        if url.scheme in ("data", "blob") or url.netloc == host:
+            route.continue_()
+        else:
+            ctx.outside.append(route.request.url)
+            route.abort()
+
+    ctx.route("**/*", screen)
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{base}/app", timeout=90_000)
+    page.get_by_text("Running now:").first.wait_for(timeout=90_000)
+    return ctx, page
+
+
+def plots(page) -> list[dict]:
+    return page.evaluate(PLOTS)
+
+
+def all_plots_drawn(page, n=N_PLOTS):
+    found = plots(page)
+    return found if len(found) >= n else None
+
+
+def inside(box, width, height) -> bool:
+    return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["w"] <= width + 0.5 and box["y"] + box["h"] <= height + 0.5
+
+
+def play(page):
+    page.get_by_role("button", name="▶ Play").click()
+    wait_until(lambda: examples_seen(page) > 0, 60, "training to start")
+
+
+def test_projector_shows_every_live_plot_without_scrolling(server, chromium):
+    base, _ = server
+    SHOTS.mkdir(exist_ok=True)
+    ctx, page = open_at(chromium, base, 1920, 1080)
+    try:
+        before = wait_until(lambda: all_plots_drawn(page), 60, "every figure of the Live run tab")
+        outside = [b["name"] for b in before if not inside(b, 1920, 1080)]
+        assert outside == [], f"plots below or beside the projector's screen: {outside}"
+        assert all(b["w"] >= 300 and b["h"] >= 220 for b in before), before
+        sizes = page.evaluate(TICK_SIZES)
+        assert sizes and all(float(s.rstrip("ptx")) * (4 / 3 if s.endswith("pt") else 1) >= 14 for s in sizes), sizes
+        page.screenshot(path=str(SHOTS / "20-projector-opened.png"))
+        play(page)
+        wait_until(lambda: "test error: not measured" not in status_text(page), 90, "a test-error measurement")
+        after = plots(page)
+        assert len(after) >= N_PLOTS
+        assert [b["name"] for b in after if not inside(b, 1920, 1080)] == []
+        # the explanations are one click away, and shut again with one
+        page.get_by_role("button", name="What am I looking at?").click()
+        page.get_by_text("What it shows.").first.wait_for(timeout=10_000)
+        page.screenshot(path=str(SHOTS / "21-projector-training-explained.png"))
+        page.get_by_role("button", name="Glossary").click()
+        page.get_by_text("Theorem 1.", exact=False).first.wait_for(timeout=10_000)
+        page.get_by_role("button", name="‖ Pause").click()
+        assert ctx.outside == []
+    finally:
+        ctx.close()
+
+
+def test_laptop_shows_plots_and_play_on_first_load(server, chromium):
+    base, _ = server
+    ctx, page = open_at(chromium, base, 1366, 768)
+    try:
+        found = wait_until(lambda: all_plots_drawn(page), 60, "every figure")
+        first_row = [b for b in found if inside(b, 1366, 768)]
+        assert len(first_row) >= 2, found            # no longer a screen of text before the first plot
+        assert page.get_by_role("button", name="▶ Play").is_visible()
+        page.screenshot(path=str(SHOTS / "22-laptop.png"))
+    finally:
+        ctx.close()
+
+
+def test_phone_one_column_no_sideways_scrolling_play_in_reach(server, chromium):
+    base, _ = server
+    ctx, page = open_at(chromium, base, 390, 844, is_mobile=True, has_touch=True, device_scale_factor=2)
+    try:
+        found = wait_until(lambda: all_plots_drawn(page), 60, "every figure")
+        wait_until(lambda: page.evaluate("() => document.getElementById('sidebar').classList.contains('hidden')"),
+                   10, "the settings to fold away on a narrow screen")
+        width = page.evaluate("() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
+        assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+        play_button = page.get_by_role("button", name="▶ Play")
+        box = play_button.bounding_box()
+        assert box and inside({"x": box["x"], "y": box["y"], "w": box["width"], "h": box["height"]}, 390, 844)
+        # one column at the full width
+        assert len({round(b["x"]) for b in found}) == 1 and all(b["w"] >= 300 for b in found), found
+        small = page.evaluate(SMALL_TEXT)
+        assert small == [], small
+        page.screenshot(path=str(SHOTS / "23-phone.png"))
+        play_button.click()
+        wait_until(lambda: examples_seen(page) > 0, 60, "training to start from the phone")
+        page.get_by_role("button", name="‖ Pause").click()
+        assert ctx.outside == []
+    finally:
+        ctx.close()
+
+
+def test_first_load_is_light_compressed_and_stays_on_the_server(server, chromium):
+    base, _ = server
+    ctx = chromium.new_context(viewport={"width": 1920, "height": 1080})
+    page = ctx.new_page()
+    cdp = ctx.new_cdp_session(page)
+    cdp.send("Network.enable")
+    urls, sizes, encodings = {}, {}, {}
+    cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
+    cdp.on("Network.responseReceived", lambda e: encodings.__setitem__(
+        e["requestId"], {k.lower(): v for k, v in e["response"]["headers"].items()}.get("content-encoding", "")))
+    cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]))
+    try:
+        page.goto(f"{base}/app", timeout=90_000)
+        page.get_by_text("Running now:").first.wait_for(timeout=90_000)
+        wait_until(lambda: all_plots_drawn(page), 60, "every figure")
+        page.wait_for_load_state("networkidle", timeout=60_000)
+        for tab in ("The paper's experiments", "Sweeps", "Live run"):     # what the other tabs load counts too
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_load_state("networkidle", timeout=60_000)
+        host = urlparse(base).netloc
+        outside = [u for u in urls.values() if urlparse(u).scheme in ("http", "https", "ws", "wss")
+                   and urlparse(u).netloc != host]
+        assert outside == [], f"requests that leave the server: {outside}"
+        total = sum(sizes.values())
+        (SHOTS / "first-load.json").write_text(json.dumps({"bytes": total, "requests": len(urls)}))
+        assert total <= FIRST_LOAD_LIMIT, f"first load {total / 1e6:.2f} MB"
+        names = " ".join(urls.values())
+        assert "mathjax" not in names and "tabulator" not in names, names
+        scripts = [i for i, u in urls.items() if "/static/js/bokeh.min.js" in u]
+        assert scripts and encodings.get(scripts[0]) == "gzip"
+    finally:
+        ctx.close()
+
+
+def test_axe_finds_no_critical_or_serious_violation_on_any_tab(server, chromium):
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (npm ci --prefix tests/system)")
+    base, _ = server
+    ctx, page = open_at(chromium, base, 1920, 1080)
+    report = {}
+    try:
+        wait_until(lambda: all_plots_drawn(page), 60, "every figure")
+        page.add_script_tag(content=AXE.read_text())
+        for tab in ("Live run", "The paper's experiments", "Sweeps"):
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_load_state("networkidle", timeout=60_000)
+            page.wait_for_timeout(2000)     # the page script names what a tab brought within 1.5 s
+            found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']}))
+                .violations.map(v => ({id: v.id, impact: v.impact, n: v.nodes.length,
+                                       where: v.nodes.slice(0, 3).map(n => n.target.join(' > '))}))""")
+            report[tab] = found
+        (SHOTS / "axe.json").write_text(json.dumps(report, indent=1))
+        bad = {tab: [v for v in found if v["impact"] in ("critical", "serious")] for tab, found in report.items()}
+        assert all(not v for v in bad.values()), json.dumps(bad, indent=1)
+    finally:
+        ctx.close()
+
+
+def test_a_typed_value_out_of_range_is_refused_with_a_message(server, chromium):
+    base, _ = server
+    ctx, page = open_at(chromium, base, 1920, 1080)
+    try:
+        box = page.locator(".dl-g_a input").first
+        box.fill("5")
+        box.press("Enter")
+        page.get_by_text("refused").first.wait_for(timeout=15_000)
+        wait_until(lambda: box.input_value() in ("0", "0.0"), 15, "the g_a box to show the value in force")
+        assert "g_a = 0 " in page.get_by_text("Running now:").first.inner_text()
+        page.screenshot(path=str(SHOTS / "24-typed-out-of-range.png"))
+    finally:
+        ctx.close()
