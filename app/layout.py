@@ -35,6 +35,20 @@ class GroupCells:
             cell.objects = [values[i]] if i < len(values) else []
 
 
+def open_value_boxes(pane: pn.Param) -> None:
+    """Let the number box beside each slider send any typed value to the server.
+
+    Bounded, the browser's box keeps a typed 5 on display and never sends it, while 0.6 keeps
+    running and nobody says why.  Unbounded, the value reaches the slider, whose own bounds refuse
+    it; the session's exception handler then says so and puts the value in force back into the box
+    (app/page.py, ``Dashboard.on_exception``).
+    """
+    for widget in pane.layout.objects:
+        box = getattr(widget, "_value_edit", None)
+        if box is not None:
+            box.param.update(start=None, end=None)
+
+
 def _cell(name: str, wide: int) -> pn.Column:
     sheets = [assets.text("cells.css")] + ([assets.text("cells-wide.css")] if wide > 1 else [])
     return pn.Column(css_classes=[f"dl-plot-{name}", "dl-cell"], name=f"plot-{name}", margin=4,

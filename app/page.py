@@ -18,7 +18,7 @@ from . import assets, export, memory
 from .cards import ExperimentCards
 from .controller import LIVE, URL_PARAMS, Controller, paper_reference
 from .ghost import GHOSTS
-from .layout import ExplainDrawer, page_template, plot_grid
+from .layout import ExplainDrawer, open_value_boxes, page_template, plot_grid
 from .plots import LivePlots, probe_image_uris
 from .sweep_view import SweepView
 
@@ -130,6 +130,7 @@ class Dashboard:
         live = pn.Param(c, parameters=["g_a", "lr_hidden", "lr_output", "feedback_scale"], show_name=False,
                         widgets={name: {"type": pn.widgets.EditableFloatSlider, "css_classes": [f"dl-{name}"]}
                                  for name in LIVE})
+        open_value_boxes(live)
         model = pn.Param(c, parameters=["preset", "mode", "hidden", "rule", "feedback", "seed", "dataset"],
                          show_name=False, widgets={"hidden": {"type": pn.widgets.TextInput},
                                                    "seed": {"type": pn.widgets.IntInput}})
@@ -254,6 +255,8 @@ class Dashboard:
         for pane in self._param_panes:
             for widget in pane.layout.objects:
                 parts = [widget] + [getattr(widget, a, None) for a in ("_slider", "_value_edit")]
+                if parts[2] is not None and parts[2].value != widget.value:
+                    parts[2].value = widget.value        # a refused typed value stays in the box otherwise
                 for w in parts:
                     if w is not None and "value" in w.param:
                         try:

@@ -18,17 +18,23 @@
   function clean(text) {
     return (text || "").replace(/\s+/g, " ").replace(/[:\s]+$/, "").trim();
   }
-  // the text label of the widget a control belongs to: Panel puts it in the same shadow root
+  // the text label of the widget a control belongs to: Panel puts it in the same shadow root, or
+  // (an editable slider's number box) in a static text beside it, a few shadow roots up
+  var LABELS = ".bk-slider-title, label, .bk-Div";
+  function labelIn(root) {
+    var found = root.querySelectorAll(LABELS);
+    for (var i = 0; i < found.length; i++) {
+      var el = found[i];
+      var text = clean(el.shadowRoot ? el.shadowRoot.textContent : el.textContent);
+      if (text) return text;
+    }
+    return "";
+  }
   function widgetLabel(root) {
-    var t = root.querySelector(".bk-slider-title, label, .bk-input-group > label");
-    if (t && clean(t.textContent)) return clean(t.textContent);
-    var host = root.host;
-    while (host) {
-      var sr = host.getRootNode();
-      if (!sr || !sr.host) break;
-      var t2 = sr.querySelector(".bk-slider-title, label");
-      if (t2 && clean(t2.textContent)) return clean(t2.textContent);
-      host = sr.host;
+    for (var depth = 0; root && depth < 4; depth++) {
+      var text = labelIn(root);
+      if (text) return text;
+      root = root.host ? root.host.getRootNode() : null;
     }
     return "";
   }
@@ -66,6 +72,25 @@
       }
     }
   }
+  // Bokeh's tabs are plain divs: give them the roles of a tab list, and the keyboard
+  function fixTabs(root) {
+    root.querySelectorAll(".bk-header").forEach(function (header) {
+      var tabs = header.querySelectorAll(".bk-tab");
+      if (!tabs.length) return;
+      header.setAttribute("role", "tablist");
+      tabs.forEach(function (tab) {
+        tab.setAttribute("role", "tab");
+        tab.setAttribute("aria-selected", tab.classList.contains("bk-active") ? "true" : "false");
+        if (!tab.hasAttribute("tabindex")) {
+          tab.setAttribute("tabindex", "0");
+          tab.addEventListener("keydown", function (e) {
+            if (e.key === "Enter" || e.key === " ") { e.preventDefault(); tab.click(); }
+          });
+          tab.addEventListener("click", function () { setTimeout(fixAll, 50); });
+        }
+      });
+    });
+  }
   function fixSidebarButton() {
     var b = document.getElementById("sidebar-button");
     if (!b || b.getAttribute("role")) return;
@@ -76,10 +101,21 @@
       if (e.key === "Enter" || e.key === " ") { e.preventDefault(); b.click(); }
     });
   }
+  // the template's landmarks: one main region, one top-level heading, no list without items
+  function fixTemplate() {
+    var main = document.getElementById("main");
+    if (main && !main.getAttribute("role")) main.setAttribute("role", "main");
+    var title = document.querySelector("#header .app-header .title");
+    if (title && !title.getAttribute("role")) { title.setAttribute("role", "heading"); title.setAttribute("aria-level", "1"); }
+    document.querySelectorAll("#sidebar > ul, #right-sidebar > ul").forEach(function (ul) {
+      ul.setAttribute("role", "none");
+    });
+  }
   function fixAll() {
     try {
+      fixTemplate();
       fixSidebarButton();
-      roots(document).forEach(fixControls);
+      roots(document).forEach(function (r) { fixControls(r); fixTabs(r); });
       fixPlots();
     } catch (err) { console.warn("Dendrite Lab page script:", err); }
   }

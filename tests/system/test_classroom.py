@@ -48,13 +48,14 @@ TICK_SIZES = """() => {
     return out;
 }"""
 
-# visible text smaller than 14 px: elements with their own text, in the page and every shadow root
+# visible text smaller than 14 px: elements with their own words (icons such as Bokeh's "⋯" are not text),
+# in the page and every shadow root
 SMALL_TEXT = """() => {
     const out = [];
     const walk = root => {
         for (const el of root.querySelectorAll('*')) {
             if (el.shadowRoot) walk(el.shadowRoot);
-            const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+            const own = [...el.childNodes].some(n => n.nodeType === 3 && /[\\p{L}\\p{N}]/u.test(n.textContent));
             if (!own) continue;
             const r = el.getBoundingClientRect();
             if (r.width === 0 || r.height === 0 || r.bottom < 0 || r.top > innerHeight) continue;
