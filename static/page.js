@@ -47,7 +47,9 @@
       name(h, label || (label = widgetLabel(root)) || "slider");
     });
     root.querySelectorAll("input, select, textarea").forEach(function (el) {
-      if (el.type === "hidden" || el.labels && el.labels.length) return;
+      if (el.type === "hidden") return;
+      // Bokeh gives some boxes an empty <label>: that names nothing
+      if (el.labels && Array.prototype.some.call(el.labels, function (l) { return clean(l.textContent); })) return;
       name(el, el.title || label || (label = widgetLabel(root)));
     });
     root.querySelectorAll("button, [role=button]").forEach(function (b) {
@@ -74,21 +76,18 @@
   }
   // Bokeh's tabs are plain divs: give them the roles of a tab list, and the keyboard
   function fixTabs(root) {
-    root.querySelectorAll(".bk-header").forEach(function (header) {
-      var tabs = header.querySelectorAll(".bk-tab");
-      if (!tabs.length) return;
-      header.setAttribute("role", "tablist");
-      tabs.forEach(function (tab) {
-        tab.setAttribute("role", "tab");
-        tab.setAttribute("aria-selected", tab.classList.contains("bk-active") ? "true" : "false");
-        if (!tab.hasAttribute("tabindex")) {
-          tab.setAttribute("tabindex", "0");
-          tab.addEventListener("keydown", function (e) {
-            if (e.key === "Enter" || e.key === " ") { e.preventDefault(); tab.click(); }
-          });
-          tab.addEventListener("click", function () { setTimeout(fixAll, 50); });
-        }
-      });
+    root.querySelectorAll(".bk-tab").forEach(function (tab) {
+      var list = tab.parentElement;       // the tab list is the tabs' own parent, not Bokeh's header
+      if (list && list.getAttribute("role") !== "tablist") list.setAttribute("role", "tablist");
+      tab.setAttribute("role", "tab");
+      tab.setAttribute("aria-selected", tab.classList.contains("bk-active") ? "true" : "false");
+      if (!tab.hasAttribute("tabindex")) {
+        tab.setAttribute("tabindex", "0");
+        tab.addEventListener("keydown", function (e) {
+          if (e.key === "Enter" || e.key === " ") { e.preventDefault(); tab.click(); }
+        });
+        tab.addEventListener("click", function () { setTimeout(fixAll, 50); });
+      }
     });
   }
   function fixSidebarButton() {
