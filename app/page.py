@@ -14,24 +14,16 @@ import numpy as np
 import panel as pn
 from panel.io.callbacks import PeriodicCallback
 
-from . import assets, export, memory
+from . import assets, export, glossary, memory
 from .cards import ExperimentCards
-from .controller import LIVE, URL_PARAMS, Controller, paper_reference
-from .ghost import GHOSTS
-from .layout import ExplainDrawer, open_value_boxes, page_template, plot_grid
+from .explain import ghost_note
+from .controller import URL_PARAMS, Controller, paper_reference
+from .layout import LABEL_KEY, ExplainDrawer, control_panes, look, page_template, plot_grid, transport_bar
 from .plots import LivePlots, probe_image_uris
+from .preset_box import PresetBox, file_stem
 from .sweep_view import SweepView
 
 log = logging.getLogger("dendrite_lab.page")
-
-# Panel 1.9 renamed Button.button_type to color; stay compatible with older releases
-_COLOR = "color" if "color" in pn.widgets.Button.param else "button_type"
-_LABEL = "label" if "label" in pn.widgets.Button.param else "name"
-
-
-def _look(kind: str) -> dict:
-    return {_COLOR: kind}
-
 
 def _raw_query(search: str) -> dict[str, str]:
     """The query string's values as sent (the first of each name), undecoded by Panel."""
@@ -124,63 +116,39 @@ class Dashboard:
 
     # ------------------------------------------------------------- widgets
     def sidebar(self) -> list:
-        c = self.ctrl
-        speed = pn.Param(c, parameters=["speed"], show_name=False,
-                         widgets={"speed": {"type": pn.widgets.DiscreteSlider}})
-        live = pn.Param(c, parameters=["g_a", "lr_hidden", "lr_output", "feedback_scale"], show_name=False,
-                        widgets={name: {"type": pn.widgets.EditableFloatSlider, "css_classes": [f"dl-{name}"]}
-                                 for name in LIVE})
-        open_value_boxes(live)
-        model = pn.Param(c, parameters=["preset", "mode", "hidden", "rule", "feedback", "seed", "dataset"],
-                         show_name=False, widgets={"hidden": {"type": pn.widgets.TextInput},
-                                                   "seed": {"type": pn.widgets.IntInput}})
-        tests = pn.Param(c, parameters=["test_every", "test_images"], show_name=False,
-                         widgets={"test_every": {"type": pn.widgets.IntInput, "step": 500},
-                                  "test_images": {"type": pn.widgets.IntInput, "step": 100}})
-        ghost = pn.Param(c, parameters=["ghost"], show_name=False, widgets={"ghost": {"css_classes": ["dl-ghost"]}})
-        self._param_panes = [speed, live, model, tests]
-        self._param_panes.append(ghost)
+        panes = control_panes(self.ctrl)
+        self.preset_box = PresetBox(self.ctrl)
+        self._param_panes = list(panes.values())
 
         json_dl = pn.widgets.FileDownload(callback=self._json_file, filename="dendrite-lab-run.json",
-                                          label="Run as JSON", **_look("light"), embed=False)
+                                          label="Run as JSON", **look("light"), embed=False)
         csv_dl = pn.widgets.FileDownload(callback=self._csv_file, filename="dendrite-lab-run.csv",
-                                         label="Run as CSV", **_look("light"), embed=False)
+                                         label="Run as CSV", **look("light"), embed=False)
         html_dl = pn.widgets.FileDownload(callback=self._html_file, filename="dendrite-lab-plots.html",
-                                          label="Plots as HTML", **_look("light"), embed=False)
+                                          label="Plots as HTML", **look("light"), embed=False)
         self.png_dl = pn.widgets.FileDownload(filename="dendrite-lab-plots.png", label="Download the PNG",
-                                              **_look("success"), visible=False, embed=False)
+                                              **look("success"), visible=False, embed=False)
         self._downloads = {"json": json_dl, "csv": csv_dl, "html": html_dl, "png": self.png_dl}
         self._name_downloads()
-        png_btn = pn.widgets.Button(**{_LABEL: "Render plots as PNG"}, **_look("light"),
+        png_btn = pn.widgets.Button(**{LABEL_KEY: "Render plots as PNG"}, **look("light"),
                                     disabled=not export.png_available())
         png_btn.on_click(self._render_png)
         self.png_btn = png_btn
         share = pn.pane.Markdown("The address bar always holds the current settings: copy it to share "
-                                 "this exact setup.", styles={"font-size": "12px", "color": "#555"})
+                                 "this exact setup.", styles={"font-size": "14px", "color": "#444"})
         return [
-            speed,
-            pn.pane.Markdown("#### Live on the running network"), live,
-            pn.pane.Markdown("#### Model (a change starts a new run)"), model,
-            pn.pane.Markdown("#### Side by side"), ghost,
-            pn.pane.Markdown("#### Test error"), tests,
+            panes["speed"],
+            pn.pane.Markdown("#### Live on the running network"), panes["live"],
+            pn.pane.Markdown("#### Model (a change starts a new run)"), self.preset_box.widget, panes["model"],
+            pn.pane.Markdown("#### Side by side"), panes["ghost"],
+            pn.pane.Markdown("#### Test error"), panes["tests"],
             pn.pane.Markdown("#### Export"), pn.Row(json_dl, csv_dl), pn.Row(html_dl, png_btn), self.png_dl,
             share,
         ]
 
-    def transport(self) -> pn.FlexBox:
-        """Play, Pause, Step and Reset, the status line and the explanations' buttons, at the top of the
-        page on every screen (the settings fold away on a phone; these stay)."""
-        buttons = pn.Param(
-            self.ctrl, parameters=["play", "pause", "step", "reset"], show_name=False, default_layout=pn.Row,
-            widgets={name: {**_look(kind), "width": 74, "margin": (5, 4)} for name, kind in
-                     (("play", "success"), ("pause", "warning"), ("step", "primary"), ("reset", "danger"))},
-            margin=0, name="transport")
-        return pn.FlexBox(buttons, self.explain.bar(), self.status, flex_wrap="wrap", align_items="center",
-                          sizing_mode="stretch_width", margin=0)
-
     def main(self) -> list:
         # the ghost's card sits above the tabs: a change to it must not reach a tab the browser has not drawn
-        header = pn.Column(self.transport(), self.class_note, self.ghost_line, self.in_force, self.alert,
+        header = pn.Column(transport_bar(self.ctrl, self.status, self.explain.bar()), self.class_note, self.ghost_line, self.in_force, self.alert,
                            self.ghost_card, sizing_mode="stretch_width", margin=0)
         live = pn.Column(self.explain.drawer, self.grid, sizing_mode="stretch_width", margin=0)
         # only the open tab is sent to the browser: the page's first load stays as light as before
@@ -207,14 +175,8 @@ class Dashboard:
             self.tabs.active = 0
 
     def ghost_text(self, choice: str, _in_force: str = "") -> str:
-        """What the ghost compares, and whether with these settings it is the same network as the main run."""
-        if choice == "off" or choice not in GHOSTS:
-            return ""
-        text = explain.GHOST_INTRO.format(label=GHOSTS[choice].label) + explain.GHOST.get(choice, "")
-        run, ghost = self.ctrl.run, self.ctrl.ghost_run
-        if choice != "twin" and run is not None and ghost.spec is not None and ghost.spec == run.spec:
-            text += explain.GHOST_SAME
-        return text
+        """What the ghost compares (the box above the tabs), for the runs of this session."""
+        return glossary.unicode_math(ghost_note(choice, self.ctrl.run, self.ctrl.ghost_run))
 
     # ------------------------------------------------------------ the drain
     def start(self) -> None:
@@ -398,7 +360,8 @@ class Dashboard:
         self.plots = LivePlots(spec.n_hidden_layers, spec.mode, data.classes, paper_error=paper_error,
                                paper_curve=curve, probe_uris=uris, probe_labels=labels,
                                title=f"Dendrite Lab: {preset}, {spec.describe()}")
-        self._stem = f"dendrite-lab-{preset}"
+        self._stem = file_stem(preset, spec)
+        self.explain.follow_dataset(dataset)
         self._name_downloads()
         figures = self.plots.figures()
         # the browser draws the learning curves first; the other groups follow one per poll, so
