@@ -359,7 +359,7 @@ class Dashboard:
             self._frozen_plots = None
         self.plots = LivePlots(spec.n_hidden_layers, spec.mode, data.classes, paper_error=paper_error,
                                paper_curve=curve, probe_uris=uris, probe_labels=labels,
-                               title=f"Dendrite Lab: {preset}, {spec.describe()}")
+                               title=f"Dendrite Lab: {preset}, {spec.describe()}, {dataset}, seed {self.ctrl.seed}")
         self._stem = file_stem(preset, spec)
         self.explain.follow_dataset(dataset)
         self._name_downloads()
