@@ -248,8 +248,10 @@ def test_static_layout_holds_the_data_without_following_the_streams():
     plots = LivePlots(1, "rate", CLASSES, paper_error=4.1)
     plots.figures()
     plots.update(update([snap(k) for k in range(1, 10)]))
-    layout = plots.static_layout()
-    error_fig = layout.children[0][0]
+    caption, grid = plots.static_layout().children
+    assert "Dendrite Lab" in caption.text
+    error_fig = grid.children[0][0]
+    assert error_fig.toolbar_location is None and error_fig.sizing_mode == "fixed"      # a file, not a page
     src = next(r.data_source for r in error_fig.renderers if r.data_source.data.get("x") is not None
                and len(r.data_source.data["x"]))
     assert len(src.data["x"]) == 9
