@@ -19,6 +19,7 @@ from .cards import ExperimentCards
 from .explain import ghost_note
 from .controller import URL_PARAMS, Controller, paper_reference
 from .layout import LABEL_KEY, ExplainDrawer, control_panes, look, page_template, plot_grid, transport_bar
+from .network_picture import NetworkPicture
 from .plots import LivePlots, probe_image_uris
 from .preset_box import PresetBox, file_stem
 from .sweep_view import SweepView
@@ -66,6 +67,8 @@ class Dashboard:
         self.plots: LivePlots | None = None
         self.grid, self.panes = plot_grid()     # the figure groups' cells (app/layout.py)
         self.explain = ExplainDrawer()
+        self.picture = NetworkPicture()         # its cell is filled once; it follows each run's plots
+        self.panes.pop("network").objects = [self.picture.panel()]
         self.update_times: deque[float] = deque(maxlen=500)   # wall times of plot updates (benchmark)
         self.first_point_t: float | None = None
         self.timeline: dict[str, float] = {"created": time.perf_counter()}   # for the benchmark
@@ -327,6 +330,7 @@ class Dashboard:
                 if up.snapshots:
                     self._showing_reference = False    # the update cut the reference back to the run
             self._show_reference()
+            self.picture.flush()
             if self.cards is not None:
                 self.cards.refresh()        # only redraws when a result changed
 
@@ -362,6 +366,7 @@ class Dashboard:
                                title=f"Dendrite Lab: {preset}, {spec.describe()}, {dataset}, seed {self.ctrl.seed}")
         self._stem = file_stem(preset, spec)
         self.explain.follow_dataset(dataset)
+        self.picture.attach(self.plots)
         self._name_downloads()
         figures = self.plots.figures()
         # the browser draws the learning curves first; the other groups follow one per poll, so
@@ -397,7 +402,7 @@ class Dashboard:
             except Exception:
                 pass
         self.ctrl.close()
-        self._forget_js_links()
+        memory.forget_js_links(self.root)
         if self._frozen:
             self._release_frozen()
 
@@ -409,25 +414,6 @@ class Dashboard:
             return
         from tornado.ioloop import IOLoop
         IOLoop.current().call_later(1.0, self._release_frozen)
-
-    def _forget_js_links(self) -> None:
-        """Drop this page's entries from Panel's registry of browser-side links.
-
-        ``panel.links.Callback.registry`` holds its keys (widgets) weakly, but each entry's
-        value refers back to widgets of the same page (an editable slider links its slider
-        and its number box), so a closed page's entries were never collected, and with them
-        the whole session: its controller, network and plots.  The load test measured about
-        20 MB kept per closed session before this.
-        """
-        from panel.links import Callback
-        if self.root is None:
-            return
-        for top in [*self.root.sidebar, *self.root.main, *self.root.header]:
-            try:
-                for obj in top.select():
-                    Callback.registry.pop(obj, None)
-            except Exception as exc:       # never let the cleanup fail the server's session sweep
-                log.warning("could not release the links of %s: %s", type(top).__name__, exc)
 
     # ---------------------------------------------------------------- export
     def _json_file(self):

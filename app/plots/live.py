@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import ChainMap
+from html import escape
 
 import holoviews as hv
 import numpy as np
-from html import escape
 
 from bokeh.layouts import column, gridplot
 from bokeh.models import DataRange1d, Div
@@ -122,6 +122,12 @@ class LivePlots:
         tests = frame_of_tests(g.tests, g.snapshots)
         if tests is not None:
             series.tests.send(tests)
+
+    def trace_neuron(self, neuron: str) -> None:
+        """Show this recorded neuron's voltages (a name of ``Traces.neurons``, e.g. "h1[337]")."""
+        self._h["trace_neuron"] = neuron
+        if self.traces.data is not None and "trace_src" in self._h:
+            plateaus.show_traces(self._h, self.traces.data)
 
     def set_ghost(self, label: str) -> None:
         """Show the ghost's curves under this name ("" hides them)."""

@@ -95,7 +95,9 @@ def show_traces(h, data) -> None:
     tr: Traces = data["traces"]
     if not tr.V:
         return
-    col = 0     # the first sample neuron of hidden layer 1
+    # the neuron chosen under the network picture (app/network_picture.py), else the first of hidden layer 1
+    chosen = h.get("trace_neuron")
+    col = tr.neurons.index(chosen) if chosen in tr.neurons else 0
     V, Vb, Va = (np.asarray(x, dtype=float)[:, col] for x in (tr.V, tr.V_b, tr.V_a))
     h["trace_src"].data = {"t": np.arange(len(V), dtype=float), "V": V, "V_b": Vb, "V_a": Va}
     h["win_f"].update(left=tr.forward_window[0], right=tr.forward_window[1])
