@@ -4,6 +4,7 @@
 Screenshots go to ``screenshots/`` (git-ignored) for a person to look at.
 """
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -12,8 +13,8 @@ import pytest
 pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from tests.system.conftest import (ARGS, CHROMIUM, SHOTS, examples_seen, in_force_text,  # noqa: E402
-                                   served_app, status_text, wait_until)
+from tests.system.conftest import (SHOTS, examples_seen, in_force_text, status_text,  # noqa: E402
+                                   wait_until)
 
 pytestmark = pytest.mark.browser
 
@@ -68,45 +69,32 @@ SMALL_TEXT = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def server():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    with served_app("--check-unused-sessions", "1000", "--unused-session-lifetime", "10000") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def open_at(chromium, base, width, height, **kw):
-    """A fresh browser context of this screen size with the page loaded and its network built; any
-    request for another host is refused (and counted), as on a school network without a way out."""
-    ctx = chromium.new_context(viewport={"width": width, "height": height}, **kw)
-    ctx.outside = []
+@contextmanager
+def screen(browser, base, width, height, **kw):
+    """The page in a fresh browser context of this screen size, its network built; any request for
+    another host is refused and fails the test, as on a school network without a way out."""
+    ctx = browser.new_context(viewport={"width": width, "height": height}, **kw)
+    outside = []
     host = urlparse(base).netloc
 
-    def screen(route):
+    def screen_request(route):
         url = urlparse(route.request.url)
         if url.scheme in ("data", "blob") or url.netloc == host:
             route.continue_()
         else:
-            ctx.outside.append(route.request.url)
+            outside.append(route.request.url)
             route.abort()
 
-    ctx.route("**/*", screen)
-    page = ctx.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(f"{base}/app", timeout=90_000)
-    page.get_by_text("Running now:").first.wait_for(timeout=90_000)
-    return ctx, page
+    try:
+        ctx.route("**/*", screen_request)
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{base}/app", timeout=90_000)
+        page.get_by_text("Running now:").first.wait_for(timeout=90_000)
+        yield page
+        assert outside == [], f"requests for other hosts: {outside}"
+    finally:
+        ctx.close()
 
 
 def plots(page) -> list[dict]:
@@ -122,16 +110,20 @@ def inside(box, width, height) -> bool:
     return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["w"] <= width + 0.5 and box["y"] + box["h"] <= height + 0.5
 
 
+def as_box(b: dict) -> dict:
+    """Playwright's bounding box in the keys of ``PLOTS``."""
+    return {"x": b["x"], "y": b["y"], "w": b["width"], "h": b["height"]}
+
+
 def play(page):
     page.get_by_role("button", name="▶ Play").click()
     wait_until(lambda: examples_seen(page) > 0, 60, "training to start")
 
 
-def test_projector_shows_every_live_plot_without_scrolling(server, chromium):
-    base, _ = server
+def test_projector_shows_every_live_plot_without_scrolling(short_lived_server, browser):
+    base, _ = short_lived_server
     SHOTS.mkdir(exist_ok=True)
-    ctx, page = open_at(chromium, base, 1920, 1080)
-    try:
+    with screen(browser, base, 1920, 1080) as page:
         before = wait_until(lambda: all_plots_drawn(page), 60, "every figure of the Live run tab")
         outside = [b["name"] for b in before if not inside(b, 1920, 1080)]
         assert outside == [], f"plots below or beside the projector's screen: {outside}"
@@ -144,6 +136,10 @@ def test_projector_shows_every_live_plot_without_scrolling(server, chromium):
         after = plots(page)
         assert len(after) >= N_PLOTS
         assert [b["name"] for b in after if not inside(b, 1920, 1080)] == []
+        # the picture of the network too, once the first example coloured it
+        picture = page.locator("svg[aria-labelledby='net-title net-desc']").first
+        wait_until(lambda: "ink 0." in picture.inner_html(), 30, "the picture to show the latest example")
+        assert inside(as_box(picture.bounding_box()), 1920, 1080)
         # the explanations are one click away, and shut again with one
         page.get_by_role("button", name="What am I looking at?").click()
         page.get_by_text("What it shows.").first.wait_for(timeout=10_000)
@@ -151,36 +147,28 @@ def test_projector_shows_every_live_plot_without_scrolling(server, chromium):
         page.get_by_role("button", name="Glossary").click()
         page.get_by_text("Theorem 1.", exact=False).first.wait_for(timeout=10_000)
         page.get_by_role("button", name="‖ Pause").click()
-        assert ctx.outside == []
-    finally:
-        ctx.close()
 
 
-def test_laptop_shows_plots_and_play_on_first_load(server, chromium):
-    base, _ = server
-    ctx, page = open_at(chromium, base, 1366, 768)
-    try:
+def test_laptop_shows_plots_and_play_on_first_load(short_lived_server, browser):
+    base, _ = short_lived_server
+    with screen(browser, base, 1366, 768) as page:
         found = wait_until(lambda: all_plots_drawn(page), 60, "every figure")
         first_row = [b for b in found if inside(b, 1366, 768)]
         assert len(first_row) >= 2, found            # no longer a screen of text before the first plot
         assert page.get_by_role("button", name="▶ Play").is_visible()
         page.screenshot(path=str(SHOTS / "22-laptop.png"))
-    finally:
-        ctx.close()
 
 
-def test_phone_one_column_no_sideways_scrolling_play_in_reach(server, chromium):
-    base, _ = server
-    ctx, page = open_at(chromium, base, 390, 844, is_mobile=True, has_touch=True, device_scale_factor=2)
-    try:
+def test_phone_one_column_no_sideways_scrolling_play_in_reach(short_lived_server, browser):
+    base, _ = short_lived_server
+    with screen(browser, base, 390, 844, is_mobile=True, has_touch=True, device_scale_factor=2) as page:
         found = wait_until(lambda: all_plots_drawn(page), 60, "every figure")
         wait_until(lambda: page.evaluate("() => document.getElementById('sidebar').classList.contains('hidden')"),
                    10, "the settings to fold away on a narrow screen")
         width = page.evaluate("() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
         assert width <= 390, f"the page is {width} px wide on a 390 px screen"
         play_button = page.get_by_role("button", name="▶ Play")
-        box = play_button.bounding_box()
-        assert box and inside({"x": box["x"], "y": box["y"], "w": box["width"], "h": box["height"]}, 390, 844)
+        assert inside(as_box(play_button.bounding_box()), 390, 844)
         # one column at the full width
         assert len({round(b["x"]) for b in found}) == 1 and all(b["w"] >= 300 for b in found), found
         small = page.evaluate(SMALL_TEXT)
@@ -189,14 +177,11 @@ def test_phone_one_column_no_sideways_scrolling_play_in_reach(server, chromium):
         play_button.click()
         wait_until(lambda: examples_seen(page) > 0, 60, "training to start from the phone")
         page.get_by_role("button", name="‖ Pause").click()
-        assert ctx.outside == []
-    finally:
-        ctx.close()
 
 
-def test_first_load_is_light_compressed_and_stays_on_the_server(server, chromium):
-    base, _ = server
-    ctx = chromium.new_context(viewport={"width": 1920, "height": 1080})
+def test_first_load_is_light_compressed_and_stays_on_the_server(short_lived_server, browser):
+    base, _ = short_lived_server
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
     page = ctx.new_page()
     cdp = ctx.new_cdp_session(page)
     cdp.send("Network.enable")
@@ -228,13 +213,12 @@ def test_first_load_is_light_compressed_and_stays_on_the_server(server, chromium
         ctx.close()
 
 
-def test_axe_finds_no_critical_or_serious_violation_on_any_tab(server, chromium):
+def test_axe_finds_no_critical_or_serious_violation_on_any_tab(short_lived_server, browser):
     if not AXE.exists():
         pytest.skip("axe-core is not installed (npm ci --prefix tests/system)")
-    base, _ = server
-    ctx, page = open_at(chromium, base, 1920, 1080)
+    base, _ = short_lived_server
     report = {}
-    try:
+    with screen(browser, base, 1920, 1080) as page:
         wait_until(lambda: all_plots_drawn(page), 60, "every figure")
         page.add_script_tag(content=AXE.read_text())
         for tab in ("Live run", "The paper's experiments", "Sweeps"):
@@ -248,14 +232,11 @@ def test_axe_finds_no_critical_or_serious_violation_on_any_tab(server, chromium)
         (SHOTS / "axe.json").write_text(json.dumps(report, indent=1))
         bad = {tab: [v for v in found if v["impact"] in ("critical", "serious")] for tab, found in report.items()}
         assert all(not v for v in bad.values()), json.dumps(bad, indent=1)
-    finally:
-        ctx.close()
 
 
-def test_a_typed_value_out_of_range_is_refused_with_a_message(server, chromium):
-    base, _ = server
-    ctx, page = open_at(chromium, base, 1920, 1080)
-    try:
+def test_a_typed_value_out_of_range_is_refused_with_a_message(short_lived_server, browser):
+    base, _ = short_lived_server
+    with screen(browser, base, 1920, 1080) as page:
         box = page.locator(".dl-g_a input").first
         box.fill("5")
         box.press("Enter")
@@ -263,5 +244,3 @@ def test_a_typed_value_out_of_range_is_refused_with_a_message(server, chromium):
         wait_until(lambda: box.input_value() in ("0", "0.0"), 15, "the g_a box to show the value in force")
         assert "g_a = 0 " in in_force_text(page)
         page.screenshot(path=str(SHOTS / "24-typed-out-of-range.png"))
-    finally:
-        ctx.close()
