@@ -86,7 +86,8 @@
         tab.addEventListener("keydown", function (e) {
           if (e.key === "Enter" || e.key === " ") { e.preventDefault(); tab.click(); }
         });
-        tab.addEventListener("click", function () { setTimeout(fixAll, 50); });
+        // a tab's contents arrive from the server a moment after the click: name them as they come
+        tab.addEventListener("click", function () { [50, 400, 1000].forEach(function (ms) { setTimeout(fixAll, ms); }); });
       }
     });
   }

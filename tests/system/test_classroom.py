@@ -69,6 +69,18 @@ SMALL_TEXT = """() => {
 }"""
 
 
+# every Bokeh tab in the page (and its shadow roots) has the role the page script gives it
+TABS_NAMED = """() => {
+    const tabs = [];
+    const walk = root => {
+        tabs.push(...root.querySelectorAll('.bk-tab'));
+        for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+    };
+    walk(document);
+    return tabs.length > 0 && tabs.every(t => t.getAttribute('role') === 'tab');
+}"""
+
+
 @contextmanager
 def screen(browser, base, width, height, **kw):
     """The page in a fresh browser context of this screen size, its network built; any request for
@@ -224,7 +236,8 @@ def test_axe_finds_no_critical_or_serious_violation_on_any_tab(short_lived_serve
         for tab in ("Live run", "The paper's experiments", "Sweeps"):
             page.get_by_role("tab", name=tab).click()
             page.wait_for_load_state("networkidle", timeout=60_000)
-            page.wait_for_timeout(2000)     # the page script names what a tab brought within 1.5 s
+            # the page script names what a tab brought (within 1.5 s): wait until its tabs have their roles
+            wait_until(lambda: page.evaluate(TABS_NAMED), 20, "the tabs to be named")
             found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']}))
                 .violations.map(v => ({id: v.id, impact: v.impact, n: v.nodes.length,
                                        where: v.nodes.slice(0, 3).map(n => n.target.join(' > '))}))""")
