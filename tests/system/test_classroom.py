@@ -152,13 +152,13 @@ def test_projector_shows_every_live_plot_without_scrolling(short_lived_server, b
         picture = page.locator("svg[aria-labelledby='net-title net-desc']").first
         wait_until(lambda: "ink 0." in picture.inner_html(), 30, "the picture to show the latest example")
         assert inside(as_box(picture.bounding_box()), 1920, 1080)
-        # the explanations are one click away, and shut again with one
+        page.get_by_role("button", name="‖ Pause").click()     # a busy machine answers clicks slowly while training
+        # the explanations are one click away
         page.get_by_role("button", name="What am I looking at?").click()
         page.get_by_text("What it shows.").first.wait_for(timeout=10_000)
         page.screenshot(path=str(SHOTS / "21-projector-training-explained.png"))
         page.get_by_role("button", name="Glossary").click()
         page.get_by_text("Theorem 1.", exact=False).first.wait_for(timeout=10_000)
-        page.get_by_role("button", name="‖ Pause").click()
 
 
 def test_laptop_shows_plots_and_play_on_first_load(short_lived_server, browser):
