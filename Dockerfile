@@ -34,6 +34,8 @@ COPY dendcore ./dendcore
 RUN pip install --no-cache-dir ".[app]"
 
 COPY app ./app
+# the page's own assets (CSS, its script, the network picture), sent inline by app/assets.py
+COPY static ./static
 COPY deploy/serve.sh ./deploy/serve.sh
 
 # Compile and cache the Numba kernels (and load MNIST, Panel and openTSNE once) as the

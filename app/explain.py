@@ -13,17 +13,20 @@ on). Hidden neurons compare the apical *plateau potential* of the two phases and
 synapses by the difference; no error is ever sent backwards through the forward weights.
 
 Press **▶ Play**. Sliders marked *(live)* act on the running network; the other model controls build a
-new network and start again. Click the header of a *What am I looking at?* box to fold it away.
+new network and start again. The tabs of this box explain each plot; *Glossary* explains the words. Line
+styles mean the same in every plot: solid is your run, dashed the ghost run, dotted a reference (the
+paper, a threshold, the diagonal), dash-dotted the angle of Y to W. A thin grey vertical line marks a live
+change of a slider (hover over its foot to read the new value).
 """
 
 PLATEAUS = """
-**What it shows.** Top: one dot per sample hidden neuron for the latest example. Across is its plateau
+**What it shows.** The scatter: one dot per sample hidden neuron for the latest example. Across is its plateau
 potential at the end of the forward phase, α^f = σ(mean apical voltage in the integration window); up
-is the same in the target phase, α^t. Bottom: that example's voltages for one hidden neuron: soma **V**,
+is the same in the target phase, α^t. The traces: that example's voltages for one hidden neuron: soma **V**,
 basal **V_b** and apical **V_a**. The shaded bands are the integration windows that get averaged (blue:
 forward, red: target); the dotted line is where the teaching signal switches on.
 
-**What to look for.** A dot above the dashed diagonal means the top-down signal grew when the right
+**What to look for.** A dot above the dotted diagonal means the top-down signal grew when the right
 answer was imposed, so that neuron's active basal synapses are strengthened; below it, weakened. The
 gap α^t − α^f is the neuron's entire learning signal, and it shrinks as the network learns. In the
 traces, V follows V_b while g_a = 0 (the apical dendrite is segregated); raise the apical coupling g_a
@@ -34,12 +37,13 @@ the hidden layer's loss is ‖α^t − α^f‖².
 """
 
 LEARNING = """
-**What it shows.** Top: the **test error** (red dots, measured every few thousand examples on the
+**What it shows.** The **test error** (red dots, measured every few thousand examples on the
 chosen number of test images) and the **training error** (blue: how many recent training examples the
 network got wrong in the forward phase, before learning from them) against the number of examples
-seen. The dashed grey line, where there is one, is the paper's test error after 60 epochs; the dotted
-line, where one is shipped, is the test error of a 60-epoch reference run of the same preset. Bottom: the
-**layer losses**: the output loss (target- minus forward-phase output rates, squared) and each hidden
+seen, on a logarithmic axis (each grid step is ten times more examples, so the first thousand keep
+their room). The dotted lines are references: the flat one is the paper's test error after 60 epochs,
+the other, where one is shipped, the test error of a 60-epoch reference run of the same preset. Beside
+it, the **layer losses**: the output loss (target- minus forward-phase output rates, squared) and each hidden
 layer's loss (target- minus forward-phase plateaus, squared).
 
 **What to look for.** The error starts at chance (about 90 %) and drops within the first few thousand
@@ -53,12 +57,12 @@ the paper's 60 epochs (3.6 million examples).
 """
 
 ALIGNMENT = """
-**What it shows.** Top, solid: the angle between the change this rule makes to a hidden layer and the
+**What it shows.** Solid: the angle between the change this rule makes to a hidden layer and the
 change backprop would make for the same example (mean over the last 100 examples); 90° means
-unrelated, 0° identical. Dashed: the angle between the fixed feedback weights Y and the transposed
-forward weights above them. Bottom: the largest eigenvalue of (I − J_β J_γ)ᵀ(I − J_β J_γ), built from
+unrelated, 0° identical. Dash-dotted: the angle between the fixed feedback weights Y and the transposed
+forward weights above them. Beside it: the largest eigenvalue of (I − J_β J_γ)ᵀ(I − J_β J_γ), built from
 the forward (J_β) and feedback (J_γ) Jacobians averaged over recent examples; the paper's Theorem 1
-guarantees that the hidden targets lower the output loss while it is below 1 (dashed line).
+guarantees that the hidden targets lower the output loss while it is below 1 (dotted line).
 
 **What to look for.** Both angles start near 90° and fall: the forward weights rotate to agree with
 the random feedback, so the dendritic update starts pointing roughly where backprop's does. Switch the
@@ -71,13 +75,13 @@ feedback and 35–40° with noise-free (rate) feedback; the eigenvalue drops bel
 
 TSNE = """
 **What it shows.** Each dot is one of a fixed set of 1,000 test images, placed by t-SNE so that
-images that make the top hidden layer respond alike lie close together. Colour is the true class;
-hover over a dot to see its image. The map is recomputed in the background every few seconds, starting
+images that make the top hidden layer respond alike lie close together. Colour and marker shape give
+the true class; hover over a dot to see its image. The map is recomputed in the background every few seconds, starting
 from the previous map, so dots drift instead of jumping.
 
 **What to look for.** Before training the hidden layer is a random projection of the pixels: similar
 images already group loosely, but classes overlap. As the network learns, groups tighten and separate;
-classes that are easy to confuse (4 and 9, 3 5 and 8) stay neighbours. Only the grouping means
+{confusable}. Only the grouping means
 something: distances between far-apart clusters and the orientation of the map do not.
 
 **The paper.** Hidden-layer activity separates the classes, and more so in higher layers (compare
@@ -98,6 +102,19 @@ pushes the soma of the correct class up and the others down, and the output laye
 difference between the two phases.
 """
 
+# classes a network confuses, by data set: the t-SNE text must talk about the images on the screen
+CONFUSABLE = {
+    "mnist": "digits that are easy to confuse (4 and 9; 3, 5 and 8) stay neighbours",
+    "fashion-mnist": ("garments that are easy to confuse (T-shirt/top, shirt, pullover and coat; sandal, "
+                      "sneaker and ankle boot) stay neighbours"),
+}
+
+
+def for_dataset(text: str, dataset: str) -> str:
+    """A text with its data-set words filled in (a data set without its own words gets general ones)."""
+    return text.replace("{confusable}", CONFUSABLE.get(dataset, "classes that look alike stay neighbours"))
+
+
 SECTIONS = {
     "plateaus": ("1 · Plateau potentials and voltages", PLATEAUS),
     "learning": ("2 · Learning curves", LEARNING),
@@ -108,7 +125,8 @@ SECTIONS = {
 
 # ------------------------------------------------------------------ the ghost run
 GHOST_INTRO = """
-**Ghost run: {label}.** The dashed curves in sections 2 and 3 belong to a second network, the *ghost*.
+**Ghost run: {label}.** The dashed curves of the error, loss, angle and eigenvalue plots belong to a second
+network, the *ghost*.
 It has the same architecture and seed as your run, so it starts from the same forward weights and
 sees the same training images in the same order; only the setting named above differs. It starts,
 pauses and resets with your run and is never allowed to get ahead of it, so at any point on the
@@ -196,6 +214,17 @@ top of yours (up to how points are grouped for drawing). It is the control that 
 comparisons fair: whatever differs with another choice comes from that choice, not from the data.
 """,
 }
+
+def ghost_note(choice: str, run, ghost_run) -> str:
+    """What the ghost compares, and whether with these settings it is the same network as the main run."""
+    from .ghost import GHOSTS
+    if choice == "off" or choice not in GHOSTS:
+        return ""
+    text = GHOST_INTRO.format(label=GHOSTS[choice].label) + GHOST.get(choice, "")
+    if choice != "twin" and run is not None and ghost_run.spec is not None and ghost_run.spec == run.spec:
+        text += GHOST_SAME
+    return text
+
 
 GHOST_SAME = """
 *With your current settings the ghost's network is the same as yours (for example backprop beside

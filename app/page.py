@@ -13,18 +13,20 @@ import numpy as np
 import panel as pn
 from panel.io.callbacks import PeriodicCallback
 
-from . import explain, export, limits, memory
+from . import assets, class_experiment, export, glossary, limits, memory
 from . import query as link_query
 from .cards import ExperimentCards
-from .controller import LIVE, URL_PARAMS, Controller
-from .paper import paper_reference
-from .look import LABEL as _LABEL, look as _look, param_widgets
-from . import class_experiment
-from .warmup import WARMUP
 from .class_view import ClassMap, CreateForm
+from .controller import URL_PARAMS, Controller
+from .explain import ghost_note
+from .layout import LABEL_KEY, ExplainDrawer, control_panes, look, page_template, plot_grid, transport_bar
+from .look import param_widgets
+from .network_picture import NetworkPicture
+from .paper import paper_reference
 from .share_view import ShareView, role_of
-from .ghost import GHOSTS
+from .warmup import WARMUP
 from .plots import LivePlots, probe_image_uris
+from .preset_box import PresetBox, file_stem
 from .sweep_view import SweepView
 
 log = logging.getLogger("dendrite_lab.page")
@@ -44,11 +46,9 @@ def as_text(text: str) -> str:
 POLL_PERIOD_MS = 200            # the drain runs 5 times a second (when the server is not crowded)
 MAX_POLL_PERIOD_MS = 2000       # ... and at least every 2 s however many sessions share the server
 DRAIN_BUDGET = 0.3              # share of the server's event loop the drains of all sessions may take
-EXPLAIN_WIDTH = 270
 LINK_RECHECK_S = 10.0           # how long the address bar is watched after rewriting a link
 ATTACH_ORDER = ("learning", "plateaus", "example", "alignment", "tsne")
 
-pn.extension(notifications=False)
 link_query.install()        # long values in a link are refused before Panel converts them (app/query.py)
 
 SESSIONS: "weakref.WeakSet[Dashboard]" = weakref.WeakSet()
@@ -67,22 +67,16 @@ class _RefusedValueRecords(logging.Filter):
 
 logging.getLogger("panel.reactive").addFilter(_RefusedValueRecords())
 
-CSS = """
-.dl-status { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 15px; }
-.dl-inforce { font-size: 13px; color: #444; }
-.dl-section { border: 1px solid #e3e3e3; border-radius: 6px; padding: 4px 8px 8px 8px; background: white; }
-.dl-ghost-status { color: #6a2f8a; font-size: 14px; }
-"""
-
-
 class Dashboard:
     """Wires a :class:`Controller` to the plots of its current run."""
 
     def __init__(self, controller: Controller):
         self.ctrl = controller
         self.plots: LivePlots | None = None
-        self.panes = {name: pn.Column(css_classes=[f"dl-plot-{name}"], name=f"plot-{name}", margin=0)
-                      for name in explain.SECTIONS}
+        self.grid, self.panes = plot_grid()     # the figure groups' cells (app/layout.py)
+        self.explain = ExplainDrawer()
+        self.picture = NetworkPicture()         # its cell is filled once; it follows each run's plots
+        self.panes.pop("network").objects = [self.picture.panel()]
         self.update_times: deque[float] = deque(maxlen=500)   # wall times of plot updates (benchmark)
         self.first_point_t: float | None = None
         self.timeline: dict[str, float] = {"created": time.perf_counter()}   # for the benchmark
@@ -104,9 +98,11 @@ class Dashboard:
 
         c = controller
         self.status = pn.pane.Str(c.param.status, css_classes=["dl-status"], name="status",
-                                  sizing_mode="stretch_width")
+                                  margin=(0, 10), styles={"flex": "1 1 420px"},
+                                  stylesheets=[":host pre { white-space: pre-wrap; }"])    # wraps on a phone
         self.in_force = pn.pane.Markdown(pn.bind(lambda s: f"**Running now:** {s}" if s else "", c.param.in_force),
-                                         css_classes=["dl-inforce"], name="in-force", margin=(0, 10))
+                                         css_classes=["dl-inforce"], name="in-force", margin=(0, 10),
+                                         styles={"font-size": "14px"}, stylesheets=[":host p { margin: 0 }"])
         # messages quote what a link or the browser sent: shown as text, never as markup
         self.alert = pn.pane.Alert(pn.bind(as_text, c.param.message), alert_type=c.param.message_kind,
                                    visible=pn.bind(bool, c.param.message), name="message", disable_math=True,
@@ -141,74 +137,47 @@ class Dashboard:
 
     # ------------------------------------------------------------- widgets
     def sidebar(self) -> list:
-        c = self.ctrl
-        buttons = pn.Param(
-            c, parameters=["play", "pause", "step", "reset"], show_name=False, default_layout=pn.Row,
-            widgets={"play": {**_look("success"), "width": 70}, "pause": {**_look("warning"), "width": 70},
-                     "step": {**_look("primary"), "width": 60}, "reset": {**_look("danger"), "width": 70}},
-            margin=0)
-        self._buttons = buttons
-        speed = pn.Param(c, parameters=["speed"], show_name=False,
-                         widgets={"speed": {"type": pn.widgets.DiscreteSlider}})
-        live = pn.Param(c, parameters=["g_a", "lr_hidden", "lr_output", "feedback_scale"], show_name=False,
-                        widgets={name: {"type": pn.widgets.EditableFloatSlider, "css_classes": [f"dl-{name}"]}
-                                 for name in LIVE})
-        model = pn.Param(c, parameters=["preset", "mode", "hidden", "rule", "feedback", "seed", "dataset"],
-                         show_name=False, widgets={"hidden": {"type": pn.widgets.TextInput},
-                                                   "seed": {"type": pn.widgets.IntInput}})
-        tests = pn.Param(c, parameters=["test_every", "test_images"], show_name=False,
-                         widgets={"test_every": {"type": pn.widgets.IntInput, "step": 500},
-                                  "test_images": {"type": pn.widgets.IntInput, "step": 100}})
-        ghost = pn.Param(c, parameters=["ghost"], show_name=False, widgets={"ghost": {"css_classes": ["dl-ghost"]}})
-        self._param_panes = [speed, live, model, tests]
-        self._param_panes.append(ghost)
+        panes = control_panes(self.ctrl)
+        self.preset_box = PresetBox(self.ctrl)
+        self._param_panes = list(panes.values())
 
         json_dl = pn.widgets.FileDownload(callback=self._json_file, filename="dendrite-lab-run.json",
-                                          label="Run as JSON", **_look("light"), embed=False)
+                                          label="Run as JSON", **look("light"), embed=False)
         csv_dl = pn.widgets.FileDownload(callback=self._csv_file, filename="dendrite-lab-run.csv",
-                                         label="Run as CSV", **_look("light"), embed=False)
+                                         label="Run as CSV", **look("light"), embed=False)
         html_dl = pn.widgets.FileDownload(callback=self._html_file, filename="dendrite-lab-plots.html",
-                                          label="Plots as HTML", **_look("light"), embed=False)
+                                          label="Plots as HTML", **look("light"), embed=False)
         self._downloads = {"json": json_dl, "csv": csv_dl, "html": html_dl}
         self._name_downloads()
         # drawn by the browser itself: the server starts no browser of its own (app/export.py)
-        png_btn = pn.widgets.Button(**{_LABEL: "Plots as PNG"}, **_look("light"))
+        png_btn = pn.widgets.Button(**{LABEL_KEY: "Plots as PNG"}, **look("light"))
         png_btn.js_on_click(args={"html": html_dl}, code=export.PNG_IN_BROWSER_JS)
         share = pn.pane.Markdown("The address bar always holds the current settings: copy it to share "
-                                 "this exact setup.", styles={"font-size": "12px", "color": "#555"})
-        self.share.lock_controls(bool(c.following))
-        self._follow_warm_up()
+                                 "this exact setup.", styles={"font-size": "14px", "color": "#444"})
+        self._lock_and_warm()
         return [
-            buttons, self.share.panel(), speed,
-            pn.pane.Markdown("#### Live on the running network"), live,
-            pn.pane.Markdown("#### Model (a change starts a new run)"), model,
-            pn.pane.Markdown("#### Side by side"), ghost,
-            pn.pane.Markdown("#### Test error"), tests,
+            self.share.panel(), panes["speed"],
+            pn.pane.Markdown("#### Live on the running network"), panes["live"],
+            pn.pane.Markdown("#### Model (a change starts a new run)"), self.preset_box.widget, panes["model"],
+            pn.pane.Markdown("#### Side by side"), panes["ghost"],
+            pn.pane.Markdown("#### Test error"), panes["tests"],
             pn.pane.Markdown("#### Export"), pn.Row(json_dl, csv_dl), pn.Row(html_dl, png_btn),
             share,
         ]
 
     def main(self) -> list:
-        intro = pn.Card(pn.pane.Markdown(explain.INTRO, sizing_mode="stretch_width"),
-                        title="About Dendrite Lab", collapsed=False, sizing_mode="stretch_width",
-                        name="about")
-        sections = []
-        for name, (title, text) in explain.SECTIONS.items():
-            note = pn.Card(pn.pane.Markdown(text, width=EXPLAIN_WIDTH - 30), title="What am I looking at?",
-                           collapsible=True, collapsed=False, width=EXPLAIN_WIDTH,
-                           css_classes=[f"dl-explain-{name}"], header_background="#f4f6fb")
-            sections.append(pn.Column(pn.pane.Markdown(f"### {title}", margin=(0, 5)),
-                                      pn.Row(self.panes[name], note), css_classes=["dl-section"],
-                                      margin=6, name=f"section-{name}"))
-        grid = pn.FlexBox(*sections, flex_wrap="wrap", align_content="flex-start", sizing_mode="stretch_width")
         # the ghost's card sits above the tabs: a change to it must not reach a tab the browser has not drawn
-        header = pn.Column(self.warming, self._class_box, self.class_note, self.status, self.ghost_line, self.in_force, self.alert, self.ghost_card,
-                           sizing_mode="stretch_width")
+        transport = transport_bar(self.ctrl, self.status, self.explain.bar())
+        self._buttons = transport.objects[0]
+        self._lock_and_warm()
+        header = pn.Column(self.warming, self._class_box, transport, self.class_note, self.ghost_line, self.in_force,
+                           self.alert, self.ghost_card, sizing_mode="stretch_width", margin=0)
+        live = pn.Column(self.explain.drawer, self.grid, sizing_mode="stretch_width", margin=0)
         # only the open tab is sent to the browser: the page's first load stays as light as before
-        self.tabs = pn.Tabs(("Live run", pn.Column(intro, grid, sizing_mode="stretch_width")),
+        self.tabs = pn.Tabs(("Live run", live),
                             ("The paper's experiments", self._cards_tab),
                             ("Sweeps", self._sweeps_tab),
-                            dynamic=True, sizing_mode="stretch_width", name="tabs")
+                            dynamic=True, sizing_mode="stretch_width", name="tabs", margin=0)
         self.tabs.param.watch(lambda e: self.open_tab(e.new), "active")
         return [header, self.tabs]
 
@@ -244,14 +213,8 @@ class Dashboard:
             self.tabs.active = 0
 
     def ghost_text(self, choice: str, _in_force: str = "") -> str:
-        """What the ghost compares, and whether with these settings it is the same network as the main run."""
-        if choice == "off" or choice not in GHOSTS:
-            return ""
-        text = explain.GHOST_INTRO.format(label=GHOSTS[choice].label) + explain.GHOST.get(choice, "")
-        run, ghost = self.ctrl.run, self.ctrl.ghost_run
-        if choice != "twin" and run is not None and ghost.spec is not None and ghost.spec == run.spec:
-            text += explain.GHOST_SAME
-        return text
+        """What the ghost compares (the box above the tabs), for the runs of this session."""
+        return glossary.unicode_math(ghost_note(choice, self.ctrl.run, self.ctrl.ghost_run))
 
     # ------------------------------------------------------------ the drain
     def start(self) -> None:
@@ -292,6 +255,8 @@ class Dashboard:
         for pane in self._param_panes:
             for widget in pane.layout.objects:
                 parts = [widget] + [getattr(widget, a, None) for a in ("_slider", "_value_edit")]
+                if parts[2] is not None and parts[2].value != widget.value:
+                    parts[2].value = widget.value        # a refused typed value stays in the box otherwise
                 for w in parts:
                     if w is not None and "value" in w.param:
                         try:
@@ -383,6 +348,12 @@ class Dashboard:
         if abs(period - cb.period) > 0.2 * cb.period:
             cb.period = period
 
+    def _lock_and_warm(self) -> None:
+        """Controls read-only while following (or pinned in a class experiment); Play held back while
+        the server warms up."""
+        self.share.lock_controls(bool(self.ctrl.following), bool(self.ctrl.in_experiment))
+        self._follow_warm_up()
+
     def _follow_warm_up(self) -> None:
         """While the server warms up: its progress on the page, Play and Step held back."""
         ready = WARMUP.done.is_set()
@@ -426,6 +397,7 @@ class Dashboard:
                 if up.snapshots:
                     self._showing_reference = False    # the update cut the reference back to the run
             self._show_reference()
+            self.picture.flush()
             if self.cards is not None:
                 self.cards.refresh()        # only redraws when a result changed
 
@@ -472,8 +444,10 @@ class Dashboard:
             self._frozen_plots = None
         self.plots = LivePlots(spec.n_hidden_layers, spec.mode, data.classes, paper_error=paper_error,
                                paper_curve=curve, probe_uris=uris, probe_labels=labels,
-                               title=f"Dendrite Lab: {preset}, {spec.describe()}")
-        self._stem = f"dendrite-lab-{preset}"
+                               title=f"Dendrite Lab: {preset}, {spec.describe()}, {dataset}, seed {self.ctrl.seed}")
+        self._stem = file_stem(preset, spec)
+        self.explain.follow_dataset(dataset)
+        self.picture.attach(self.plots)
         self._name_downloads()
         figures = self.plots.figures()
         # the browser draws the learning curves first; the other groups follow one per poll, so
@@ -484,7 +458,7 @@ class Dashboard:
 
     def _attach(self, n: int) -> None:
         for name, figs in self._to_attach[:n]:
-            self.panes[name].objects = [pn.pane.Bokeh(f, margin=(2, 0)) for f in figs]
+            self.panes[name].objects = [pn.pane.Bokeh(f, sizing_mode="stretch_both", margin=0) for f in figs]
         del self._to_attach[:n]
         if not self._to_attach and not self._frozen and not self._closed and memory.ENABLED:
             # the page is complete: what it holds lives as long as the session
@@ -511,7 +485,7 @@ class Dashboard:
         if self.class_map is not None:
             self.class_map.stop()
         self.ctrl.close()
-        self._forget_js_links()
+        memory.forget_js_links(self.root)
         if self._frozen:
             self._release_frozen()
 
@@ -523,25 +497,6 @@ class Dashboard:
             return
         from tornado.ioloop import IOLoop
         IOLoop.current().call_later(1.0, self._release_frozen)
-
-    def _forget_js_links(self) -> None:
-        """Drop this page's entries from Panel's registry of browser-side links.
-
-        ``panel.links.Callback.registry`` holds its keys (widgets) weakly, but each entry's
-        value refers back to widgets of the same page (an editable slider links its slider
-        and its number box), so a closed page's entries were never collected, and with them
-        the whole session: its controller, network and plots.  The load test measured about
-        20 MB kept per closed session before this.
-        """
-        from panel.links import Callback
-        if self.root is None:
-            return
-        for top in [*self.root.sidebar, *self.root.main, *self.root.header]:
-            try:
-                for obj in top.select():
-                    Callback.registry.pop(obj, None)
-            except Exception as exc:       # never let the cleanup fail the server's session sweep
-                log.warning("could not release the links of %s: %s", type(top).__name__, exc)
 
     # ---------------------------------------------------------------- export
     def _json_file(self):
@@ -582,6 +537,7 @@ def _watch_tabs_start() -> None:
 def build_page(controller: Controller | None = None):
     """One session's page; the URL's query string sets the controls and follows them."""
     ctrl = controller or Controller()
+    assets.configure_session()
     doc = pn.state.curdoc
     loc = pn.state.location if doc is not None and doc.session_context is not None else None
     if loc is not None:
@@ -596,10 +552,9 @@ def build_page(controller: Controller | None = None):
         names = [b.split("=", 1)[0] for b in refused]
         dash.link_refused = names + [n for n in screened.refused if n in URL_PARAMS and n not in names]
         dash.role = role_of(query)
-    template = pn.template.FastListTemplate(
-        title="Dendrite Lab · deep learning with segregated dendrites",
-        sidebar=dash.sidebar(), main=dash.main(), sidebar_width=340, accent="#3b6ea8",
-        theme_toggle=False, raw_css=[CSS])
+    template = page_template(dash)
+    if doc is not None:
+        assets.install_page_script(doc)
     dash.start()
     SESSIONS.add(dash)          # in-process benchmarks and tests look the session up here
     template.dashboard = dash

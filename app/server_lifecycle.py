@@ -1,7 +1,8 @@
 """Server hooks of the directory app (Bokeh runs them once per server process).
 
 On start: send the dashboard's log lines to the server's stderr (every line bounded in
-length and repeated warnings rate-limited, app/logs.py) and warm up in a
+length and repeated warnings rate-limited, app/logs.py), compress the server's responses
+(app/assets.py) and warm up in a
 background thread (load MNIST, build one spiking and one rate network and train an
 example each) so that Numba's compiled kernels are loaded before the first student
 clicks Play, while pages are already served; then exempt what the warm-up created
@@ -30,8 +31,10 @@ def on_server_loaded(server_context):
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
-    from app import logs, memory
+    from app import assets, logs, memory
     logs.install("dendrite_lab")        # bounded lines whatever a browser sends (app/logs.py)
+    if not assets.compress_responses(server_context):
+        log.warning("no Bokeh server found: responses go out uncompressed")
     memory.ENABLED = True
     memory.watch_pauses()
     from app.warmup import WARMUP

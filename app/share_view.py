@@ -86,7 +86,7 @@ class ShareView:
     def lock_controls(self, following: bool, in_experiment: bool = False) -> None:
         """Read-only controls while following; in a class experiment, all but Play/Pause/Step and the speed."""
         from .settings import PACING
-        free = set(PACING) | {"play", "pause", "step"}
+        free = set(PACING) | {"play", "pause", "step", "reset"}     # (Reset is refused with a message)
         for pane in self._param_panes():
             names = set(getattr(pane, "parameters", None) or ())
             locked = following or (in_experiment and not names <= free)

@@ -1,11 +1,11 @@
 """Alignment: the angles to backprop (and of Y to W), and the Theorem-1 eigenvalue."""
 from __future__ import annotations
 
-from bokeh.models import DataRange1d, Span
+from bokeh.models import DataRange1d
 
 from .base import Feed, Group, empty_source, legend_above, new_fig, note_fig
 from .series import layer_columns
-from .style import GHOST, HEIGHT, MAIN, RunStyle
+from .style import GHOST, HEIGHT, MAIN, REFERENCE_COLOR, REFERENCE_DASH, WEIGHT_ANGLE_DASH, RunStyle
 
 
 def draw_run(angles, eig, style: RunStyle, n_hidden: int):
@@ -20,8 +20,8 @@ def draw_run(angles, eig, style: RunStyle, n_hidden: int):
         drawn.append((angles.line("examples_seen", col, source=src, **style.line(style.layer(j), 2),
                                   legend_label=style.label(what, what)), what))
         if style.weight_angles:
-            angles.line("examples_seen", wcol, source=src, color=style.layer(j), line_width=1.5,
-                        line_dash="dashed", legend_label=f"Y_{j + 1} vs W")
+            angles.line("examples_seen", wcol, source=src, color=style.layer(j), line_width=2,
+                        line_dash=WEIGHT_ANGLE_DASH, legend_label=f"Y{'₁₂₃'[j] if j < 3 else j + 1} vs W")
     drawn.append((eig.line("examples_seen", "eig", source=src, **style.line(style.eig, 2),
                            legend_label=style.label("", "this run")), ""))
     return {f"{style.handle}align_src": src}, [Feed(src, tuple((c, c) for c in cols))], drawn
@@ -31,20 +31,18 @@ def build(x_range, n_hidden: int) -> Group:
     if not n_hidden:
         return Group(figures=[note_fig("No hidden layer: there is no feedback to align.")])
     # starts a little below 0°: a backprop ghost's line at exactly 0° would hide in the axis
-    angles = new_fig("Angles: solid, update vs backprop; dashed, Y vs W", height=HEIGHT + 20, x_range=x_range,
+    angles = new_fig("Angle to backprop", height=HEIGHT + 20, x_range=x_range,
                      y_range=DataRange1d(start=-4, only_visible=True))
-    eig = new_fig("Theorem-1 eigenvalue (learning guaranteed below 1)", x_range=x_range,
+    eig = new_fig("Theorem-1 eigenvalue", x_range=x_range,
                   y_range=DataRange1d(start=0, only_visible=True))
     handles, feeds, _ = draw_run(angles, eig, MAIN, n_hidden)
     ghost_sources, ghost_feeds, ghost = draw_run(angles, eig, GHOST, n_hidden)
     handles.update(ghost_sources)
     angles.yaxis.axis_label = "angle (°)"
-    eig.yaxis.axis_label = "largest eigenvalue"
+    eig.yaxis.axis_label = "largest eigenvalue (no unit)"
+    eig.hspan(y=[1.0], line_dash=REFERENCE_DASH, line_color=REFERENCE_COLOR, line_width=2, legend_label="threshold 1")
     for f in (angles, eig):
-        f.xaxis.axis_label = "examples seen"
         legend_above(f)
-    # alone, "this run" is not worth a legend: the eigenvalue's shows only beside a ghost
     handles["eig_legend"] = eig.legend[0]
-    eig.add_layout(Span(location=1.0, dimension="width", line_dash="dashed", line_color="#333333", line_width=1.5))
     return Group(figures=[angles, eig], handles=handles, feeds={MAIN.name: feeds, GHOST.name: ghost_feeds},
-                 ghost=ghost, crowded=[angles.legend[0]], ghost_only=[eig.legend[0]])
+                 ghost=ghost)

@@ -12,15 +12,30 @@ from bokeh.models import ColumnDataSource, Legend, NumeralTickFormatter, Range1d
 from bokeh.plotting import figure
 
 from .series import MAX_ROWS
-from .style import GHOST, HEIGHT, TOOLS, WIDTH
+from .style import AXIS_LABEL_SIZE, GHOST, HEIGHT, LEGEND_SIZE, TICK_SIZE, TITLE_SIZE, TOOLS, WIDTH
+
+
+def readable(f):
+    """Text sizes for a projector, and a toolbar that shows only under the pointer (more room for data)."""
+    f.title.text_font_size = TITLE_SIZE
+    f.axis.major_label_text_font_size = TICK_SIZE
+    f.axis.axis_label_text_font_size = AXIS_LABEL_SIZE
+    f.axis.axis_label_text_font_style = "normal"
+    f.toolbar.logo = None
+    f.toolbar.autohide = True
+    return f
 
 
 def new_fig(title: str, height: int = HEIGHT, examples_axis: bool = True, **kw):
-    f = figure(width=WIDTH, height=height, title=title, tools=TOOLS, toolbar_location="right", **kw)
-    f.title.text_font_size = "11pt"
-    f.toolbar.logo = None
+    """A figure that fills its grid cell on the page (``WIDTH``×``height`` when exported)."""
+    if examples_axis:
+        kw.setdefault("x_axis_type", "log")     # the first thousand examples keep their share of the axis
+    f = figure(width=WIDTH, height=height, title=title, tools=TOOLS, toolbar_location="right",
+               sizing_mode="stretch_both", min_width=200, min_height=160, **kw)
+    readable(f)
     if examples_axis:
         f.xaxis.formatter = NumeralTickFormatter(format="0.[0]a")     # 500, 20k, 1.5m
+        f.xaxis.axis_label = "examples seen (log scale)"
     return f
 
 
@@ -30,24 +45,30 @@ def legend_above(f) -> None:
         return
     leg: Legend = f.legend[0]
     leg.orientation = "horizontal"
-    leg.label_text_font_size = "9pt"
-    leg.spacing = 6
+    leg.label_text_font_size = LEGEND_SIZE
+    leg.label_height = 16
+    leg.glyph_height = 16
+    leg.spacing = 8
     leg.padding = 2
     leg.margin = 2
     leg.click_policy = "hide"
+    # two entries a row: a third would be cut off in a quarter of a projector's width or on a phone
+    leg.ncols = 2
     f.add_layout(leg, "above")
 
 
 def note_fig(*lines: str):
     """A plot-sized message where a plot does not apply."""
     f = figure(width=WIDTH, height=HEIGHT, tools="", toolbar_location=None, x_range=Range1d(-1, 1),
-               y_range=Range1d(-1, 1))
+               y_range=Range1d(-1, 1), sizing_mode="stretch_both", min_width=200, min_height=160,
+               title=" ".join(lines))
+    f.title.visible = False         # the title names the canvas for screen readers (static/page.js)
     f.axis.visible = False
     f.grid.visible = False
     f.outline_line_color = None
     src = ColumnDataSource({"x": [0] * len(lines), "y": [0.15 - 0.3 * i for i in range(len(lines))],
                             "text": list(lines)})
-    f.text("x", "y", "text", source=src, text_align="center", text_baseline="middle", text_font_size="11pt",
+    f.text("x", "y", "text", source=src, text_align="center", text_baseline="middle", text_font_size=LEGEND_SIZE,
            text_color="#555555")
     return f
 
@@ -92,8 +113,7 @@ class Group:
     ``handles`` names the models its updates write (merged, they are ``LivePlots._h``); ``feeds`` the
     sources each run's Buffers fill, by run name; ``shows`` what draws each of its Pipes' values, by
     Pipe name; ``ghost`` the ghost's renderers with the words after "ghost (NAME): " in their legend
-    entry; ``crowded`` the legends that need two rows beside a ghost and ``ghost_only`` those shown
-    only with one.
+    entry.
     """
 
     figures: list
@@ -101,8 +121,6 @@ class Group:
     feeds: dict[str, list[Feed]] = field(default_factory=dict)
     shows: dict[str, Callable] = field(default_factory=dict)
     ghost: list = field(default_factory=list)
-    crowded: list = field(default_factory=list)
-    ghost_only: list = field(default_factory=list)
 
 
 def ghost_handles(groups) -> dict:
@@ -111,8 +129,7 @@ def ghost_handles(groups) -> dict:
     what = dict(renderers)
     items = [(item, what[r]) for g in groups for fig in g.figures if fig.legend
              for item in fig.legend[0].items for r in item.renderers[:1] if r in what]
-    return {"ghost_r": renderers, "ghost_items": items, "ghost_legends": [leg for g in groups for leg in g.crowded],
-            "ghost_only": [leg for g in groups for leg in g.ghost_only]}
+    return {"ghost_r": renderers, "ghost_items": items}
 
 
 def show_ghost(h, label: str) -> None:
@@ -122,10 +139,6 @@ def show_ghost(h, label: str) -> None:
     for item, what in h.get("ghost_items", []):
         item.visible = bool(label)
         item.label = value(f"{GHOST.prefix} ({label})" + (f": {what}" if what else "") if label else GHOST.prefix)
-    for legend in h.get("ghost_only", []):
-        legend.visible = bool(label)
-    for legend in h.get("ghost_legends", []):
-        legend.nrows = 2 if label else "auto"     # the ghost's entries would not fit in one row
 
 
 def class_name(classes: tuple[str, ...], k) -> str:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import DataRange1d, FixedTicker, HoverTool, Span
+from bokeh.models import DataRange1d, FixedTicker, HoverTool
 
 from .base import Feed, Group, empty_source, legend_above, new_fig
 from .series import layer_columns
-from .style import GHOST, HEIGHT, MAIN, RunStyle
+from .style import GHOST, HEIGHT, MAIN, REFERENCE_COLOR, REFERENCE_DASH, RunStyle
 
 XY = (("x", "examples_seen"),)
 
@@ -18,7 +18,7 @@ def draw_run(error, loss, style: RunStyle, n_hidden: int):
     train, test = empty_source(("x", "y")), empty_source(("x", "y"))
     losses = empty_source(["examples_seen", "loss_out"] + loss_cols)
     drawn = [(error.line("x", "y", source=train, **style.line(style.train, 2),
-                         legend_label=style.label("training", "training (running mean)")), "training")]
+                         legend_label=style.label("training", "training")), "training")]
     marker = {"marker": style.test_marker} if style.test_marker else {}
     points = error.scatter("x", "y", source=test, size=7, **marker, color=style.test,
                            legend_label=style.label("test", "test"))
@@ -27,10 +27,10 @@ def draw_run(error, loss, style: RunStyle, n_hidden: int):
                              alpha=style.test_alpha, legend_label=style.label("test", "test")), "test"))
     error.add_tools(HoverTool(renderers=[points], tooltips=[style.hover_examples, ("test error", "@y{0.0} %")]))
     drawn.append((loss.line("examples_seen", "loss_out", source=losses, **style.line(style.output, 2),
-                            legend_label=style.label("L_out", "output L_out")), "L_out"))
+                            legend_label=style.label("Lₒᵤₜ", "output Lₒᵤₜ")), "Lₒᵤₜ"))
     for j, col in enumerate(loss_cols):
         drawn.append((loss.line("examples_seen", col, source=losses, **style.line(style.layer(j), 2),
-                                legend_label=style.label(f"L_{j + 1}", f"hidden {j + 1} L_{j + 1}")), f"L_{j + 1}"))
+                                legend_label=style.label(f"hidden {j + 1}", f"hidden {j + 1}")), f"hidden {j + 1}"))
     sources = {f"{p}train_src": train, f"{p}test_src": test, f"{p}loss_src": losses}
     feeds = [Feed(train, XY + (("y", "train_err"),)), Feed(test, XY + (("y", "test_err"),), stream="tests"),
              Feed(losses, tuple((c, c) for c in ["examples_seen", "loss_out"] + loss_cols), positive=True)]
@@ -38,31 +38,28 @@ def draw_run(error, loss, style: RunStyle, n_hidden: int):
 
 
 def build(x_range, n_hidden: int, paper_error: float | None, paper_curve) -> Group:
-    title = "Error (%)"
-    if paper_error is not None:
-        title = f"Error (%); dashed: the paper after 60 epochs, {paper_error:g} %"
-    error = new_fig(title, height=HEIGHT + 20, x_range=x_range, y_range=DataRange1d(start=0, only_visible=True))
+    error = new_fig("Error (training and test)", height=HEIGHT + 20, x_range=x_range, y_range=DataRange1d(start=0, only_visible=True))
     loss = new_fig("Layer losses (running mean)", height=HEIGHT + 20, x_range=x_range, y_axis_type="log")
+    error.yaxis.axis_label = "error (%)"
+    loss.yaxis.axis_label = "loss (squared difference)"
     # drawing order is legend order: the main run, the paper's reference, then the ghost
     handles, feeds, _ = draw_run(error, loss, MAIN, n_hidden)
     group = Group(figures=[error, loss], handles=handles, feeds={MAIN.name: feeds})
+    # references are dotted (style.py): the paper's final error, and the shipped 60-epoch run
     if paper_error is not None:
-        error.add_layout(Span(location=paper_error, dimension="width", line_dash="dashed", line_color="#555555",
-                              line_width=1.5))
+        error.hspan(y=[paper_error], line_dash=REFERENCE_DASH, line_color=REFERENCE_COLOR, line_width=2,
+                    legend_label=f"paper {paper_error:g} %")
     if paper_curve is not None:
         handles["paper_src"] = empty_source(("x", "y"))
-        error.line("x", "y", source=handles["paper_src"], line_dash="dotted", line_width=2, color="#555555",
-                   legend_label="60-epoch reference (test)")
+        error.line("x", "y", source=handles["paper_src"], line_dash=REFERENCE_DASH, line_width=2, color="#7a7a7a",
+                   legend_label="60-epoch run")
         group.shows["paper"] = show_paper
-    for f in (error, loss):
-        f.xaxis.axis_label = "examples seen"
     # 1-2-5 ticks sit evenly on a log axis (the default crowds labels within one decade)
     loss.yaxis.ticker = FixedTicker(ticks=[m * 10.0 ** e for e in range(-6, 3) for m in (1, 2, 5)])
     ghost_sources, group.feeds[GHOST.name], group.ghost = draw_run(error, loss, GHOST, n_hidden)
     handles.update(ghost_sources)
     for f in (error, loss):
         legend_above(f)
-        group.crowded.append(f.legend[0])
     return group
 
 

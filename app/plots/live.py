@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections import ChainMap
+from html import escape
 
 import holoviews as hv
 import numpy as np
-from bokeh.layouts import gridplot
-from bokeh.models import DataRange1d
+
+from bokeh.layouts import column, gridplot
+from bokeh.models import DataRange1d, Div
 
 from . import alignment, example, learning, plateaus, tsne_map
 from .base import Group, ghost_handles, show_ghost, write_feeds
+from .marks import LiveMarks
 from .series import Series, frame_of_tests
-from .style import GHOST, MAIN
+from .style import GHOST, MAIN, WIDTH
 
 log = logging.getLogger("dendrite_lab.plots")
 
@@ -43,6 +46,7 @@ class LivePlots:
         self.example = hv.streams.Pipe(data=None)
         self.tsne = hv.streams.Pipe(data=None)
         self.paper = hv.streams.Pipe(data=None)
+        self.marks = LiveMarks()            # where a live slider change reached the network
         self.updates = 0
         self.errors = 0
         self._figs: dict[str, list] | None = None
@@ -72,6 +76,8 @@ class LivePlots:
         if up.tsne is not None and self.n_hidden and len(self.probe_labels) == len(up.tsne.xy):
             self._safe("t-SNE", self.tsne.send, {"xy": np.asarray(up.tsne.xy), "examples_seen": up.tsne.examples_seen})
             sent = True
+        if getattr(up, "live", None):
+            sent = self.marks.add(up.live) or sent
         g = getattr(up, "ghost", None)
         if g is not None:
             self._safe("ghost", self._update_ghost, g)
@@ -117,6 +123,12 @@ class LivePlots:
         if tests is not None:
             series.tests.send(tests)
 
+    def trace_neuron(self, neuron: str) -> None:
+        """Show this recorded neuron's voltages (a name of ``Traces.neurons``, e.g. "h1[337]")."""
+        self._h["trace_neuron"] = neuron
+        if self.traces.data is not None and "trace_src" in self._h:
+            plateaus.show_traces(self._h, self.traces.data)
+
     def set_ghost(self, label: str) -> None:
         """Show the ghost's curves under this name ("" hides them)."""
         self.ghost.label = label
@@ -131,13 +143,20 @@ class LivePlots:
         return self._figs
 
     def static_layout(self):
-        """Fresh figures holding the current data (for export: no live links to the session)."""
+        """Fresh figures holding the current data (for export: no live links to the session), at a fixed
+        size, without toolbars, under a caption naming the settings (``title``)."""
         figs, _ = self._build(live=False)
         items = [f for name in GROUPS for f in figs[name]]
-        return gridplot(items, ncols=2, merge_tools=False)
+        for f in items:
+            f.sizing_mode = "fixed"         # on the page they fill a cell; a file has no cell
+            f.toolbar_location = None
+        grid = gridplot(items, ncols=2, merge_tools=False, toolbar_location=None)
+        caption = Div(text=f"<b>{escape(self.title or 'Dendrite Lab')}</b>", styles={"font-size": "16px"},
+                      width=2 * WIDTH)
+        return column(caption, grid)
 
     def _groups(self) -> dict[str, Group]:
-        x_range = DataRange1d(start=0, only_visible=True)      # one examples axis for all curves
+        x_range = DataRange1d(only_visible=True)      # one examples axis (log scale) for all curves
         return {"learning": learning.build(x_range, self.n_hidden, self.paper_error, self.paper_curve),
                 "alignment": alignment.build(x_range, self.n_hidden),
                 "plateaus": plateaus.build(self.n_hidden, self.mode),
@@ -157,6 +176,8 @@ class LivePlots:
         for g in groups.values():
             for name, show in g.shows.items():
                 self._follow_pipe(pipes[name], show, g.handles, live)
+        examples_axes = [f for name in ("learning", "alignment") for f in groups[name].figures if f.legend]
+        self.marks.draw(examples_axes, live, legend_on=groups["learning"].figures[1])    # the losses
         return {name: g.figures for name, g in groups.items()}, h
 
     @staticmethod

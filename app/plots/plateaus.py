@@ -7,7 +7,7 @@ from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Range1d, Sl
 from dendcore.snapshot import Traces
 
 from .base import Group, legend_above, new_fig, note_fig
-from .style import HEIGHT, LAYER_COLORS, POTENTIALS
+from .style import HEIGHT, LAYER_COLORS, POTENTIALS, REFERENCE_COLOR, REFERENCE_DASH
 
 
 def build(n_hidden: int, mode: str) -> Group:
@@ -26,18 +26,19 @@ def build(n_hidden: int, mode: str) -> Group:
 
 
 def _plateau_group(n_hidden: int) -> Group:
-    p = new_fig("Plateaus α of sample hidden neurons", examples_axis=False, x_range=Range1d(0.4, 0.6),
+    p = new_fig("Plateau potentials α", examples_axis=False, x_range=Range1d(0.4, 0.6),
                 y_range=Range1d(0.4, 0.6))
-    p.add_layout(Slope(gradient=1, y_intercept=0, line_color="#888888", line_dash="dashed"))
+    # the diagonal αᵗ = αᶠ is a reference: dotted, like every reference line (style.py)
+    p.add_layout(Slope(gradient=1, y_intercept=0, line_color=REFERENCE_COLOR, line_dash=REFERENCE_DASH, line_width=2))
     sources, renderers = [], []
     for j in range(n_hidden):
         src = ColumnDataSource({"x": [], "y": []})
         renderers.append(p.scatter("x", "y", source=src, size=7, alpha=0.8, color=LAYER_COLORS[j % 3],
                                    legend_label=f"hidden {j + 1}"))
         sources.append(src)
-    p.add_tools(HoverTool(renderers=renderers, tooltips=[("α^f", "@x{0.000}"), ("α^t", "@y{0.000}")]))
-    p.xaxis.axis_label = "α^f (forward-phase plateau)"
-    p.yaxis.axis_label = "α^t (target phase)"
+    p.add_tools(HoverTool(renderers=renderers, tooltips=[("αᶠ", "@x{0.000}"), ("αᵗ", "@y{0.000}")]))
+    p.xaxis.axis_label = "αᶠ, forward phase (0–1)"
+    p.yaxis.axis_label = "αᵗ, target phase (0–1)"
     if n_hidden > 1:
         p.legend.location = "bottom_right"
     else:
@@ -46,17 +47,17 @@ def _plateau_group(n_hidden: int) -> Group:
 
 
 def _trace_group() -> Group:
-    t = new_fig("Voltages through the latest example", height=HEIGHT + 20, examples_axis=False)
+    t = new_fig("Voltages, latest example", height=HEIGHT + 20, examples_axis=False)
     h = {"trace_src": ColumnDataSource({"t": [], "V": [], "V_b": [], "V_a": []})}
     for key, label, color, width in POTENTIALS:
         t.line("t", key, source=h["trace_src"], color=color, line_width=width, legend_label=label)
     h["win_f"] = BoxAnnotation(left=0, right=0, fill_color="#1f77b4", fill_alpha=0.12)
     h["win_t"] = BoxAnnotation(left=0, right=0, fill_color="#d62728", fill_alpha=0.12)
-    h["phase"] = Span(location=0, dimension="height", line_dash="dotted", line_color="#444444")
+    h["phase"] = Span(location=0, dimension="height", line_dash=REFERENCE_DASH, line_color=REFERENCE_COLOR, line_width=2)
     for a in (h["win_f"], h["win_t"], h["phase"]):
         t.add_layout(a)
-    t.xaxis.axis_label = "time step (ms): forward phase | target phase"
-    t.yaxis.axis_label = "potential"
+    t.xaxis.axis_label = "time (ms): forward | target phase"
+    t.yaxis.axis_label = "potential (model units)"
     legend_above(t)
     h["trace_fig"] = t
     return Group(figures=[t], handles=h, shows={"traces": show_traces})
@@ -85,7 +86,7 @@ def show_plateaus(h, data) -> None:
     f = h["plateau_fig"]
     f.x_range.update(start=lo, end=hi)
     f.y_range.update(start=lo, end=hi)
-    f.title.text = f"Plateaus α of sample hidden neurons, example {data['examples_seen']}"
+    f.title.text = f"Plateaus α, example {data['examples_seen']}"
 
 
 def show_traces(h, data) -> None:
@@ -94,7 +95,9 @@ def show_traces(h, data) -> None:
     tr: Traces = data["traces"]
     if not tr.V:
         return
-    col = 0     # the first sample neuron of hidden layer 1
+    # the neuron chosen under the network picture (app/network_picture.py), else the first of hidden layer 1
+    chosen = h.get("trace_neuron")
+    col = tr.neurons.index(chosen) if chosen in tr.neurons else 0
     V, Vb, Va = (np.asarray(x, dtype=float)[:, col] for x in (tr.V, tr.V_b, tr.V_a))
     h["trace_src"].data = {"t": np.arange(len(V), dtype=float), "V": V, "V_b": Vb, "V_a": Va}
     h["win_f"].update(left=tr.forward_window[0], right=tr.forward_window[1])

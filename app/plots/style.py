@@ -8,9 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH = 440
+WIDTH = 440                 # the size of an exported figure; on the page figures fill their grid cell
 HEIGHT = 230
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+# text on the canvas, read from the back of a classroom (projector) or on a phone
+TITLE_SIZE = "15px"
+TICK_SIZE = "14px"
+AXIS_LABEL_SIZE = "14px"
+LEGEND_SIZE = "14px"
+# one meaning per line style, in every figure: solid = this run, dashed = the ghost run,
+# dotted = a reference (the paper, a threshold, the diagonal), dash-dot = the angle of Y to W
+REFERENCE_DASH = "dotted"
+WEIGHT_ANGLE_DASH = "dashdot"
+REFERENCE_COLOR = "#444444"
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c")
 # the ghost run: dashed, in purples and an orange the main run's plots do not use for the same thing
 GHOST_TRAIN = "#7e3fa0"
@@ -19,8 +29,12 @@ GHOST_LAYERS = ("#7e3fa0", "#b07cc6", "#d4b3e0")
 GHOST_DASH = "dashed"
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                 "#bcbd22", "#17becf")
-POTENTIALS = (("V", "V (soma)", "#222222", 2.0), ("V_b", "V_b (basal)", "#1f77b4", 1.5),
-              ("V_a", "V_a (apical)", "#d62728", 1.5))
+# (Unicode has no subscript b: canvases say "basal"; the texts write V<sub>b</sub>)
+POTENTIALS = (("V", "V soma", "#222222", 2.0), ("V_b", "V basal", "#1f77b4", 2.0),
+              ("V_a", "Vₐ apical", "#d62728", 2.0))
+# t-SNE: each class has its own marker as well as its own colour (colour must not be the only carrier)
+CLASS_MARKERS = ("circle", "square", "triangle", "diamond", "inverted_triangle", "hex", "star", "plus",
+                 "square_pin", "triangle_pin")
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 from bokeh.models import ColumnDataSource, HoverTool
 from bokeh.plotting import figure
-from bokeh.transform import factor_cmap
+from bokeh.transform import factor_cmap, factor_mark
 
-from .base import Group, class_name, note_fig
-from .style import CLASS_COLORS, WIDTH
+from .base import Group, class_name, note_fig, readable
+from .style import CLASS_COLORS, CLASS_MARKERS, LEGEND_SIZE, WIDTH
 
 HOVER = """
                 <div style="display:flex;align-items:center;gap:6px">
@@ -25,19 +25,25 @@ def build(n_hidden: int, classes: tuple[str, ...], probe_labels: np.ndarray, pro
     n = len(order)
     src = ColumnDataSource({"x": np.full(n, np.nan), "y": np.full(n, np.nan), "cls": names, "img": [""] * n})
     ts = figure(width=WIDTH + 40, height=WIDTH, tools="pan,wheel_zoom,box_zoom,reset,save",
-                title="Top hidden layer (the first map comes a few seconds after Play)", toolbar_location="right")
-    ts.title.text_font_size = "11pt"
-    ts.toolbar.logo = None
+                title="t-SNE map of the top hidden layer (comes a few seconds after Play)", toolbar_location="right",
+                sizing_mode="stretch_both", min_width=200, min_height=160)
+    readable(ts)
     factors = list(classes)
-    r = ts.scatter("x", "y", source=src, size=5, alpha=0.85,
+    r = ts.scatter("x", "y", source=src, size=7, alpha=0.85,
                    color=factor_cmap("cls", palette=[CLASS_COLORS[i % 10] for i in range(len(factors))],
-                                     factors=factors), legend_field="cls")
+                                     factors=factors),
+                   marker=factor_mark("cls", [CLASS_MARKERS[i % len(CLASS_MARKERS)] for i in range(len(factors))],
+                                      factors), legend_field="cls")
     ts.add_tools(HoverTool(renderers=[r], tooltips=HOVER))
     ts.xaxis.visible = False
     ts.yaxis.visible = False
     ts.grid.visible = False
     leg = ts.legend[0]
-    leg.label_text_font_size = "9pt"
+    leg.label_text_font_size = LEGEND_SIZE
+    leg.label_height = 14
+    leg.glyph_height = 14
+    leg.spacing = 0
+    leg.padding = 4
     ts.add_layout(leg, "right")
     # the hover images (~0.3 kB each) travel with the first map, not with the page
     handles = {"tsne_order": order, "tsne_uris": uris, "tsne_src": src, "tsne_fig": ts}
@@ -53,4 +59,4 @@ def show_tsne(h, data) -> None:
     else:
         # only x and y change: the class names and hover images were sent once
         h["tsne_src"].data.update(x=xy[:, 0], y=xy[:, 1])
-    h["tsne_fig"].title.text = f"Top hidden layer, {len(xy)} test images, at {data['examples_seen']} examples"
+    h["tsne_fig"].title.text = f"t-SNE map of the top hidden layer, {len(xy)} test images, {data['examples_seen']} examples"

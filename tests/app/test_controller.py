@@ -466,7 +466,9 @@ def test_page_without_a_server_drains_into_its_plots():
         assert json.loads(dash._json_file().getvalue())["spec"]["hidden"] == [40]
         assert dash._csv_file().getvalue().startswith("examples_seen,")
         assert "<html" in dash._html_file().getvalue().lower()
-        assert dash._downloads["json"].filename == "dendrite-lab-glr17-1hl-rate-run.json"
+        # 40 hidden units are not the preset's 500: the Preset box and the file names say so
+        assert dash._downloads["json"].filename == "dendrite-lab-custom-from-glr17-1hl-rate-run.json"
+        assert dash.preset_box.widget.value == "custom"
         c.hidden = "30"                                                     # a new network: new plots
         t0 = time.perf_counter()
         while dash.plots is first and time.perf_counter() - t0 < 20:

@@ -156,6 +156,18 @@ def examples_seen(page) -> int:
 
 
 @pytest.fixture(scope="module")
+def short_lived_server():
+    """``panel serve app`` whose sessions end soon after their tab closes (skips without Chromium).
+
+    Not shorter than a page's load time, or a session dies before its websocket connects.
+    """
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    with served_app("--check-unused-sessions", "1000", "--unused-session-lifetime", "10000") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)

@@ -11,24 +11,14 @@ pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
-from tests.system.conftest import (CHROMIUM, SHOTS, examples_seen, in_force_text, open_page,  # noqa: E402
-                                   plot_titles, served_app, settled, status_text, wait_until)
+from tests.system.conftest import (SHOTS, examples_seen, in_force_text, open_page, plot_titles,  # noqa: E402
+                                   served_app, settled, status_text, wait_until)
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def server():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    # short session lifetimes so that closing a tab ends its session (and engine thread) quickly
-    # (not shorter than the page's load time, or the session dies before its websocket connects)
-    with served_app("--check-unused-sessions", "1000", "--unused-session-lifetime", "10000") as srv:
-        yield srv
-
-
-def test_play_slider_reset(server, browser):
-    base, log = server
+def test_play_slider_reset(short_lived_server, browser):
+    base, log = short_lived_server
     SHOTS.mkdir(exist_ok=True)
     page = open_page(browser, f"{base}/app")
     assert examples_seen(page) == 0
@@ -73,15 +63,15 @@ def test_play_slider_reset(server, browser):
     wait_until(lambda: "engine thread stopped" in log.read_text(), 45, "the engine thread to stop")
 
 
-def test_shared_link_reproduces_a_setup(server, browser):
-    base, log = server
+def test_shared_link_reproduces_a_setup(short_lived_server, browser):
+    base, log = short_lived_server
     page = open_page(browser, f"{base}/app?preset=glr17-1hl-rate&hidden=100&g_a=0.05&seed=3")
     text = in_force_text(page)
     assert "784-100-10 · rate" in text and "g_a = 0.05" in text
     page.get_by_role("button", name="▶ Play").click()
     page.mouse.move(5, 2900)
     wait_until(lambda: examples_seen(page) > 20000, 60, "rate mode to get through 20,000 examples")
-    wait_until(lambda: plot_titles(page, "Top hidden layer, 1000 test images, at"), 60, "a t-SNE map")
+    wait_until(lambda: plot_titles(page, "t-SNE map of the top hidden layer, 1000 test images,"), 60, "a t-SNE map")
     time.sleep(1.0)
     page.screenshot(path=str(SHOTS / "05-rate-link.png"))
     page.get_by_role("button", name="‖ Pause").click()

@@ -1,0 +1,151 @@
+"""A picture of the network (static/network.svg), coloured by the latest example, and the choice of the
+neuron whose voltages are traced.
+
+The picture follows the run's streams: the image's ink colours the input, the traced neuron's mean
+basal and somatic potentials its dendrite and soma, the sample neurons' mean plateau potentials the
+apical dendrite (left half forward phase, right half target phase), the output rates the output
+layer, with ✓/✗ at the target and a wrong guess.  The trainer records the voltages of a few hidden
+neurons per layer and of every output neuron; a menu under the picture chooses which of them the
+voltage plot shows (the menu under the picture; any other neuron needs the trainer to record it: see ``choose``).
+"""
+from __future__ import annotations
+
+import time
+from html import escape
+from string import Template
+
+import numpy as np
+import panel as pn
+
+from . import assets
+from .layout import LABEL_KEY
+
+MIN_INTERVAL_S = 0.5            # the picture is redrawn at most twice a second (each redraw sends ~4 kB)
+RAMP = ((255, 247, 188), (254, 153, 41), (153, 52, 4))     # low → high activity (light yellow to brown)
+
+
+def shade(v: float | None, lo: float = 0.0, hi: float = 1.0) -> str:
+    """A colour for an activity between lo and hi (grey when unknown)."""
+    if v is None or not np.isfinite(v):
+        return "#dddddd"
+    t = float(np.clip((v - lo) / (hi - lo) if hi > lo else 0.0, 0.0, 1.0)) * 2
+    a, b = (RAMP[0], RAMP[1]) if t <= 1 else (RAMP[1], RAMP[2])
+    t = t if t <= 1 else t - 1
+    return "#%02x%02x%02x" % tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b))
+
+
+def _fmt(v, digits: int = 2) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def outputs_svg(rates, label, prediction) -> str:
+    """One circle per output neuron, coloured by its rate relative to the largest; ✓ target, ✗ wrong guess."""
+    rates = np.asarray(rates if rates is not None else np.zeros(10), dtype=float)
+    top = float(rates.max()) if rates.size and rates.max() > 0 else 1.0
+    parts = []
+    for k, r in enumerate(rates[:10]):
+        y = 40 + 20 * k
+        mark = "✓" if k == label else "✗" if k == prediction else ""
+        parts.append(f'<circle cx="548" cy="{y}" r="8" fill="{shade(r, 0, top)}" stroke="#333"/>'
+                     f'<text x="562" y="{y + 5}" fill="#333">{k} {mark}</text>')
+    return "".join(parts)
+
+
+class NetworkPicture:
+    """The picture pane and the traced-neuron buttons of one session (its grid cell)."""
+
+    def __init__(self):
+        self.template = Template(assets.text("network.svg"))
+        self.values: dict = {"input": None, "basal": None, "soma": None, "alpha_f": None, "alpha_t": None,
+                             "rates": None, "label": None, "prediction": None, "neuron": "–"}
+        self.pane = pn.pane.HTML(self.render(), sizing_mode="stretch_both", margin=0, name="network-picture")
+        self.chooser = pn.widgets.Select(options=["–"], value="–", margin=(0, 4), visible=False, width=220,
+                                         css_classes=["dl-traced"], **{LABEL_KEY: "Voltages of neuron"})
+        self.chooser.param.watch(self._chosen, "value")
+        self.plots = None
+        self._drawn_at = 0.0
+        self._dirty = False
+
+    # ------------------------------------------------------------ data
+    def render(self) -> str:
+        v = self.values
+        desc = (f"Latest example: input ink {_fmt(v['input'])}, basal {_fmt(v['basal'])}, soma {_fmt(v['soma'])}, "
+                f"plateaus forward {_fmt(v['alpha_f'], 3)} and target {_fmt(v['alpha_t'], 3)}.")
+        pred, label = v["prediction"], v["label"]
+        output = "" if label is None else f"{label} → {pred} {'✓' if pred == label else '✗'}"
+        return self.template.substitute(
+            description=escape(desc), input_fill=shade(v["input"], 0, 0.4), input_text=f"ink {_fmt(v['input'])}",
+            basal_fill=shade(v["basal"], -1, 1), basal_text=_fmt(v["basal"]), soma_fill=shade(v["soma"], -1, 1),
+            soma_text=_fmt(v["soma"]), apical_f_fill=shade(v["alpha_f"], 0.4, 0.6),
+            apical_t_fill=shade(v["alpha_t"], 0.4, 0.6), alpha_f_text=_fmt(v["alpha_f"], 3),
+            alpha_t_text=_fmt(v["alpha_t"], 3), neuron=escape(str(v["neuron"])),
+            outputs=outputs_svg(v["rates"], label, pred), output_text=escape(output))
+
+    def attach(self, plots) -> None:
+        """Follow a new run's plots (their Pipes: plateaus, traces, example)."""
+        self.plots = None               # no choice reaches the new plots while the buttons are reset
+        self.chooser.param.update(options=["–"], value="–", visible=False)
+        self.plots = plots
+        plots.plateau.add_subscriber(lambda **_: self._plateaus(plots.plateau.data))
+        plots.traces.add_subscriber(lambda **_: self._traces(plots.traces.data))
+        plots.example.add_subscriber(lambda **_: self._example(plots.example.data))
+
+    def _plateaus(self, data) -> None:
+        if data is not None and len(data["alpha_f"]):
+            self.values["alpha_f"] = float(np.mean(data["alpha_f"][0]))
+            self.values["alpha_t"] = float(np.mean(data["alpha_t"][0]))
+            self._redraw()
+
+    def _traces(self, data) -> None:
+        if data is None or not data["traces"].V:
+            return
+        tr = data["traces"]
+        if list(self.chooser.options) != list(tr.neurons):
+            keep = self.chooser.value if self.chooser.value in tr.neurons else tr.neurons[0]
+            self.chooser.param.update(options=list(tr.neurons), value=keep, visible=True)
+        col = tr.neurons.index(self.chooser.value)
+        self.values["basal"] = float(np.mean(np.asarray(tr.V_b, dtype=float)[:, col]))
+        self.values["soma"] = float(np.mean(np.asarray(tr.V, dtype=float)[:, col]))
+        self.values["neuron"] = self.chooser.value
+        self._redraw()
+
+    def _example(self, data) -> None:
+        if data is None:
+            return
+        img = data.get("image")
+        if img is not None:
+            self.values["input"] = float(np.mean(np.asarray(img, dtype=float)) / 255.0)
+        self.values.update(rates=data.get("rates"), label=data.get("label"), prediction=data.get("prediction"))
+        self._redraw()
+
+    def _redraw(self, force: bool = False) -> None:
+        self._dirty = True
+        if force:
+            self.flush(force=True)
+
+    def flush(self, force: bool = False) -> None:
+        """Draw the latest values if they changed (the page's drain calls this after each poll)."""
+        now = time.perf_counter()
+        if self._dirty and (force or now - self._drawn_at >= MIN_INTERVAL_S):
+            self._drawn_at, self._dirty = now, False
+            self.pane.object = self.render()
+
+    # ------------------------------------------------------------ choice
+    def _chosen(self, event) -> None:
+        if self.plots is not None and event.new in self.chooser.options:
+            self.choose(event.new)
+
+    def choose(self, neuron: str) -> None:
+        """Trace this neuron (one of those the trainer records) in the voltage plot and the picture.
+
+        Tracing any other neuron, e.g. one clicked in the plateau scatter, needs a hook in the
+        engine: the trainer picks its traced neurons once (``Trainer._pick_trace_neurons``); a
+        ``set_trace_neurons(layer, indices)`` there, passed on by the engine thread between
+        examples, would let this method ask for it.
+        """
+        self.plots.trace_neuron(neuron)
+        self._traces(self.plots.traces.data)
+        self._redraw(force=True)
+
+    def panel(self) -> pn.Row:
+        return pn.Row(self.pane, self.chooser, sizing_mode="stretch_both", margin=0)

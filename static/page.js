@@ -1,0 +1,126 @@
+// Dendrite Lab's page script (sent inline by app/assets.py; runs once the document is ready).
+// Panel and Bokeh draw their controls inside shadow roots, many without an accessible name; this
+// names them from the text a sighted user reads beside them, gives each plot's canvas its title
+// as a text alternative, and folds the settings away on narrow screens so Play stays in view.
+(function () {
+  if (window.__dendriteLab) return;
+  window.__dendriteLab = true;
+  var NARROW = "(max-width: 768px)";
+
+  function roots(start) {
+    var out = [start];
+    for (var i = 0; i < out.length; i++) {
+      var all = out[i].querySelectorAll("*");
+      for (var j = 0; j < all.length; j++) if (all[j].shadowRoot) out.push(all[j].shadowRoot);
+    }
+    return out;
+  }
+  function clean(text) {
+    return (text || "").replace(/\s+/g, " ").replace(/[:\s]+$/, "").trim();
+  }
+  // the text label of the widget a control belongs to: Panel puts it in the same shadow root, or
+  // (an editable slider's number box) in a static text beside it, a few shadow roots up
+  var LABELS = ".bk-slider-title, label, .bk-Div";
+  function labelIn(root) {
+    var found = root.querySelectorAll(LABELS);
+    for (var i = 0; i < found.length; i++) {
+      var el = found[i];
+      var text = clean(el.shadowRoot ? el.shadowRoot.textContent : el.textContent);
+      if (text) return text;
+    }
+    return "";
+  }
+  function widgetLabel(root) {
+    for (var depth = 0; root && depth < 4; depth++) {
+      var text = labelIn(root);
+      if (text) return text;
+      root = root.host ? root.host.getRootNode() : null;
+    }
+    return "";
+  }
+  function name(el, text) {
+    if (text && !el.getAttribute("aria-label")) el.setAttribute("aria-label", text);
+  }
+  function fixControls(root) {
+    var label = null;
+    root.querySelectorAll(".noUi-handle").forEach(function (h) {
+      name(h, label || (label = widgetLabel(root)) || "slider");
+    });
+    root.querySelectorAll("input, select, textarea").forEach(function (el) {
+      if (el.type === "hidden") return;
+      // Bokeh gives some boxes an empty <label>: that names nothing
+      if (el.labels && Array.prototype.some.call(el.labels, function (l) { return clean(l.textContent); })) return;
+      name(el, el.title || label || (label = widgetLabel(root)));
+    });
+    root.querySelectorAll("button, [role=button]").forEach(function (b) {
+      if (clean(b.textContent) || b.getAttribute("aria-label")) return;
+      var cls = b.className || "";
+      var what = b.title || (/up/.test(cls) ? "increase" : /down/.test(cls) ? "decrease" : "");
+      if (!what && b.closest(".card-header, .bk-card-header, .card-button")) what = "fold or unfold";
+      var lbl = label || (label = widgetLabel(root));
+      name(b, clean((what || "button") + (lbl ? " " + lbl : "")));
+    });
+  }
+  function fixPlots() {
+    if (!window.Bokeh || !Bokeh.index || !Bokeh.index.all_views) return;
+    for (var v of Bokeh.index.all_views()) {
+      var m = v.model, cv = v.canvas_view;
+      if (!cv || !m || !m.title) continue;
+      var title = (m.title.text || "").trim() || "plot";
+      var el = cv.el;
+      if (el.getAttribute("aria-label") !== "Plot: " + title) {
+        el.setAttribute("role", "img");
+        el.setAttribute("aria-label", "Plot: " + title);
+      }
+    }
+  }
+  // Bokeh's tabs are plain divs: give them the roles of a tab list, and the keyboard
+  function fixTabs(root) {
+    root.querySelectorAll(".bk-tab").forEach(function (tab) {
+      var list = tab.parentElement;       // the tab list is the tabs' own parent, not Bokeh's header
+      if (list && list.getAttribute("role") !== "tablist") list.setAttribute("role", "tablist");
+      tab.setAttribute("role", "tab");
+      tab.setAttribute("aria-selected", tab.classList.contains("bk-active") ? "true" : "false");
+      if (!tab.hasAttribute("tabindex")) {
+        tab.setAttribute("tabindex", "0");
+        tab.addEventListener("keydown", function (e) {
+          if (e.key === "Enter" || e.key === " ") { e.preventDefault(); tab.click(); }
+        });
+        // a tab's contents arrive from the server a moment after the click: name them as they come
+        tab.addEventListener("click", function () { [50, 400, 1000].forEach(function (ms) { setTimeout(fixAll, ms); }); });
+      }
+    });
+  }
+  function fixSidebarButton() {
+    var b = document.getElementById("sidebar-button");
+    if (!b || b.getAttribute("role")) return;
+    b.setAttribute("role", "button");
+    b.setAttribute("tabindex", "0");
+    b.setAttribute("aria-label", "Show or hide the settings");
+    b.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); b.click(); }
+    });
+  }
+  // the template's landmarks: one main region, one top-level heading, no list without items
+  function fixTemplate() {
+    var main = document.getElementById("main");
+    if (main && !main.getAttribute("role")) main.setAttribute("role", "main");
+    var title = document.querySelector("#header .app-header .title");
+    if (title && !title.getAttribute("role")) { title.setAttribute("role", "heading"); title.setAttribute("aria-level", "1"); }
+    document.querySelectorAll("#sidebar > ul, #right-sidebar > ul").forEach(function (ul) {
+      ul.setAttribute("role", "none");
+    });
+  }
+  function fixAll() {
+    try {
+      fixTemplate();
+      fixSidebarButton();
+      roots(document).forEach(function (r) { fixControls(r); fixTabs(r); });
+      fixPlots();
+    } catch (err) { console.warn("Dendrite Lab page script:", err); }
+  }
+  if (window.matchMedia && window.matchMedia(NARROW).matches && typeof closeNav === "function") closeNav();
+  fixAll();
+  // plots and tabs arrive after the page: name what came new (a walk costs ~1 ms)
+  setInterval(fixAll, 1500);
+})();
