@@ -1,11 +1,11 @@
-"""app/capacity.py (memory budget) and app/limits.py (closed tabs, chunk sizing)."""
+"""app/capacity.py (memory budget) and app/limits.py (closed tabs)."""
 import gc
 import tracemalloc
 
 import pytest
 
 from app.capacity import MB, MemoryBudget, budget_from_env, network_bytes, session_bytes
-from app.limits import ChunkSizer, TabWatch
+from app.limits import TabWatch
 
 
 @pytest.mark.parametrize("hidden,mode", [((500,), "rate"), ((2000, 2000), "rate"), ((300, 100), "spiking")])
@@ -66,18 +66,3 @@ def test_tab_watch_reports_a_closed_tab_once_after_the_grace():
     assert w.gone(0, 12.0) and not w.gone(0, 13.0)
     assert not w.gone(1, 14.0)                          # it came back: a new disconnection counts again
     assert not w.gone(0, 15.0) and w.gone(0, 17.5)
-
-
-def test_chunks_are_sized_by_time():
-    s = ChunkSizer(target_s=0.5, first=10, largest=1000)
-    assert s.next_size() == 10
-    s.record(10, 20.0)                                   # the largest network: 2 s per example
-    assert s.next_size() == 1
-    s = ChunkSizer(target_s=0.5, first=10, largest=1000)
-    s.record(10, 0.01)                                   # a small rate network: 1 ms per example
-    assert s.next_size() == 500
-    s.record(500, 5.0)                                   # the machine got busy: 10 ms per example
-    assert s.next_size() == 50
-    s.record(0, 1.0)
-    s.record(5, float("nan"))
-    assert s.next_size() == 50
