@@ -30,8 +30,12 @@ def test_a_flood_of_page_requests_keeps_liveness_fast(served, fd):
     # (measured 0.02 s) but not when it is 4x oversubscribed; the median and most probes are fast
     # either way, where before every probe timed out.
     assert result["median"] < 1.0 and result["under_1s"] >= 0.75, result
-    # a refused browser is told when to come back, and comes back by itself
-    status, headers, body = fd.request(base, "/app")
+    # a refused browser is told when to come back, and comes back by itself (the budget refills
+    # while the flood stops, so a few more requests may be needed to be refused again)
+    for _ in range(30):
+        status, headers, body = fd.request(base, "/app")
+        if status == 429:
+            break
     assert status == 429 and int(headers["Retry-After"]) >= 1
     assert f"http-equiv='refresh' content='{headers['Retry-After']}'" in body
     # the log says so, briefly: repeated refusals are rate-limited (app/logs.py)
