@@ -25,6 +25,7 @@ import param
 from dendcore import PRESETS, ModelSpec, Snapshot, SpecError
 from dendcore.datasets import load_dataset
 
+from . import capacity
 from . import engine as engine_module
 from .engine import Engine, RunConfig
 from .events import LiveApplied, Stopped
@@ -40,6 +41,8 @@ from .tracker import RunNews, RunTracker
 from .tsne import TsneMap, TsneResult
 
 log = logging.getLogger("dendrite_lab.controller")
+
+MEMORY = capacity.budget_from_env()       # the networks of all sessions of this process, and of each one
 
 POLL_LIMIT = 256                 # events drained per poll
 
@@ -178,6 +181,12 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
         except SpecError as exc:
             self._notify(f"{exc} — the running network was kept.", "warning")
             return
+        # building needs no training place, so the memory a network holds is counted here (app/capacity.py)
+        refused = MEMORY.reserve(id(self), capacity.session_bytes(spec.hidden, ghost=self.ghost != "off"),
+                                 what=f"a {capacity.describe(spec.hidden)} network")
+        if refused:
+            self._notify(f"{refused} The running network was kept.", "warning")
+            return
         if self._engine is None:
             self._engine = Engine(probe_sink=self._tsne.submit, probe_ready=lambda: not self._tsne.busy,
                                   name=f"engine-{id(self):x}")
@@ -283,6 +292,7 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
         if self._closed:
             return
         self._closed = True
+        MEMORY.release(id(self))
         self.stop_presenting()
         self.leave_experiment()
         self._follow = None

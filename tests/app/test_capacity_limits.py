@@ -66,3 +66,22 @@ def test_tab_watch_reports_a_closed_tab_once_after_the_grace():
     assert w.gone(0, 12.0) and not w.gone(0, 13.0)
     assert not w.gone(1, 14.0)                          # it came back: a new disconnection counts again
     assert not w.gone(0, 15.0) and w.gone(0, 17.5)
+
+
+def test_a_network_beyond_the_memory_budget_is_refused_and_the_running_one_kept(monkeypatch):
+    from app import capacity, controller
+    from app.controller import Controller
+    from app.seats import TrainingSlots
+    from tests.app.conftest import NoTsne, pump
+    small = capacity.session_bytes((40,)) + (1 << 20)
+    monkeypatch.setattr(controller, "MEMORY", capacity.MemoryBudget(10 * small, small))
+    c = Controller(slots=TrainingSlots(2), tsne=NoTsne(), preset="glr17-1hl-rate", hidden="40")
+    try:
+        c.activate()
+        pump(c, lambda c: c.run is not None)
+        c.hidden = "2000-2000"
+        assert c.message_kind == "warning" and "more than one page may use" in c.message
+        assert c.run.spec.hidden == (40,), "the running network was kept"
+    finally:
+        c.close()
+    assert controller.MEMORY.in_use == 0, "a closed page gives its memory back"
