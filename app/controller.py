@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -42,7 +43,22 @@ from .tsne import TsneMap, TsneResult
 
 log = logging.getLogger("dendrite_lab.controller")
 
-MEMORY = capacity.budget_from_env()       # the networks of all sessions of this process, and of each one
+
+
+def _memory_budget() -> capacity.MemoryBudget:
+    try:
+        return capacity.budget_from_env()
+    except ValueError as exc:     # a typo in the environment must not stop the server: say so, use the defaults
+        log.warning("%s; using the default memory budget", exc)
+        saved = {k: os.environ.pop(k) for k in ("DENDRITE_MEMORY_BUDGET_MB", "DENDRITE_SESSION_MEMORY_MB")
+                 if k in os.environ}
+        try:
+            return capacity.budget_from_env()
+        finally:
+            os.environ.update(saved)
+
+
+MEMORY = _memory_budget()       # the networks of all sessions of this process, and of each one
 
 POLL_LIMIT = 256                 # events drained per poll
 
