@@ -69,7 +69,10 @@ class Server:
                "DENDRITE_SESSION_LIFETIME": str(session_lifetime_ms),
                # a closed tab's session is checked for every second instead of every 10 s (serve.sh's
                # value), so the "after" figures do not wait on the sweep interval
-               "DENDRITE_EXTRA_ARGS": "--check-unused-sessions 1000", **(extra_env or {})}
+               "DENDRITE_EXTRA_ARGS": "--check-unused-sessions 1000",
+               # the whole class comes from one address here, like a school behind one NAT address: the
+               # per-client page budget (app/ratelimit.py) is for floods, so it is opened wide for a class
+               "DENDRITE_PAGE_BURST_S": "3600", **(extra_env or {})}
         env.pop("DENDRITE_MAX_TRAININGS", None)
         if cap is not None:
             env["DENDRITE_MAX_TRAININGS"] = str(cap)
