@@ -266,7 +266,8 @@ class Engine:
                 self._train_chunk(run, cmd)
             elif run.reported_at != run.tr.examples_seen and run.pending:
                 # paused between two snapshots: the page shows where training stopped
-                self._post(Progress(run.run_id, run.tr.snapshot(run.pending[-1]), run.pacer.achieved))
+                self._post(Progress(run.run_id, run.tr.snapshot(run.pending[-1], window_diagnostics=False),
+                                       run.pacer.achieved))
                 run.reported_at = run.tr.examples_seen
             elif self._probe(run.tr, run.run_id):     # idle: refresh the t-SNE map once after training stopped
                 run.probed_at = run.tr.examples_seen
@@ -407,7 +408,7 @@ class Engine:
         elif always or time.perf_counter() - run.progress_t >= PROGRESS_EVERY_S:
             run.progress_t = time.perf_counter()
             run.reported_at = tr.examples_seen
-            self._post(Progress(run.run_id, tr.snapshot(stats), run.pacer.achieved))
+            self._post(Progress(run.run_id, tr.snapshot(stats, window_diagnostics=False), run.pacer.achieved))
 
     def allowance(self, tr: Trainer, run_id: int) -> int | None:
         """How many examples the thread may train right now; None = no bound.

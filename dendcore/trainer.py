@@ -333,7 +333,9 @@ class Trainer:
                              self.examples_seen, self.epoch, self.wall_s)
 
     # ------------------------------------------------------------- snapshots
-    def snapshot(self, stats: ChunkStats, test: TestResult | None = None) -> Snapshot:
+    def snapshot(self, stats: ChunkStats, test: TestResult | None = None, window_diagnostics: bool = True) -> Snapshot:
+        """The run's state after ``stats``; without ``window_diagnostics`` only the latest example's
+        (no angles, alignment, eigenvalues or loss correlation: a display between two snapshots)."""
         d = self.diagnostics
         L = self.net.n_layers
         n = len(stats.labels)
@@ -347,7 +349,7 @@ class Trainer:
         if test is not None:
             snap.test_error_pct = test.error_pct
             snap.test_images = test.n_images
-        if d.losses and L > 1 and len(self._loss_hist) >= 10:
+        if window_diagnostics and d.losses and L > 1 and len(self._loss_hist) >= 10:
             h = np.array(self._loss_hist)
             snap.loss_correlation = [_corr(h[:, 0], h[:, j]) for j in range(1, L)]
         if d.plateaus and self._latest_alpha is not None:
@@ -355,13 +357,13 @@ class Trainer:
             a = self._latest_alpha
             snap.alpha_f = [a[0, i * k:(i + 1) * k].tolist() for i in range(L - 1)]
             snap.alpha_t = [a[1, i * k:(i + 1) * k].tolist() for i in range(L - 1)]
-        if d.angles and L > 1 and self._angles:
+        if window_diagnostics and d.angles and L > 1 and self._angles:
             with np.errstate(all="ignore"):
                 m = np.nanmean(np.array(self._angles), axis=0)
             snap.angle_to_backprop_deg = [float(v) for v in m]
-        if d.alignment and L > 1:
+        if window_diagnostics and d.alignment and L > 1:
             snap.weight_angle_deg = weight_angles(self.net)
-        if d.eigen and L > 1 and self._jac_blocks:
+        if window_diagnostics and d.eigen and L > 1 and self._jac_blocks:
             count = sum(b[0] for b in self._jac_blocks)
             jb = sum(b[1] for b in self._jac_blocks) / count
             jg = sum(b[2] for b in self._jac_blocks) / count
