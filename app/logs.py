@@ -64,6 +64,7 @@ class BoundedLog(logging.Filter):
         return verdict
 
     def _judge(self, record: logging.LogRecord) -> bool:
+        _quiet_closed_tab(record)
         note = ""
         if self._limited(record):
             now = self._clock()
@@ -106,6 +107,24 @@ class BoundedLog(logging.Filter):
             record.exc_text = _shorten_lines(record.exc_text, self.max_chars)
         if record.stack_info and len(record.stack_info) > self.max_trace_chars:
             record.stack_info = record.stack_info[-self.max_trace_chars:]
+
+
+# What tornado raises when it writes to a websocket whose tab was closed a moment earlier: an everyday
+# event in a classroom (a student closes a laptop), not a fault of the server.
+CLOSED_CONNECTION_ERRORS = ("WebSocketClosedError", "StreamClosedError")
+
+
+def _quiet_closed_tab(record: logging.LogRecord) -> None:
+    """A closed tab's "Task exception was never retrieved" traceback becomes one informational line."""
+    exc = record.exc_info[1] if record.exc_info else None
+    chain = []
+    while exc is not None and len(chain) < 5:
+        chain.append(type(exc).__name__)
+        exc = exc.__context__
+    if chain and chain[0] in CLOSED_CONNECTION_ERRORS:
+        record.msg, record.args = "a browser tab closed while the server was writing to it (%s)", (chain[0],)
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
 
 
 def _shorten_lines(text: str, limit: int) -> str:

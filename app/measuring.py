@@ -28,6 +28,7 @@ class Measurements:
         self.engine = engine
         self._queue: deque[tuple[int, FrozenNetwork, np.ndarray]] = deque()
         self._thread: threading.Thread | None = None
+        self._serving = False       # under engine._cond: a test thread will look at the queue again
 
     @property
     def alive(self) -> bool:
@@ -61,8 +62,11 @@ class Measurements:
                 return False
             self._queue.append((run_id, frozen, indices))
             self.engine._cond.notify_all()
-        t = self._thread
-        if t is None or not t.is_alive():
+            # Decided under the lock the thread exits under: a thread that has just found the queue
+            # empty is still alive for a moment, and would otherwise leave this test waiting forever.
+            spawn = not self._serving
+            self._serving = True
+        if spawn:
             self._thread = threading.Thread(target=self._run_queue, name=f"{self.engine._name}-test", daemon=True)
             self._thread.start()
         return True
@@ -79,6 +83,7 @@ class Measurements:
             with self.engine._cond:
                 if self.engine._stop or not self._queue:
                     self._queue.clear()
+                    self._serving = False
                     return
                 item = self._queue[0]
             event = self._test_once(*item)

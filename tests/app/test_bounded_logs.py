@@ -99,3 +99,24 @@ def test_a_record_seen_by_two_handlers_is_counted_once(captured):
     for i in range(3):
         logger.warning("twice %s", i)
     assert stream.getvalue().count("twice") == 3 and second.getvalue().count("twice") == 3
+
+
+def test_a_tab_closed_mid_write_is_one_line_not_a_traceback(captured):
+    from tornado.iostream import StreamClosedError
+    from tornado.websocket import WebSocketClosedError
+    logger, stream, _ = captured
+    try:
+        try:
+            raise StreamClosedError()
+        except StreamClosedError:
+            raise WebSocketClosedError()
+    except WebSocketClosedError as exc:
+        logger.error("Task exception was never retrieved\nfuture: <Task finished exception=%r>", exc,
+                     exc_info=(type(exc), exc, exc.__traceback__))
+    try:
+        raise KeyError("a real fault")
+    except KeyError:
+        logger.exception("callback failed")
+    text = stream.getvalue()
+    assert "INFO test_bounded_logs: a browser tab closed while the server was writing to it (WebSocketClosedError)" in text
+    assert text.count("Traceback") == 1 and "KeyError" in text     # other errors keep their traceback
