@@ -61,16 +61,25 @@ URL_PARAMS = STRUCTURAL + LIVE + ("test_every", "test_images", "ghost")
 
 
 # --------------------------------------------------------------------- helpers
+# numbers separated by one "-", "," "x" or spaces: "500-100", "500, 100", "500x100", "500 100"
+_LAYERS = re.compile(r"^\d+(\s*[-,x]\s*\d+|\s+\d+)*$")
+
+
 def parse_hidden(text: str) -> tuple[int, ...]:
     """``"500-100"``, ``"500, 100"`` or ``"500 100"`` -> (500, 100); ``""``/``"none"`` -> ()."""
     t = str(text).strip().lower()
     if t in ("", "none", "0", "()", "-"):
         return ()
-    parts = [p for p in t.replace(",", " ").replace("-", " ").replace("x", " ").split() if p]
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        raise SpecError(f"hidden: write layer sizes as numbers, e.g. 500 or 500-100 (got {text!r})") from None
+    negative = re.match(r"^-\s*(\d+)", t)
+    if negative:       # "-5" read as 5 would build a network the box does not describe
+        raise SpecError(f"hidden: each layer needs 1 to {MAX_HIDDEN_UNITS} units (got -{negative.group(1)})")
+    if not _LAYERS.match(t):
+        raise SpecError(f"hidden: write layer sizes as numbers, e.g. 500 or 500-100 (got {cut(repr(str(text)))})")
+    digits = re.findall(r"\d+", t)
+    too_long = next((d for d in digits if len(d.lstrip("0")) > 6), None)
+    if too_long is not None:
+        raise SpecError(f"hidden: each layer needs 1 to {MAX_HIDDEN_UNITS} units (got {cut(too_long, 12)})")
+    sizes = tuple(int(d) for d in digits)
     if len(sizes) > MAX_HIDDEN_LAYERS:
         raise SpecError(f"hidden: at most {MAX_HIDDEN_LAYERS} hidden layers (got {len(sizes)})")
     for n in sizes:

@@ -66,3 +66,18 @@ def test_settings_build_a_spec_and_round_trip_a_link():
     assert t.apply_settings(link) == []
     assert t.build_spec() == s.build_spec()
     assert t.apply_settings({"g_a": "7"}) == ["g_a='7'"] and t.message_kind == "warning"
+
+
+@pytest.mark.parametrize("text", ["-5", "5-", "--5", "5--3", "500-x", "1" * 5000])
+def test_hidden_layers_that_do_not_say_what_they_build_are_refused(text):
+    """"-5" once built 5 units while the box showed "-5"; a 5,000-digit size once raised Python's own error."""
+    with pytest.raises(SpecError, match="hidden:"):
+        st.parse_hidden(text)
+    s = Settings()
+    assert s.apply_settings({"hidden": text}) and s.hidden == "500" and s.message_kind == "warning"
+
+
+@pytest.mark.parametrize("text, sizes", [("500-100", (500, 100)), ("500, 100", (500, 100)), ("500 x 100", (500, 100)),
+                                          (" 20 ", (20,)), ("none", ())])
+def test_hidden_layers_written_as_people_write_them(text, sizes):
+    assert st.parse_hidden(text) == sizes

@@ -603,7 +603,9 @@ def test_out_of_range_values_over_the_websocket(served, browser):
                  (("title", "Seed"), 10 ** 9, 0, "outside 0 to 1,000,000"),
                  (("title", "Test images"), 10 ** 7, 500, "outside 100 to 10,000"),
                  (("title", "Dataset"), "/etc", "mnist", "not one of the choices"),
-                 (("title", "Hidden layers"), "99999-abc", "30", "Hidden layers: write layer sizes")]
+                 (("title", "Hidden layers"), "99999-abc", "30", "Hidden layers: write layer sizes"),
+                 (("title", "Hidden layers"), "-5", "30", "each layer needs 1 to"),
+                 (("title", "Speed"), "99", "0", "not one of the choices")]
         for key, bad, kept, words in cases:
             model = g.evaluate(JS_MODEL, list(key))
             assert model, key
