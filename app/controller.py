@@ -33,7 +33,7 @@ from .events import LiveApplied, Stopped
 from .experiments import Scoreboard
 from .ghost import GHOSTS, Ghost, GhostUpdate
 from .paper import paper_reference
-from .seats import PLACE_FREE, REFUSED, SLOTS, TrainingSlots
+from .seats import PLACE_FREE, REFUSED, SLOTS, STEPS, StepBudget, TrainingSlots
 from .settings import LIVE, PACING, STRUCTURAL, URL_PARAMS, Settings, cut, spec_description
 from .class_runs import ClassRun
 from .comparing import Comparing
@@ -109,8 +109,10 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
     class_note_kind = param.Selector(default="warning", objects=["warning", "success"], precedence=-1)
     ghost_status = param.String(default="", precedence=-1, doc="The ghost run's status line.")
 
-    def __init__(self, slots: TrainingSlots | None = None, tsne: TsneMap | None = None, **params):
+    def __init__(self, slots: TrainingSlots | None = None, tsne: TsneMap | None = None,
+                 steps: StepBudget | None = None, **params):
         self._slots = slots or SLOTS
+        self._steps = steps or STEPS
         self._engine: Engine | None = None
         self._ghost = Ghost(self._slots, name=f"ghost-{id(self):x}")
         self.tracker = RunTracker()
@@ -285,6 +287,9 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
         if not self._active:
             self.activate()
         if self._engine is None:
+            return
+        if not self._steps.take():
+            self._notify(self._steps.busy_text(), "warning")
             return
         self._engine.step(1)
         self._ghost.step(1)

@@ -2,11 +2,14 @@
 
 A session that finds no free place watches (its page says why, and says so again when a
 place frees up); the ghost run of a session takes a place of its own while it plays.
+Step needs no place, so the Steps of all sessions share one budget (:class:`StepBudget`).
 """
 from __future__ import annotations
 
 import os
 import threading
+import time
+from typing import Callable
 
 from .compute import env_number
 
@@ -14,6 +17,8 @@ CLASS_FULL = ("The class is full — you can watch: {n} training on this server 
               "once. Meanwhile the error plot shows the whole reference run where this setup has one, Step "
               "trains your network one example at a time, and ▶ Play works as soon as a place is free (this "
               "note will say so).")
+STEP_BUSY = ("Step is busy: the class is stepping faster than this server can show ({rate:g} Steps a second for "
+             "everyone together). Try again in a moment.")
 PLACE_FREE = "A place is free now: press ▶ Play to train your network."
 REFUSED = "The class is full — ▶ Play was refused for now; see the note above."
 
@@ -59,3 +64,41 @@ class TrainingSlots:
 
 
 SLOTS = TrainingSlots(env_number("DENDRITE_MAX_TRAININGS", 2 * (os.cpu_count() or 1), minimum=1, integer=True))
+
+
+class StepBudget:
+    """Steps a second for every session of this server together (a token bucket).
+
+    A Step trains one example, but then the page redraws the latest example's panels, which
+    costs the one event loop that serves every page.  Seven watching students clicking Step as
+    fast as they could cut three training students' progress from about 93 to 12 examples/s
+    (issue 15).  Steps beyond the budget are refused with a message; the budget refills at
+    ``rate`` a second up to ``burst`` waiting Steps.
+    """
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic):
+        self.rate = float(rate)
+        self.burst = max(1.0, float(burst))
+        self._clock = clock
+        self._tokens = self.burst
+        self._t = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """One Step's worth, if the budget has it."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
+            self._t = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+    def busy_text(self) -> str:
+        return STEP_BUSY.format(rate=self.rate)
+
+
+# a few Steps a second per core: each costs the event loop a redraw of the latest example's panels
+STEPS = StepBudget(env_number("DENDRITE_STEPS_PER_S", 3.0 * (os.cpu_count() or 1), minimum=0.1),
+                   burst=env_number("DENDRITE_STEP_BURST", 10, minimum=1))

@@ -203,6 +203,32 @@ def test_step_trains_exactly_one_example(controllers):
     assert c.last_snapshot.examples_seen == 2 and not c.running
 
 
+def test_steps_share_one_budget_for_the_whole_class(controllers):
+    from app.seats import StepBudget
+    t = [0.0]
+    budget = StepBudget(rate=2.0, burst=3, clock=lambda: t[0])
+    assert [budget.take() for _ in range(4)] == [True, True, True, False]     # the burst, then refused
+    t[0] += 0.5
+    assert budget.take() and not budget.take()                                # refilled at 2 a second
+    t[0] += 100.0
+    assert sum(budget.take() for _ in range(10)) == 3                         # never more than the burst
+
+    shared = StepBudget(rate=0.001, burst=2, clock=lambda: t[0])
+    a = controllers(preset="glr17-1hl", hidden="20", steps=shared)
+    b = controllers(preset="glr17-1hl", hidden="20", steps=shared)
+    a.activate()
+    b.activate()
+    a.step_once()
+    b.step_once()
+    pump(a, lambda c: c.last_snapshot is not None and c.last_snapshot.examples_seen == 1)
+    pump(b, lambda c: c.last_snapshot is not None and c.last_snapshot.examples_seen == 1)
+    a.step_once()                                                             # the class's budget is spent
+    assert "Step is busy" in a.message and a.message_kind == "warning"
+    time.sleep(0.3)
+    a.poll()
+    assert a.last_snapshot.examples_seen == 1
+
+
 def test_speed_control_paces_the_engine(controllers):
     c = controllers(speed=5)                                   # five examples a second
     c.activate()
