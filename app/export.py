@@ -2,7 +2,8 @@
 
 * JSON -- one object: the spec in force, seed, dataset, preset, progress and
   every kept snapshot (``Snapshot.to_dict()`` without voltage traces), so a run
-  can be compared with ``dendcore`` runs or re-created from its spec and seed.
+  can be compared with ``dendcore`` runs; with the spec it started from and its
+  live changes at their example counts, ``python -m dendcore train --replay`` runs it again.
 * CSV -- one row per kept snapshot, the columns of ``Snapshot.scalars()``.
 * HTML -- the plots as they are now, as one file that works offline (Bokeh's
   JavaScript is inlined).
@@ -22,26 +23,32 @@ from dendcore import SCHEMA_VERSION, Snapshot
 EXPORT_FORMAT = "dendrite-lab-dashboard-run"
 
 
-def run_record(run, history: list[dict]) -> dict:
-    """The run as one JSON-able dict (``run`` is the controller's RunInfo)."""
+def run_record(run, history: list[dict], start_spec=None, changes: list[dict] | None = None) -> dict:
+    """The run as one JSON-able dict (``run`` is the controller's RunInfo).
+
+    ``spec`` is the spec in force now; ``spec_at_start`` and ``changes`` (the live changes with
+    the example count each took effect at) let ``python -m dendcore train --replay`` run it again.
+    """
     last = history[-1] if history else {}
     return {
         "format": EXPORT_FORMAT,
-        "format_version": 1,
+        "format_version": 2,
         "snapshot_schema": SCHEMA_VERSION,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "preset": run.preset,
         "dataset": run.dataset,
         "seed": run.seed,
         "spec": run.spec.to_dict(),
+        "spec_at_start": (start_spec or run.spec).to_dict(),
+        "changes": list(changes or []),
         "examples_seen": last.get("examples_seen", 0),
         "epoch": last.get("epoch", 0.0),
         "snapshots": history,
     }
 
 
-def run_json(run, history: list[dict]) -> str:
-    return json.dumps(run_record(run, history), indent=1, allow_nan=False)
+def run_json(run, history: list[dict], start_spec=None, changes: list[dict] | None = None) -> str:
+    return json.dumps(run_record(run, history, start_spec, changes), indent=1, allow_nan=False)
 
 
 def run_csv(history: list[dict]) -> str:

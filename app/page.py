@@ -503,7 +503,8 @@ class Dashboard:
         run = self.ctrl.run
         if run is None:
             return io.StringIO("{}")
-        return io.StringIO(export.run_json(run, self.ctrl.history))
+        t = self.ctrl.tracker
+        return io.StringIO(export.run_json(run, self.ctrl.history, t.start_spec, t.changes))
 
     def _csv_file(self):
         return io.StringIO(export.run_csv(self.ctrl.history))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dendcore import SCHEMA_VERSION, ModelSpec, Snapshot
+from dendcore.sweep import json_safe
 
 from .events import Event, LiveApplied, Progress, Ready, SnapshotTaken, Stopped, TestMeasured
 
@@ -107,6 +108,8 @@ class RunTracker:
         self.last_test: tuple[float, int, int] | None = None    # (error %, images, at examples)
         self.rate = math.nan
         self.history = History()
+        self.start_spec: ModelSpec | None = None  # as built, before any live change
+        self.changes: list[dict] = []             # live changes as applied: {"examples_seen": N, "set": {...}}
 
     def drain(self, source: queue.Queue, news: RunNews, limit: int = 256) -> list[Stopped]:
         """Take up to ``limit`` events off the queue (never blocking); returns the stops among them."""
@@ -126,7 +129,7 @@ class RunTracker:
             return None        # from a network that has since been replaced
         if isinstance(ev, Ready):
             self.expect(ev.run_id)
-            self.spec = ev.spec
+            self.spec = self.start_spec = ev.spec
             self.probe_indices = ev.probe_indices
             self.ready = True
             news.new_run, news.spec = True, ev.spec
@@ -151,6 +154,8 @@ class RunTracker:
             news.tests.append((ev.examples_seen, ev.error_pct, ev.n_images))
         elif isinstance(ev, LiveApplied):
             self.spec = ev.spec
+            if self.keep_history:     # with the example count it took effect at, so the run replays
+                self.changes.append({"examples_seen": ev.examples_seen, "set": json_safe(ev.changes)})
             news.live.append(ev)
         elif isinstance(ev, Stopped):
             return ev

@@ -36,6 +36,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a directory of IDX files")
     p.add_argument("--out", type=Path, help="run directory: spec, state and snapshots are written there")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR (its spec and seed win)")
+    p.add_argument("--replay", type=Path, metavar="FILE",
+                   help="the dashboard's JSON download: its starting spec, seed and dataset, and its live changes "
+                        "applied at the example counts where the dashboard applied them")
     p.add_argument("--snapshot-every", type=int, default=1000, help="examples between snapshots (default 1000)")
     p.add_argument("--test-every", type=int, default=None, help="also test every N examples (default: only at the end)")
     p.add_argument("--no-diagnostics", action="store_true", help="skip angles, eigenvalues and losses (fastest)")
@@ -72,10 +75,21 @@ def _fmt(x, nd=1):
 def cmd_train(args) -> int:
     if args.examples is not None and args.examples < 0:
         raise SpecError("--examples must be >= 0")
+    changes = ()
+    if args.replay and (args.resume or args.sets or args.mode):
+        raise SpecError("--replay takes the spec, seed and dataset from the file: drop --resume, --set and --mode")
     if args.resume:
         tr = load_run(args.resume, diagnostics=Diagnostics.none() if args.no_diagnostics else Diagnostics())
         spec = tr.spec
         out = args.out or args.resume
+    elif args.replay:
+        from .replay import read_replay
+        replay = read_replay(args.replay)
+        spec, changes = replay.spec, replay.changes
+        args.seed, args.dataset, args.preset = replay.seed, replay.dataset, None
+        diag = Diagnostics.none() if args.no_diagnostics else Diagnostics()
+        tr = Trainer(spec, load_dataset(args.dataset), seed=args.seed, diagnostics=diag)
+        out = args.out
     else:
         spec = get_preset(args.preset).spec
         if args.mode:
@@ -102,7 +116,7 @@ def cmd_train(args) -> int:
     final_test = None
     try:
         for snap in tr.run(examples=n, snapshot_every=max(1, args.snapshot_every), test_every=args.test_every,
-                           test_images=args.test_images, test_at_end=True):
+                           test_images=args.test_images, test_at_end=True, changes=changes):
             if bar:
                 bar.update(snap.examples)
                 bar.set_postfix(train_err=_fmt(snap.train_error_pct), test_err=_fmt(snap.test_error_pct))
@@ -137,6 +151,7 @@ def cmd_train(args) -> int:
         "test_images_per_s": getattr(tr, "last_test_images_per_s", None),
         "seed": tr.seed,
         "preset": None if args.resume else args.preset,
+        "changes_applied": sum(1 for at, _ in changes if at <= tr.examples_seen),
         "spec": tr.spec.to_dict(),
     }
     print(f"test error: {_fmt(res['test_error_pct'], 2)} % on {res['test_images']} test images "

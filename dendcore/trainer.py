@@ -11,7 +11,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -396,17 +396,33 @@ class Trainer:
 
     def run(self, examples: int | None = None, epochs: float | None = None, snapshot_every: int = 1000,
             test_every: int | None = None, test_images: int | None = None,
-            test_at_end: bool = True) -> Iterator[Snapshot]:
-        """Train and yield a snapshot every ``snapshot_every`` examples (and at the end)."""
+            test_at_end: bool = True, changes: Sequence[tuple[int, dict]] = ()) -> Iterator[Snapshot]:
+        """Train and yield a snapshot every ``snapshot_every`` examples (and at the end).
+
+        ``changes`` are live changes as ``(examples_seen, {field: value})``: each is applied when
+        the network has seen exactly that many examples, before the next one, as the dashboard
+        did when it recorded them (a snapshot's window may span a change; its rows are the same
+        as the dashboard's, since training in pieces gives the same numbers as in one go).
+        """
         if examples is None:
             examples = int(round((epochs or 1.0) * self.n_train))
         target = self.examples_seen + int(examples)
+        pending_changes = sorted(((int(at), dict(c)) for at, c in changes), key=lambda ch: ch[0])
+        if pending_changes and pending_changes[0][0] < self.examples_seen:
+            raise SpecError(f"a live change at example {pending_changes[0][0]} is before this run's start "
+                            f"({self.examples_seen} examples seen)")
         next_test = self.examples_seen + test_every if test_every else None
         while self.examples_seen < target:
-            n = min(snapshot_every, target - self.examples_seen)
+            end = min(self.examples_seen + snapshot_every, target)
             if next_test is not None:
-                n = min(n, next_test - self.examples_seen)
-            stats = self.train_examples(n, record_last=self.diagnostics.traces)
+                end = min(end, next_test)
+            parts = []
+            while self.examples_seen < end:
+                while pending_changes and pending_changes[0][0] == self.examples_seen:
+                    self.set_live(**pending_changes.pop(0)[1])
+                stop = min([end] + [at for at, _ in pending_changes[:1]])
+                parts.append(self.train_examples(stop - self.examples_seen, record_last=self.diagnostics.traces))
+            stats = parts[0] if len(parts) == 1 else ChunkStats.join(parts)
             test = None
             at_end = self.examples_seen >= target
             if (next_test is not None and self.examples_seen >= next_test) or (at_end and test_at_end):
@@ -414,6 +430,8 @@ class Trainer:
                 if next_test is not None:
                     next_test += test_every
             yield self.snapshot(stats, test)
+        while pending_changes and pending_changes[0][0] == self.examples_seen:
+            self.set_live(**pending_changes.pop(0)[1])      # a change recorded at the very end still holds
 
 
 @dataclass(frozen=True)
