@@ -1,8 +1,6 @@
 """The page of one browser session: template, controls, plots and the periodic drain."""
 from __future__ import annotations
 
-import io
-import json
 import logging
 import re
 import time
@@ -13,13 +11,15 @@ import numpy as np
 import panel as pn
 from panel.io.callbacks import PeriodicCallback
 
-from . import assets, class_experiment, export, glossary, limits, memory
+from . import assets, class_experiment, glossary, limits, memory
+from .address_bar import LinkFix
+from .downloads import Downloads
 from . import query as link_query
 from .cards import ExperimentCards
 from .class_view import ClassMap, CreateForm
 from .controller import URL_PARAMS, Controller
 from .explain import ghost_note
-from .layout import LABEL_KEY, ExplainDrawer, control_panes, look, page_template, plot_grid, transport_bar
+from .layout import ExplainDrawer, control_panes, page_template, plot_grid, transport_bar
 from .look import param_widgets
 from .network_picture import NetworkPicture
 from .paper import paper_reference
@@ -32,12 +32,6 @@ from .sweep_view import SweepView
 log = logging.getLogger("dendrite_lab.page")
 
 
-def _raw_query(search: str) -> dict[str, str]:
-    """The query string's values as sent (the first of each name), undecoded by Panel."""
-    from urllib.parse import parse_qs
-    return {k: v[0] for k, v in parse_qs((search or "").lstrip("?"), keep_blank_values=True).items()}
-
-
 def as_text(text: str) -> str:
     """Markdown source that renders ``text`` literally: no HTML, links, emphasis or maths."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>&\"'=:$])", r"\\\1", text or "")
@@ -46,7 +40,6 @@ def as_text(text: str) -> str:
 POLL_PERIOD_MS = 200            # the drain runs 5 times a second (when the server is not crowded)
 MAX_POLL_PERIOD_MS = 2000       # ... and at least every 2 s however many sessions share the server
 DRAIN_BUDGET = 0.3              # share of the server's event loop the drains of all sessions may take
-LINK_RECHECK_S = 10.0           # how long the address bar is watched after rewriting a link
 ATTACH_ORDER = ("learning", "plateaus", "example", "alignment", "tsne")
 
 link_query.install()        # long values in a link are refused before Panel converts them (app/query.py)
@@ -87,10 +80,10 @@ class Dashboard:
         self._ticks = 0
         self._closed = False
         self._to_attach: list = []
-        self._link_fix = None                   # (values in force, refused raw values, until) of a rewritten link
+        self.link_fix = LinkFix()               # the address bar after a link with refused values
         self._frozen_plots = None               # plots whose objects app/memory.py took out of the collector's sight
         self._frozen = False
-        self._downloads: dict[str, pn.widgets.FileDownload] = {}
+        self.downloads: Downloads | None = None  # made with the sidebar
         self.role: tuple[str, str] | None = None   # ("present" | "follow", code) from the link
         self._buttons = None
         self._doc = None                        # the session's document, once the page is shown
@@ -141,17 +134,8 @@ class Dashboard:
         self.preset_box = PresetBox(self.ctrl)
         self._param_panes = list(panes.values())
 
-        json_dl = pn.widgets.FileDownload(callback=self._json_file, filename="dendrite-lab-run.json",
-                                          label="Run as JSON", **look("light"), embed=False)
-        csv_dl = pn.widgets.FileDownload(callback=self._csv_file, filename="dendrite-lab-run.csv",
-                                         label="Run as CSV", **look("light"), embed=False)
-        html_dl = pn.widgets.FileDownload(callback=self._html_file, filename="dendrite-lab-plots.html",
-                                          label="Plots as HTML", **look("light"), embed=False)
-        self._downloads = {"json": json_dl, "csv": csv_dl, "html": html_dl}
-        self._name_downloads()
-        # drawn by the browser itself: the server starts no browser of its own (app/export.py)
-        png_btn = pn.widgets.Button(**{LABEL_KEY: "Plots as PNG"}, **look("light"))
-        png_btn.js_on_click(args={"html": html_dl}, code=export.PNG_IN_BROWSER_JS)
+        self.downloads = Downloads(self)
+        self.downloads.name(getattr(self, "_stem", "dendrite-lab"))
         share = pn.pane.Markdown("The address bar always holds the current settings: copy it to share "
                                  "this exact setup.", styles={"font-size": "14px", "color": "#444"})
         self._lock_and_warm()
@@ -161,7 +145,7 @@ class Dashboard:
             pn.pane.Markdown("#### Model (a change starts a new run)"), self.preset_box.widget, panes["model"],
             pn.pane.Markdown("#### Side by side"), panes["ghost"],
             pn.pane.Markdown("#### Test error"), panes["tests"],
-            pn.pane.Markdown("#### Export"), pn.Row(json_dl, csv_dl), pn.Row(html_dl, png_btn),
+            pn.pane.Markdown("#### Export"), pn.Row(*self.downloads.widgets[:2]), pn.Row(*self.downloads.widgets[2:]),
             share,
         ]
 
@@ -269,7 +253,7 @@ class Dashboard:
             return
         self.timeline["onload"] = time.perf_counter()
         self._doc = pn.state.curdoc
-        self._rewrite_link()
+        self.link_fix.start(self.ctrl, self.link_refused)
         if self.role is not None:
             kind, code = self.role
             if kind == "follow":
@@ -285,41 +269,6 @@ class Dashboard:
         # loop with 30 sessions in the load test)
         self._callback = PeriodicCallback(callback=self._timed_tick, period=POLL_PERIOD_MS, background=True)
         self._callback.start()
-
-    def _rewrite_link(self) -> None:
-        """After a link with refused values the address bar gets the values in force, so that
-        copying it shares what runs (the browser reports its own address once it connects,
-        so this waits for the page to be shown)."""
-        loc = pn.state.location
-        if not self.link_refused or loc is None:
-            return
-        fix = {}
-        for name in self.link_refused:
-            value = self.ctrl.param[name].serialize(getattr(self.ctrl, name))
-            fix[name] = value if isinstance(value, str) else json.dumps(value)
-        # on a busy server the browser's own report of its address can arrive after the rewrite and
-        # undo it (seen once in CI): the first polls check and rewrite again while it still shows a
-        # refused value
-        self._link_fix = (fix, {k: v for k, v in _raw_query(loc.search).items() if k in fix},
-                          time.perf_counter() + LINK_RECHECK_S)
-        self._apply_link_fix(loc)
-
-    def _apply_link_fix(self, loc) -> None:
-        try:
-            loc.update_query(**self._link_fix[0])
-        except Exception as exc:      # the address bar is a convenience; never fail the page for it
-            log.warning("could not rewrite the address bar: %s", exc)
-            self._link_fix = None
-
-    def _recheck_link(self) -> None:
-        fix, bad, until = self._link_fix
-        loc = pn.state.location
-        if loc is None or time.perf_counter() > until:
-            self._link_fix = None
-            return
-        now = _raw_query(loc.search)
-        if any(now.get(k) == v for k, v in bad.items()):
-            self._apply_link_fix(loc)
 
     def _timed_tick(self) -> None:
         t0 = time.perf_counter()
@@ -374,8 +323,8 @@ class Dashboard:
             return
         if self.warming.visible or not WARMUP.done.is_set():
             self._follow_warm_up()
-        if self._link_fix is not None:
-            self._recheck_link()
+        if self.link_fix.watching:
+            self.link_fix.recheck()
         with pn.io.hold():      # every change of this poll (status line too) reaches the browser as one message
             up = self.ctrl.poll()
             if up.empty:
@@ -448,7 +397,8 @@ class Dashboard:
         self._stem = file_stem(preset, spec)
         self.explain.follow_dataset(dataset)
         self.picture.attach(self.plots)
-        self._name_downloads()
+        if self.downloads is not None:
+            self.downloads.name(self._stem)
         figures = self.plots.figures()
         # the browser draws the learning curves first; the other groups follow one per poll, so
         # the first point does not wait for all ten figures to be laid out
@@ -464,11 +414,6 @@ class Dashboard:
             # the page is complete: what it holds lives as long as the session
             memory.session_ready()
             self._frozen, self._frozen_plots = True, self.plots
-
-    def _name_downloads(self) -> None:
-        stem = getattr(self, "_stem", "dendrite-lab")
-        for ext, widget in self._downloads.items():
-            widget.filename = f"{stem}-plots.{ext}" if ext in ("html", "png") else f"{stem}-run.{ext}"
 
     def _on_destroyed(self, session_context) -> None:   # Bokeh checks this exact signature; None is fine
         self.close()
@@ -497,22 +442,6 @@ class Dashboard:
             return
         from tornado.ioloop import IOLoop
         IOLoop.current().call_later(1.0, self._release_frozen)
-
-    # ---------------------------------------------------------------- export
-    def _json_file(self):
-        run = self.ctrl.run
-        if run is None:
-            return io.StringIO("{}")
-        t = self.ctrl.tracker
-        return io.StringIO(export.run_json(run, self.ctrl.history, t.start_spec, t.changes))
-
-    def _csv_file(self):
-        return io.StringIO(export.run_csv(self.ctrl.history))
-
-    def _html_file(self):
-        if self.plots is None:
-            return io.StringIO("<p>No plots yet.</p>")
-        return io.StringIO(export.plots_html(self.plots.static_layout(), title="Dendrite Lab plots"))
 
 
 TAB_WATCH_MS = 250

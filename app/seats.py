@@ -63,7 +63,14 @@ class TrainingSlots:
         return (self.full_text(), "warning") if current == PLACE_FREE else None
 
 
-SLOTS = TrainingSlots(env_number("DENDRITE_MAX_TRAININGS", 2 * (os.cpu_count() or 1), minimum=1, integer=True))
+# A whole class trains by default: the compute gate (app/compute.py) shares the cores evenly, and
+# the load test trained 30 sessions on 2 cores at 43–58 examples/s each (spiking 784-500-10) with
+# pages answering in 0.6 s (benchmarks/README.md, 2026-11-28).  Beyond about 16 per core a spiking
+# run falls below ~40 examples/s, too slow to watch it learn, so the rest watch.  Memory is bounded
+# separately (app/capacity.py): a network the server cannot hold is refused whatever this cap.
+TRAININGS_PER_CORE = 16
+SLOTS = TrainingSlots(env_number("DENDRITE_MAX_TRAININGS", TRAININGS_PER_CORE * (os.cpu_count() or 1), minimum=1,
+                                 integer=True))
 
 
 class StepBudget:

@@ -489,11 +489,11 @@ def test_page_without_a_server_drains_into_its_plots():
         assert first.updates >= 3 and first.errors == 0 and dash.first_point_t is not None
         assert all(dash.panes[name].objects for name in ATTACH_ORDER)   # every group attached by now
         assert len(first._h["train_src"].data["x"]) >= 1
-        assert json.loads(dash._json_file().getvalue())["spec"]["hidden"] == [40]
-        assert dash._csv_file().getvalue().startswith("examples_seen,")
-        assert "<html" in dash._html_file().getvalue().lower()
+        assert json.loads(dash.downloads._json_file().getvalue())["spec"]["hidden"] == [40]
+        assert dash.downloads._csv_file().getvalue().startswith("examples_seen,")
+        assert "<html" in dash.downloads._html_file().getvalue().lower()
         # 40 hidden units are not the preset's 500: the Preset box and the file names say so
-        assert dash._downloads["json"].filename == "dendrite-lab-custom-from-glr17-1hl-rate-run.json"
+        assert dash.downloads.json.filename == "dendrite-lab-custom-from-glr17-1hl-rate-run.json"
         assert dash.preset_box.widget.value == "custom"
         c.hidden = "30"                                                     # a new network: new plots
         t0 = time.perf_counter()
