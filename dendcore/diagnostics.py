@@ -55,7 +55,11 @@ def theorem1_eigenvalues(net: Network, spec: ModelSpec, jb_mean: np.ndarray, jg_
     product of this network with every unit at its steepest.  It has the Jacobian version's scale and
     can share its axis.  k_d W_out Y drops phi_max and both slopes: a matrix 16/phi_max (80 at
     phi_max = 0.2) times larger than any product of these Jacobians, whose eigenvalue is not
-    Theorem 1's.  Neither weight version bounds the Jacobian one (the slopes differ per unit).
+    Theorem 1's.  Neither weight version bounds the Jacobian one (the slopes differ per unit), and
+    neither tracks it: in rate-mode 784-500-10 (dendcore/data/eigen/eigen-rate.csv) this one grows
+    from about 1.3-1.6 to about 640 over 60 epochs, k_d W_out Y's to about 4.4 million, while the
+    Jacobian version stays within about 0.1 of 1.  The output and apical slopes are far below 1/4.
+    Kept for export as a weights-only reference, not as the condition.
     """
     L = net.n_layers
     Y = spec.feedback_scale * net.Y(L - 1)
