@@ -32,22 +32,53 @@ def weight_angles(net: Network) -> list[float]:
     return [vector_angle_deg(net.Y(j), forward_transpose_product(net, j)) for j in range(1, net.n_layers)]
 
 
-def theorem1_eigenvalues(net: Network, spec: ModelSpec, jb_mean: np.ndarray, jg_mean: np.ndarray):
-    """Largest eigenvalue of (I - J_b J_g)^T (I - J_b J_g) for the top hidden layer.
+def largest_eigenvalue_theorem1(product: np.ndarray) -> float:
+    """Largest eigenvalue of (I - U)^T (I - U) for U = J_beta J_gamma (square, output by output).
 
-    Jacobian version: J_b = phi_max s'(V_out) k_d W_out and J_g = s'(V_a) Y averaged
-    over recent examples (the trainer passes those means).  Weight version: the
-    same with every sigmoid slope at its maximum 1/4, i.e. weights only.
+    Theorem 1 asks for it to stay below 1.  For a small U it is about 1 - (smallest eigenvalue of
+    U + U^T): below 1 exactly when J_beta J_gamma pushes every output direction along itself.
+    """
+    m = np.eye(product.shape[0]) - product
+    return float(np.linalg.eigvalsh(m.T @ m)[-1])
+
+
+def theorem1_eigenvalues(net: Network, spec: ModelSpec, jb_mean: np.ndarray, jg_mean: np.ndarray):
+    """Largest eigenvalue of (I - J_b J_g)^T (I - J_b J_g) for the top hidden layer, two versions.
+
+    Jacobian version (the product of the window means): J_b = phi_max s'(V_out) k_d W_out and
+    J_g = s'(V_a) Y, each averaged over the recent examples first (the trainer passes those means).
+
+    Weight version: the same product with every sigmoid slope at its maximum 1/4, i.e.
+    (phi_max / 16) k_d W_out Y: weights only.  This scaling, not the 2017 code's k_d W_out Y, follows from
+    MODEL.md's definitions: J_b and J_g are slopes times weights, phi_max s' is the output's slope in
+    spikes per step and s' is at most 1/4 (reached at V = 0), so the weight version is the Jacobian
+    product of this network with every unit at its steepest.  It has the Jacobian version's scale and
+    can share its axis.  k_d W_out Y drops phi_max and both slopes: a matrix 16/phi_max (80 at
+    phi_max = 0.2) times larger than any product of these Jacobians, whose eigenvalue is not
+    Theorem 1's.  Neither weight version bounds the Jacobian one (the slopes differ per unit), and
+    neither tracks it: in rate-mode 784-500-10 (dendcore/data/eigen/eigen-rate.csv) this one grows
+    from about 1.3-1.6 to about 640 over 60 epochs, k_d W_out Y's to about 4.4 million, while the
+    Jacobian version stays within about 0.1 of 1.  The output and apical slopes are far below 1/4.
+    Kept for export as a weights-only reference, not as the condition.
     """
     L = net.n_layers
     Y = spec.feedback_scale * net.Y(L - 1)
     if int(net.layout.fsrc[L - 1]) != L:
         return math.nan, math.nan
-    n_out = Y.shape[1]
-    eye = np.eye(n_out)
-    m = eye - jb_mean @ (jg_mean[:, None] * Y)
-    eig_j = float(np.linalg.eigvalsh(m.T @ m)[-1])
-    jb_w = spec.phi_max * 0.25 * spec.k_d * net.W(L)
-    m = eye - jb_w @ (0.25 * Y)
-    eig_w = float(np.linalg.eigvalsh(m.T @ m)[-1])
+    eig_j = largest_eigenvalue_theorem1(jb_mean @ (jg_mean[:, None] * Y))
+    steepest = 0.25
+    eig_w = largest_eigenvalue_theorem1((spec.phi_max * steepest * spec.k_d * net.W(L)) @ (steepest * Y))
     return eig_j, eig_w
+
+
+def theorem1_eigenvalue_paper(net: Network, spec: ModelSpec, jm_mean: np.ndarray) -> float:
+    """The 2017 code's version: the mean over recent examples of each example's J_b J_g.
+
+    ``jm_mean`` is the window mean of J_b diag(s'(u)) with u = feedback_scale Y phi_max s(V_out) + c
+    (see :func:`dendcore.kernels.learning.accumulate_jacobians`); the product with the (current) Y
+    gives the mean of the per-example products.
+    """
+    L = net.n_layers
+    if int(net.layout.fsrc[L - 1]) != L:
+        return math.nan
+    return largest_eigenvalue_theorem1(jm_mean @ (spec.feedback_scale * net.Y(L - 1)))

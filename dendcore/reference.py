@@ -232,6 +232,7 @@ class ReferenceModel:
         """MODEL.md section 3, all errors first, then every update."""
         s = self.spec
         L = self.L
+        theorem1 = self.theorem1_terms(Vf, Vaf) if L >= 2 else None
         e = [None] * (L + 1)
         ebp = [None] * (L + 1)
         losses = [None] * (L + 1)
@@ -266,7 +267,24 @@ class ReferenceModel:
             for j in range(1, L):
                 e_inv = -dsigmoid(Vaf[j]) * (s.phi_max * sigmoid(Vf[j]) - alpha_f[j])
                 self.Y[j] = self.Y[j] - s.feedback_lr * np.outer(e_inv, sf[self.fsrc[j]])
-        return {"e": e, "ebp": ebp, "losses": losses, "prediction": int(np.argmax(Vf[L]))}
+        return {"e": e, "ebp": ebp, "losses": losses, "prediction": int(np.argmax(Vf[L])), "theorem1": theorem1}
+
+    def theorem1_terms(self, Vf, Vaf):
+        """MODEL.md section 8, one example, weights before its update: the Jacobians of the top hidden layer.
+
+        J_beta = phi_max s'(V_out) k_d W_out (output rates by top hidden rates); J_gamma = s'(V_a) Y (plateaus by
+        output rates) at the mean apical potential; J_gamma_rate = s'(Y phi_max s(V_out) + c) Y at the apical
+        potential the output's rate gives (2017 code).  ``product`` = J_beta J_gamma_rate, this example's term
+        of the mean of products.
+        """
+        s = self.spec
+        L = self.L
+        Y = s.feedback_scale * self.Y[L - 1]
+        j_beta = (s.phi_max * dsigmoid(Vf[L]))[:, None] * (s.k_d * self.W[L])
+        slopes = dsigmoid(Vaf[L - 1])
+        u = Y @ (s.phi_max * sigmoid(Vf[L])) + self.c[L - 1]
+        j_gamma_rate = dsigmoid(u)[:, None] * Y
+        return {"j_beta": j_beta, "apical_slopes": slopes, "product": j_beta @ j_gamma_rate}
 
     # ------------------------------------------------------------- testing
     def test_image(self, image_u8, rng):

@@ -46,8 +46,9 @@ class Snapshot:
     alpha_t: list[list[float]] | None = None
     angle_to_backprop_deg: list[float] | None = None     # sliding mean over the last 100 examples
     weight_angle_deg: list[float] | None = None          # angle(vec Y_l, vec of W^T products)
-    eig_jacobian: float | None = None     # Theorem-1 largest eigenvalue, Jacobian version
-    eig_weights: float | None = None      # same with weights only (no sigma' factors)
+    eig_jacobian: float | None = None     # Theorem-1 largest eigenvalue: product of the window-mean Jacobians
+    eig_weights: float | None = None      # same with weights only (every sigma' at its maximum 1/4)
+    eig_jacobian_paper: float | None = None   # the 2017 code's: mean of the per-example products J_b J_g
     traces: Traces | None = None
     probe_activity: list[list[float]] | None = None   # [probe image][unit] top hidden rates
     example_index: int | None = None      # latest training example: dataset index
@@ -81,7 +82,7 @@ class Snapshot:
             "examples_seen": self.examples_seen, "epoch": self.epoch, "wall_s": self.wall_s,
             "loss_output": self.loss_output, "train_error_pct": self.train_error_pct,
             "test_error_pct": self.test_error_pct, "eig_jacobian": self.eig_jacobian,
-            "eig_weights": self.eig_weights, "g_a": self.g_a, "feedback_scale": self.feedback_scale,
+            "eig_weights": self.eig_weights, "eig_jacobian_paper": self.eig_jacobian_paper, "g_a": self.g_a, "feedback_scale": self.feedback_scale,
         }
         for name in ("loss_hidden", "angle_to_backprop_deg", "weight_angle_deg", "loss_correlation"):
             for i, v in enumerate(getattr(self, name) or []):

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import rng as rngmod
 from .datasets import Dataset, load_mnist
-from .diagnostics import theorem1_eigenvalues, weight_angles
+from .diagnostics import theorem1_eigenvalue_paper, theorem1_eigenvalues, weight_angles
 from .kernels.layout import RULE_CODES, params_vector
 from .kernels.spiking import make_dynamics, make_sums, rebuild_projections, reset_dynamics
 from .kernels.train import (FEEDBACK_FIXED, FEEDBACK_LEARNED, FEEDBACK_SYMMETRIC, Options, new_means,
@@ -234,11 +234,12 @@ class Trainer:
         # a piece that starts inside a block goes on adding into it, in the same order as one long call
         continuing = want_jac and bool(self._jac_blocks) and self.examples_seen % self.chunk != 0
         if continuing:
-            n_before, jb, jg = self._jac_blocks.pop()
+            n_before, jb, jg, jm = self._jac_blocks.pop()
         else:
             n_before = 0
             jb = np.zeros((int(net.layout.sizes[L]), n_top))
             jg = np.zeros(n_top)
+            jm = np.zeros_like(jb)
         lr = np.array(spec.lr)
         rec_idx = self._trace_idx if record else np.zeros(0, dtype=np.int64)
         images, labels = self.data.train_images, self.data.train_labels
@@ -246,19 +247,19 @@ class Trainer:
         if spec.mode == "spiking":
             done = train_chunk_spiking(net.layout, self.prm, self.kappa, net.w, net.b, net.y, net.c, self.dyn,
                                        self._sums_f, self._sums_t, self._means, images, labels, order,
-                                       self._options(), lr, self.rng_train, out, self._sample_idx, jb, jg,
+                                       self._options(), lr, self.rng_train, out, self._sample_idx, jb, jg, jm,
                                        want_jac, self._rec, rec_idx, self._va_w0, self._va_w1,
                                        self.examples_seen)
         else:
             done = train_chunk_rate(net.layout, self.prm, net.w, net.b, net.y, net.c, self._means, images, labels,
-                                    order, self._options(), lr, self.rng_train, out, self._sample_idx, jb, jg,
+                                    order, self._options(), lr, self.rng_train, out, self._sample_idx, jb, jg, jm,
                                     want_jac, RATE_FIXED_POINT_ITERATIONS, self._v_t, self._phi_t)
         self.wall_s += time.perf_counter() - t0
         if done < n:
             self._diverged(order, done, out)
         self.examples_seen += n
         if want_jac:
-            self._jac_blocks.append((n_before + n, jb, jg))
+            self._jac_blocks.append((n_before + n, jb, jg, jm))
             while sum(b[0] for b in self._jac_blocks) - self._jac_blocks[0][0] >= self.diagnostics.angle_window:
                 self._jac_blocks.popleft()
         if self._sample_idx.size:
@@ -365,9 +366,9 @@ class Trainer:
             snap.weight_angle_deg = weight_angles(self.net)
         if window_diagnostics and d.eigen and L > 1 and self._jac_blocks:
             count = sum(b[0] for b in self._jac_blocks)
-            jb = sum(b[1] for b in self._jac_blocks) / count
-            jg = sum(b[2] for b in self._jac_blocks) / count
+            jb, jg, jm = (sum(b[k] for b in self._jac_blocks) / count for k in (1, 2, 3))
             snap.eig_jacobian, snap.eig_weights = theorem1_eigenvalues(self.net, self.spec, jb, jg)
+            snap.eig_jacobian_paper = theorem1_eigenvalue_paper(self.net, self.spec, jm)
         if d.traces and self._latest_traces is not None:
             snap.traces = self._latest_traces
         if d.probe and L > 1:

@@ -82,7 +82,8 @@ def snapshot_row(s, n_hidden: int, state: dict) -> dict:
         row[f"loss_h{j + 1}"] = smooth(f"loss_h{j + 1}", hid[j] if j < len(hid) else None)
         row[f"angle_h{j + 1}"] = _num(ang[j] if j < len(ang) else None)
         row[f"wangle_h{j + 1}"] = _num(wang[j] if j < len(wang) else None)
-    row["eig"] = _num(s.eig_jacobian)
+    # the authors' averaging (mean of each example's J_b J_g); runs saved before it existed have the other
+    row["eig"] = _num(s.eig_jacobian_paper if s.eig_jacobian_paper is not None else s.eig_jacobian)
     return row
 
 

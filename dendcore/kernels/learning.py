@@ -192,20 +192,43 @@ def angle_deg(a, b):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def accumulate_jacobians(lay, prm, w, vf, vaf, jb, jg):
-    """Sums for the Theorem-1 matrices of the top hidden layer: J_beta rows and sigma'(V_a)."""
-    sizes, noff, woff = lay.sizes, lay.noff, lay.woff
+def accumulate_jacobians(lay, prm, w, y, c, vf, vaf, jb, jg, jm):
+    """One example's terms of the Theorem-1 matrices of the top hidden layer, added to window sums.
+
+    With a_i = k_d phi_max s'(V_out_i) (the output's slope, V_out the forward-phase mean soma):
+      jb[i, m] += a_i W_im            J_beta, for the product of the window means
+      jg[m]    += s'(V_a_m)           J_gamma's slopes at the mean apical potential, same
+      jm[i, m] += a_i W_im s'(u_m)    J_beta diag(s'(u)) for the mean of per-example products, with
+                                      u = feedback_scale Y phi_max s(V_out) + c: the apical potential that
+                                      the output's rate phi_max s(V_out) would give (the 2017 code's J_gamma;
+                                      in rate mode u equals V_a).
+    The snapshot multiplies by Y (fixed between examples unless the feedback learns or is symmetric).
+    """
+    sizes, noff, woff, yoff = lay.sizes, lay.noff, lay.woff, lay.yoff
     L = sizes.size - 1
     if L < 2:
         return
     n_top = sizes[L - 1]
     n_out = sizes[L]
     phi_max = prm[PHI_MAX]
+    scale = prm[FB_SCALE]
     k_d = prm[G_D] / (prm[G_L] + prm[G_D])
     WT = w[woff[L]:woff[L] + n_top * n_out].reshape((n_top, n_out))
+    Y = y[yoff[L - 1]:yoff[L - 1] + n_top * n_out].reshape((n_top, n_out))
+    a = np.empty(n_out)
+    r = np.empty(n_out)
     for i in range(n_out):
-        f = k_d * phi_max * dsigmoid(vf[noff[L] + i])
-        for m in range(n_top):
-            jb[i, m] += f * WT[m, i]
+        v = vf[noff[L] + i]
+        a[i] = k_d * phi_max * dsigmoid(v)
+        r[i] = phi_max * sigmoid(v)
     for m in range(n_top):
-        jg[m] += dsigmoid(vaf[noff[L - 1] + m])
+        g = noff[L - 1] + m
+        jg[m] += dsigmoid(vaf[g])
+        u = 0.0
+        for i in range(n_out):
+            u += Y[m, i] * r[i]
+        du = dsigmoid(scale * u + c[g])
+        for i in range(n_out):
+            t = a[i] * WT[m, i]
+            jb[i, m] += t
+            jm[i, m] += t * du

@@ -102,14 +102,14 @@ def _apical_means(lay, prm, y, c, sums, nw, need_va, out):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, want_jac):
+def _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, jm, want_jac):
     """Errors, safety check, updates and feedback upkeep; returns the divergence code."""
     compute_errors(lay, prm, w, y, mn.vf, mn.alpha_f, mn.alpha_t, mn.phit, opt.rule, mn.e, mn.ebp, losses)
     bad = check_finite(lay, mn.e, mn.sf, lr, prm)
     if bad != 0:
         return bad
     if want_jac:
-        accumulate_jacobians(lay, prm, w, mn.vf, mn.vaf, jb, jg)
+        accumulate_jacobians(lay, prm, w, y, c, mn.vf, mn.vaf, jb, jg, jm)
     apply_updates(lay, prm, w, b, mn.e, mn.sf, lr)
     if opt.feedback_mode == FEEDBACK_SYMMETRIC:
         rebuild_symmetric(lay, w, y, opt.noise_sd, rng)
@@ -139,7 +139,7 @@ def _record_outputs(lay, mn, ex, out, samp_idx, losses, opt):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, images, labels, order,
-                        opt, lr, rng, out, samp_idx, jb, jg, want_jac, rec, rec_idx, va_w0, va_w1, first):
+                        opt, lr, rng, out, samp_idx, jb, jg, jm, want_jac, rec, rec_idx, va_w0, va_w1, first):
     """Train on images[order[k]] for each k; returns how many examples completed.
 
     ``first`` is the run's count of examples before this chunk: the basal
@@ -197,7 +197,7 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
             alpha_f[g] = sigmoid(vaf[g])
             alpha_t[g] = sigmoid(vat[g])
 
-        bad = _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, want_jac)
+        bad = _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, jm, want_jac)
         _record_outputs(lay, mn, ex, out, samp_idx, losses, opt)
         if bad != 0:
             out.flag[ex] = bad
@@ -270,7 +270,7 @@ def rate_forward(lay, prm, y, c, w, b, x, label, v, phi, va, n_iter, first_layer
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def train_chunk_rate(lay, prm, w, b, y, c, mn, images, labels, order, opt, lr, rng, out, samp_idx,
-                     jb, jg, want_jac, n_iter, v_t, phi_t):
+                     jb, jg, jm, want_jac, n_iter, v_t, phi_t):
     sizes, noff = lay.sizes, lay.noff
     L = sizes.size - 1
     n_in = sizes[0]
@@ -294,7 +294,7 @@ def train_chunk_rate(lay, prm, w, b, y, c, mn, images, labels, order, opt, lr, r
         for g in range(noff[1], noff[L]):
             mn.alpha_f[g] = sigmoid(mn.vaf[g])
             mn.alpha_t[g] = sigmoid(mn.vat[g])
-        bad = _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, want_jac)
+        bad = _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, jm, want_jac)
         _record_outputs(lay, mn, ex, out, samp_idx, losses, opt)
         out.lengths[ex, 0] = 0
         out.lengths[ex, 1] = 0

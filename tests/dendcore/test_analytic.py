@@ -212,3 +212,37 @@ def test_spec_json_round_trip_and_set_syntax():
     assert ModelSpec.from_json(s.to_json()) == s
     with pytest.raises(SpecError, match="g_a: cannot read"):
         ModelSpec().with_field_text("g_a=abc")
+
+
+def test_theorem1_weight_version_is_the_jacobian_one_at_the_steepest_slopes(small_trainer):
+    """Every sigmoid slope at 1/4: the Jacobian version equals the weight version."""
+    from dendcore.diagnostics import theorem1_eigenvalues
+    tr = small_trainer(mode="rate")
+    tr.train_examples(30)
+    spec, net = tr.spec, tr.net
+    jb = spec.phi_max * 0.25 * spec.k_d * net.W(net.n_layers)
+    jg = np.full(net.Y(net.n_layers - 1).shape[0], 0.25)
+    eig_j, eig_w = theorem1_eigenvalues(net, spec, jb, jg)
+    assert abs(eig_j - eig_w) < 1e-12
+
+
+def test_theorem1_averagings_agree_on_a_one_example_window(small_trainer):
+    """One example in the window (rate mode, where the apical potential is Y times the output rate):
+    the product of the means is the mean of the products."""
+    tr = small_trainer(mode="rate", feedback_scale=1.3)
+    snap = tr.snapshot(tr.train_examples(1))
+    assert abs(snap.eig_jacobian - snap.eig_jacobian_paper) < 1e-12
+    snap = tr.snapshot(tr.train_examples(99))    # a 100-example window: they differ, a little
+    assert snap.eig_jacobian != snap.eig_jacobian_paper and abs(snap.eig_jacobian - snap.eig_jacobian_paper) < 0.2
+
+
+def test_theorem1_eigenvalue_of_a_small_product():
+    """(I - U)^T (I - U) for U = eps*A: about 1 - eps * (smallest eigenvalue of A + A^T)."""
+    from dendcore.diagnostics import largest_eigenvalue_theorem1
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 6))
+    eps = 1e-4
+    expect = 1.0 - eps * np.linalg.eigvalsh(a + a.T)[0]
+    assert abs(largest_eigenvalue_theorem1(eps * a) - expect) < 10 * eps**2 * np.linalg.norm(a) ** 2
+    assert largest_eigenvalue_theorem1(eps * np.eye(6)) < 1.0           # pushes every direction along itself
+    assert largest_eigenvalue_theorem1(np.zeros((6, 6))) == 1.0

@@ -115,3 +115,22 @@ def test_rank_one_filter_updates_match_a_rebuild(small_trainer, psp):
         assert rel_err(a, b) < 1e-11
     if psp == "truncated":
         assert rel_err(carried[0], tr.dyn.proj) < 1e-11
+
+
+@pytest.mark.parametrize("mode,n,changes", [("spiking", 3, {}), ("spiking", 3, {"hidden": (30, 20), "g_a": 0.3}),
+                                            ("rate", 20, {}), ("rate", 20, {"hidden": (30, 20), "feedback_scale": 1.5}),
+                                            ("rate", 20, {"feedback": "sparse", "g_a": 0.2})],
+                         ids=["spiking", "spiking-2hl-ga", "rate", "rate-2hl-scale", "rate-sparse-ga"])
+def test_theorem1_window_sums_match_twin(small_trainer, mnist, mode, n, changes):
+    """The kernel's Theorem-1 window sums equal the twin's per-example Jacobians added up."""
+    tr = small_trainer(mode=mode, **changes)
+    twin, rng = _twin_of(tr)
+    stats = tr.train_examples(n)
+    step = twin.rate_train_example if mode == "rate" else twin.train_example
+    terms = [step(mnist.train_images[i], int(mnist.train_labels[i]), rng)["theorem1"] for i in stats.indices]
+    (count, jb, jg, jm), = tr._jac_blocks
+    assert count == n
+    assert rel_err(jb, sum(t["j_beta"] for t in terms)) < TOL
+    assert rel_err(jg, sum(t["apical_slopes"] for t in terms)) < TOL
+    Y = tr.spec.feedback_scale * tr.net.Y(tr.net.n_layers - 1)
+    assert rel_err(jm @ Y, sum(t["product"] for t in terms)) < TOL
