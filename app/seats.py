@@ -65,12 +65,31 @@ class TrainingSlots:
 
 # A whole class trains by default: the compute gate (app/compute.py) shares the cores evenly, and
 # the load test trained 30 sessions on 2 cores at 43–58 examples/s each (spiking 784-500-10) with
-# pages answering in 0.6 s (benchmarks/README.md, 2026-11-28).  Beyond about 16 per core a spiking
-# run falls below ~40 examples/s, too slow to watch it learn, so the rest watch.  Memory is bounded
-# separately (app/capacity.py): a network the server cannot hold is refused whatever this cap.
-TRAININGS_PER_CORE = 16
-SLOTS = TrainingSlots(env_number("DENDRITE_MAX_TRAININGS", TRAININGS_PER_CORE * (os.cpu_count() or 1), minimum=1,
+# pages answering in 0.6 s (benchmarks/README.md, 2026-11-28).  The cap is a safety limit sized
+# from the machine's measured speed (:func:`places_for`, after the warm-up): each training should
+# keep about WATCHABLE_RATE examples/s, slower than which a spiking run is too slow to watch learn.
+# Memory is bounded separately (app/capacity.py): a network the server cannot hold is refused.
+WATCHABLE_RATE = 40.0               # examples/s of spiking 784-500-10 per training, at least
+MIN_PER_CORE, MAX_PER_CORE = 2, 16
+
+
+def places_for(cores: int, spiking_rate_per_core: float) -> int:
+    """Training places for a server whose one core trains spiking 784-500-10 at this rate."""
+    cores = max(1, int(cores))
+    by_speed = int(cores * max(0.0, spiking_rate_per_core) / WATCHABLE_RATE)
+    return max(MIN_PER_CORE * cores, min(MAX_PER_CORE * cores, by_speed))
+
+
+CAP_FROM_ENV = os.environ.get("DENDRITE_MAX_TRAININGS", "").strip() != ""
+SLOTS = TrainingSlots(env_number("DENDRITE_MAX_TRAININGS", MAX_PER_CORE * (os.cpu_count() or 1), minimum=1,
                                  integer=True))
+
+
+def size_from_speed(spiking_rate_per_core: float | None, slots: TrainingSlots = SLOTS) -> int:
+    """After the warm-up measured the engine: the cap it allows (unless DENDRITE_MAX_TRAININGS set one)."""
+    if not CAP_FROM_ENV and spiking_rate_per_core:
+        slots.capacity = places_for(os.cpu_count() or 1, spiking_rate_per_core)
+    return slots.capacity
 
 
 class StepBudget:

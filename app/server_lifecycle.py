@@ -44,6 +44,11 @@ def on_server_loaded(server_context):
             log.warning("warm-up failed after %.1f s (%s); kernels compile on first use", seconds, WARMUP.error)
         else:
             log.info("warm-up done in %.1f s", seconds)
+            from app import seats
+            places = seats.size_from_speed(WARMUP.spiking_rate)
+            log.info("training places: %d (%s)", places, "DENDRITE_MAX_TRAININGS" if seats.CAP_FROM_ENV else
+                     f"spiking 784-500-10 measured at {WARMUP.spiking_rate or 0:.0f} examples/s per core, "
+                     f"{seats.WATCHABLE_RATE:.0f} or more each")
         log.info("%d objects of the warm-up exempted from garbage collection", memory.freeze_baseline())
 
     if os.environ.get("DENDRITE_NO_WARMUP"):

@@ -30,6 +30,7 @@ class WarmUp:
         self.step = 0                     # index into STEPS of the step running now
         self.seconds: float | None = None
         self.error: str | None = None
+        self.spiking_rate: float | None = None   # examples/s of spiking 784-500-10 on one core, measured
         self._thread: threading.Thread | None = None
 
     @property
@@ -85,6 +86,8 @@ class WarmUp:
             tr.snapshot(stats)
             tr.test(indices=np.arange(4))
             tr.probe_activity()
+            if name == "glr17-1hl":
+                self.spiking_rate = _measure_spiking_rate(data)
         self.step = 3
         import openTSNE  # noqa: F401  (the first import takes a moment)
         import app.page  # noqa: F401  (Panel, HoloViews and the page modules: ~1 s the first session would pay)
@@ -93,6 +96,24 @@ class WarmUp:
         self.step = 4
         from app.tsne import start_worker
         start_worker()   # the t-SNE worker process, with openTSNE loaded
+
+
+def _measure_spiking_rate(data, seconds: float = 0.3) -> float:
+    """Examples/s of the default network (spiking 784-500-10) in this thread on one core: what the
+    server's training cap is sized from (app/seats.py)."""
+    from dendcore import Diagnostics, Trainer, get_preset
+    try:
+        import numba
+        numba.set_num_threads(1)          # (this thread only) a training thread uses one core
+    except Exception:
+        pass
+    tr = Trainer(get_preset("glr17-1hl").spec, data=data, seed=0, diagnostics=Diagnostics.none(), chunk=50)
+    tr.train_examples(10)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        tr.train_examples(25)
+        n += 25
+    return n / (time.perf_counter() - t0)
 
 
 WARMUP = WarmUp()

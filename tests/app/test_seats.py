@@ -1,0 +1,21 @@
+"""The class's training cap: sized from the engine's measured speed unless the environment sets it."""
+from app import seats
+from app.seats import MAX_PER_CORE, MIN_PER_CORE, WATCHABLE_RATE, TrainingSlots, places_for
+
+
+def test_places_keep_every_training_watchable_within_the_safety_bounds():
+    assert places_for(2, 2875) == 2 * MAX_PER_CORE           # a fast machine: the upper bound (a class of 30)
+    assert places_for(2, 544) == int(2 * 544 / WATCHABLE_RATE)   # each of them keeps >= 40 examples/s
+    assert 2 * 544 / places_for(2, 544) >= WATCHABLE_RATE
+    assert places_for(2, 10) == 2 * MIN_PER_CORE             # however slow, a few train
+    assert places_for(0, 1000) >= MIN_PER_CORE
+
+
+def test_the_warm_up_measure_sizes_the_cap_unless_the_environment_set_it(monkeypatch):
+    slots = TrainingSlots(99)
+    monkeypatch.setattr(seats, "CAP_FROM_ENV", False)
+    monkeypatch.setattr(seats.os, "cpu_count", lambda: 2)
+    assert seats.size_from_speed(400.0, slots) == 20 and slots.capacity == 20
+    assert seats.size_from_speed(None, slots) == 20          # no measurement: unchanged
+    monkeypatch.setattr(seats, "CAP_FROM_ENV", True)
+    assert seats.size_from_speed(5000.0, slots) == 20        # DENDRITE_MAX_TRAININGS wins
