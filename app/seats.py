@@ -80,9 +80,9 @@ def places_for(cores: int, spiking_rate_per_core: float) -> int:
     return max(MIN_PER_CORE * cores, min(MAX_PER_CORE * cores, by_speed))
 
 
-CAP_FROM_ENV = os.environ.get("DENDRITE_MAX_TRAININGS", "").strip() != ""
-SLOTS = TrainingSlots(env_number("DENDRITE_MAX_TRAININGS", MAX_PER_CORE * (os.cpu_count() or 1), minimum=1,
-                                 integer=True))
+_ENV_CAP = int(env_number("DENDRITE_MAX_TRAININGS", 0, minimum=1, integer=True))   # 0: unset or a typo (reported)
+CAP_FROM_ENV = _ENV_CAP > 0
+SLOTS = TrainingSlots(_ENV_CAP or MAX_PER_CORE * (os.cpu_count() or 1))
 
 
 def size_from_speed(spiking_rate_per_core: float | None, slots: TrainingSlots = SLOTS) -> int:

@@ -25,6 +25,7 @@ import panel as pn  # noqa: E402
 
 from dendcore import PRESETS, Trainer  # noqa: E402
 from app.controller import PLACE_FREE, Controller, TrainingSlots  # noqa: E402
+from app.seats import MAX_PER_CORE  # noqa: E402
 from tests.app.conftest import NoTsne, pump  # noqa: E402
 
 GARBAGE = {"hidden": "abc", "g_a": "1e308", "lr_hidden": "-5", "dataset": "../../etc/passwd", "seed": "NaN"}
@@ -182,13 +183,16 @@ def test_run_length_limit_stops_the_run_and_frees_its_place(closing, monkeypatch
     ({"DENDRITE_MAX_EPOCHS": "nan", "DENDRITE_MAX_TRAININGS": "inf"}, 100.0, None),
 ])
 def test_limits_come_from_the_environment_and_typos_are_reported(env, epochs, cap):
-    code = "import app.engine as e, app.controller as c, os; print(e.MAX_EPOCHS, c.SLOTS.capacity, os.cpu_count())"
+    code = ("import app.engine as e, app.controller as c, app.seats as s, os; "
+            "print(e.MAX_EPOCHS, c.SLOTS.capacity, os.cpu_count(), s.CAP_FROM_ENV)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **env},
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    got_epochs, got_cap, cpus = r.stdout.split()
+    got_epochs, got_cap, cpus, from_env = r.stdout.split()
     assert float(got_epochs) == epochs
-    assert int(got_cap) == (cap if cap is not None else 2 * int(cpus))
+    # a typo leaves the cap to the server (the upper bound until the warm-up measures the machine)
+    assert int(got_cap) == (cap if cap is not None else MAX_PER_CORE * int(cpus))
+    assert from_env == str(cap is not None)
     bad = [k for k, v in env.items() if (k.endswith("EPOCHS") and epochs == 100.0) or (k.endswith("TRAININGS") and cap is None)]
     for name in bad:
         assert name in r.stderr, f"a bad {name} must be reported"
