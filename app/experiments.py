@@ -116,7 +116,11 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "error through the transposed forward weights; feedback alignment sends it through fixed random "
         "weights, like the dendritic model, but as an error to be applied directly rather than as a "
         "difference of plateau potentials. They bracket the dendritic rule: how much does biological "
-        "plausibility cost, and how much of it is the random feedback itself?",
+        "plausibility cost, and how much of it is the random feedback itself? Each rule runs at its own "
+        "learning rates (the baselines' error is far smaller than a difference of plateaus, so their hidden "
+        "rates are much larger; chosen on held-out training images). So tuned, backprop learned fastest and "
+        "feedback alignment second at every budget measured, up to one epoch: after 10,000 rate-mode "
+        "examples 7.8 %, 9.6 % and 12.0 % test error.",
         (Variant("glr17-1hl-backprop", "backprop", ""),
          Variant("glr17-1hl-fa", "feedback alignment", ""),
          Variant("glr17-1hl", "segregated dendrites", _published("glr17-1hl"))),

@@ -3,7 +3,9 @@
 The ghost has the main run's architecture, seed and dataset, so it starts from
 the same forward weights and sees the same examples in the same order (the
 example order is its own random stream, independent of the rule); one choice
-(:data:`GHOSTS`) changes the rule or one setting.  It trains in its own
+(:data:`GHOSTS`) changes the rule or one setting.  A ghost of another learning
+rule also takes that rule's own learning rates (tuned per rule: dendcore/presets.py), since
+each rule's error has its own scale; the example order and initial weights stay the same.  It trains in its own
 :class:`GhostEngine` thread, which is a normal :class:`app.engine.Engine`
 held on a leash: it never trains past the main run's example count, so on a
 2-core machine it cannot race ahead and take the core the main run needs, and
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dendcore import Diagnostics, ModelSpec, Snapshot, SpecError
+from dendcore.presets import rates_for_rule
 
 from .engine import Engine, RunConfig
 from .tracker import RunNews, RunTracker
@@ -38,18 +41,33 @@ class GhostChoice:
     short: str                                   # legend name, e.g. "backprop"
     apply: Callable[[ModelSpec], ModelSpec]      # the main run's spec -> the ghost's
     pinned: tuple[str, ...] = ()                 # live fields the choice fixes (main's sliders leave them alone)
+    rule: str | None = None                      # a learning rule the choice trains with, at that rule's own rates
 
 
 def _set(**changes) -> Callable[[ModelSpec], ModelSpec]:
     return lambda spec: spec.replace(**changes)
 
 
+def _rule(rule: str) -> Callable[[ModelSpec], ModelSpec]:
+    """Another learning rule at its own learning rates: a rule's error has its own scale, so the main run's
+    rates carry over by the ratio of the two rules' tuned rates (:func:`dendcore.presets.rates_for_rule`)."""
+    def apply(spec: ModelSpec) -> ModelSpec:
+        if spec.rule == rule:
+            return spec
+        return spec.replace(rule=rule, lr=rates_for_rule(spec.lr, spec.rule, rule))
+    return apply
+
+
+def _rule_choice(label: str, short: str, rule: str) -> GhostChoice:
+    return GhostChoice(label, short, _rule(rule), rule=rule)
+
+
 # keys are what the address bar holds (``?ghost=backprop``)
 GHOSTS: dict[str, GhostChoice] = {
     "off": GhostChoice("off", "", lambda s: s),
-    "backprop": GhostChoice("backprop", "backprop", _set(rule="backprop")),
-    "feedback_alignment": GhostChoice("feedback alignment", "feedback alignment", _set(rule="feedback_alignment")),
-    "dendrites": GhostChoice("segregated dendrites", "dendrites", _set(rule="dendrites")),
+    "backprop": _rule_choice("backprop", "backprop", "backprop"),
+    "feedback_alignment": _rule_choice("feedback alignment", "feedback alignment", "feedback_alignment"),
+    "dendrites": _rule_choice("segregated dendrites", "dendrites", "dendrites"),
     "ga06": GhostChoice("g_a = 0.6 (weak attenuation)", "g_a = 0.6", _set(g_a=0.6), pinned=("g_a",)),
     "ga005": GhostChoice("g_a = 0.05 (strong attenuation)", "g_a = 0.05", _set(g_a=0.05), pinned=("g_a",)),
     "ga0": GhostChoice("g_a = 0 (fully segregated)", "g_a = 0", _set(g_a=0.0), pinned=("g_a",)),
@@ -121,6 +139,7 @@ class Ghost:
         self.engine: GhostEngine | None = None
         self.tracker = RunTracker(keep_history=False)
         self._planned: ModelSpec | None = None      # the spec asked for, until the thread reports it built
+        self._main_rule: str | None = None          # the main run's rule: its rates are carried over to the ghost's
         self.running = False
         self.refused = False        # Play found no free training place for the ghost
         self.halted = False         # it stopped by itself (divergence, run-length limit, an error)
@@ -170,6 +189,7 @@ class Ghost:
             return None
         spec = ghost_spec(choice, main_spec)
         self.choice = choice
+        self._main_rule = main_spec.rule
         if self.engine is None:
             self.engine = GhostEngine(name=f"{self._name}-engine")
         self.pause()
@@ -208,11 +228,14 @@ class Ghost:
         self.running = False
 
     def set_live(self, **changes) -> None:
-        """Forward the main run's live changes, except those the choice fixes (a g_a ghost keeps its g_a)."""
+        """Forward the main run's live changes, except those the choice fixes (a g_a ghost keeps its g_a);
+        a ghost of another rule takes learning rates carried over to its rule's scale."""
         if not self.enabled or self.engine is None:
             return
-        pinned = GHOSTS[self.choice].pinned
-        changes = {k: v for k, v in changes.items() if k not in pinned}
+        choice = GHOSTS[self.choice]
+        changes = {k: v for k, v in changes.items() if k not in choice.pinned}
+        if choice.rule is not None and "lr" in changes and self._main_rule is not None:
+            changes["lr"] = rates_for_rule(tuple(changes["lr"]), self._main_rule, choice.rule)
         if changes:
             self.engine.set_live(**changes)
 

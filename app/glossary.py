@@ -28,6 +28,11 @@ rates (squared); for a hidden layer, the same for its plateau potentials, ‖α^
 **Angle to backprop.** The angle between the weight change this rule makes and the change exact
 backpropagation would make for the same example: 0° is the same direction, 90° unrelated.
 
+**Learning rate.** How large a step each example's weight change takes, one for the hidden layers and
+one for the output layer. Each learning rule has its own: the hidden error of backprop or feedback
+alignment is far smaller than a difference of plateau potentials, so their presets (and ghosts) use hidden
+rates many times larger, chosen by a sweep on held-out training images.
+
 **Theorem 1.** The paper proves that the hidden layers' targets lower the output loss as long as the
 largest eigenvalue of (I − J_β J_γ)ᵀ(I − J_β J_γ) stays below 1; J_β and J_γ are the forward and
 feedback Jacobians. In our runs it hovers around 1 rather than settling below it (see Alignment).

@@ -33,7 +33,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for weights, spikes and example order (default 0)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any spec field, e.g. --set g_a=0.05 --set init=head --set hidden=500,100 (repeatable)")
-    p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a directory of IDX files")
+    p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a directory of IDX files; "
+                   "NAME-validation (e.g. mnist-validation) trains on all but the last 10,000 training "
+                   "images and tests on those")
     p.add_argument("--out", type=Path, help="run directory: spec, state and snapshots are written there")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR (its spec and seed win)")
     p.add_argument("--replay", type=Path, metavar="FILE",

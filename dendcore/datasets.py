@@ -13,6 +13,9 @@ Sources:
   a damaged install fails loudly instead of training on garbage.
 * ``"fashion-mnist"`` -- Debian's ``dataset-fashion-mnist`` package.
 * any directory holding the four standard IDX files, plain or gzip-compressed.
+* ``"<name>-validation"`` (e.g. ``"mnist-validation"``) -- a named dataset's
+  :meth:`Dataset.validation_split`: the last 10,000 training images take the
+  place of the test set, for tuning without ever looking at the test set.
 
 Every problem with the files surfaces as :class:`DatasetError` carrying a
 single line of the form ``"<path>: <problem>"``; the CLI and the dashboard
@@ -40,6 +43,9 @@ __all__ = [
     "load_fashion_mnist",
     "available_datasets",
     "load_dataset",
+    "is_dataset_name",
+    "VALIDATION_SIZE",
+    "VALIDATION_SUFFIX",
     "MNIST_DIR",
     "FASHION_MNIST_DIR",
     "IDX_FILES",
@@ -203,6 +209,24 @@ class Dataset:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    def validation_split(self, n_validation: int | None = None) -> "Dataset":
+        """A dataset for tuning: the training set less its last ``n_validation`` images (default
+        :data:`VALIDATION_SIZE`) to train on, and those held-out images as its "test" split.
+
+        The real test set is not part of it, so a learning-rate sweep run on it can be reported on the
+        test set afterwards without having been chosen on it.  The arrays are views of this dataset's.
+        """
+        n = VALIDATION_SIZE if n_validation is None else int(n_validation)
+        total = self.train_images.shape[0]
+        if not 0 < n < total:
+            raise DatasetError(f"dataset {self.name!r}", f"cannot hold out {n} of {total} training images "
+                               "for validation (need 0 < n < the number of training images)")
+        cut = total - n
+        return Dataset(name=self.name + VALIDATION_SUFFIX,
+                       train_images=self.train_images[:cut], train_labels=self.train_labels[:cut],
+                       test_images=self.train_images[cut:], test_labels=self.train_labels[cut:],
+                       classes=self.classes)
 
     def __repr__(self) -> str:
         return (
@@ -454,16 +478,41 @@ def available_datasets() -> dict[str, str]:
 
 _LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
 
+VALIDATION_SIZE = 10_000            # training images held out by a validation split
+VALIDATION_SUFFIX = "-validation"   # "mnist-validation" is MNIST's validation split
+
+
+def _name_key(text: str) -> str:
+    return text.strip().lower().replace("_", "-")
+
+
+def is_dataset_name(name_or_path) -> bool:
+    """Is this a dataset *name* (``"mnist"``, ``"mnist-validation"``, ...) rather than a path?"""
+    if isinstance(name_or_path, Path):
+        return False
+    key = _name_key(str(name_or_path))
+    if key.endswith(VALIDATION_SUFFIX):
+        key = key[:-len(VALIDATION_SUFFIX)]
+    return key in _LOADERS
+
+
+@functools.lru_cache(maxsize=4)
+def _validation_of(key: str) -> Dataset:
+    return _LOADERS[key]().validation_split()
+
 
 def load_dataset(name_or_path) -> Dataset:
-    """Load ``"mnist"``, ``"fashion-mnist"`` or an IDX directory by path.
+    """Load ``"mnist"``, ``"fashion-mnist"``, their validation splits (``"mnist-validation"``) or an IDX
+    directory by path.
 
     Names win over same-named directories in the working directory; write
     ``./mnist`` to force the path.
     """
     text = str(name_or_path)
-    key = text.strip().lower().replace("_", "-")
-    if not isinstance(name_or_path, Path) and key in _LOADERS:
+    key = _name_key(text)
+    if is_dataset_name(name_or_path):
+        if key.endswith(VALIDATION_SUFFIX):
+            return _validation_of(key[:-len(VALIDATION_SUFFIX)])
         return _LOADERS[key]()
     path = Path(name_or_path).expanduser()
     if path.is_dir():

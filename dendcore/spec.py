@@ -86,7 +86,7 @@ class ModelSpec:
     rule: str = declared("dendrites", "How hidden layers learn: segregated dendrites (apical plateaus), backprop "
                          "or feedback alignment (baselines).", choices=RULES, label="Learning rule")
     lr: tuple[float, ...] = declared((0.21, 0.21), "Learning rates, one per layer from the first hidden layer up "
-                                     "to the output.", "[0, 10]", live=True, what="learning rates",
+                                     "to the output.", "[0, 100]", live=True, what="learning rates",
                                      label="Learning rate")
     # conductances and reversal potentials (MODEL.md sections 1 and 10)
     g_l: float = declared(0.1, "Leak conductance.", "(0, 1]")

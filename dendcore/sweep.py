@@ -187,8 +187,9 @@ def make_definition(preset: str, grid: Mapping[str, Sequence] | Sequence[tuple[s
     if len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
         raise SweepError(f"--seeds: seeds must be distinct and >= 0 (got {seed_list})")
 
+    from .datasets import is_dataset_name
     dataset = str(dataset)
-    if dataset.strip().lower().replace("_", "-") not in ("mnist", "fashion-mnist"):
+    if not is_dataset_name(dataset):
         dataset = str(Path(dataset).expanduser().resolve())  # workers may run elsewhere
     data = load_dataset(dataset)
     n_train, n_test = len(data.train_labels), len(data.test_labels)
@@ -665,7 +666,9 @@ def add_parser(sub) -> None:
                    help="test each run on the first M test images (default: all)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a spec field for every run (repeatable)")
-    p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a directory of IDX files")
+    p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a directory of IDX files; "
+                   "NAME-validation (e.g. mnist-validation) trains on all but the last 10,000 training "
+                   "images and tests on those")
     p.add_argument("--out", type=Path, required=True, help="sweep directory (sweep.json and runs/)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--workers", type=int, metavar="K", help="local cluster size (default: one worker per core)")

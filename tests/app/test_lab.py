@@ -61,7 +61,8 @@ def collect(ups):
 # ------------------------------------------------------------------ the ghost's spec
 def test_each_ghost_choice_changes_what_it_says():
     main = PRESETS["glr17-1hl"].spec
-    expect = {"backprop": {"rule": "backprop"}, "feedback_alignment": {"rule": "feedback_alignment"},
+    expect = {"backprop": {"rule": "backprop", "lr": PRESETS["glr17-1hl-backprop"].spec.lr},
+              "feedback_alignment": {"rule": "feedback_alignment", "lr": PRESETS["glr17-1hl-fa"].spec.lr},
               "ga06": {"g_a": 0.6}, "symmetric": {"feedback": "symmetric"}, "rate": {"mode": "rate"},
               "sparse": {"feedback": "sparse"}, "sparse_norescale": {"feedback": "sparse", "sparse_rescale": False},
               "jittered": {"plateaus": "jittered"}, "twin": {}}
@@ -77,6 +78,32 @@ def test_each_ghost_choice_changes_what_it_says():
         a = build_network(main.replace(hidden=(30,)), seed=4)
         b = build_network(ghost_spec(choice, main.replace(hidden=(30,))), seed=4)
         assert np.array_equal(a.w, b.w) and np.array_equal(a.b, b.b), choice
+
+
+def test_a_ghost_of_another_rule_takes_that_rules_own_learning_rates():
+    one, bp, fa = (PRESETS[n].spec for n in ("glr17-1hl", "glr17-1hl-backprop", "glr17-1hl-fa"))
+    assert ghost_spec("backprop", one) == bp and ghost_spec("feedback_alignment", one) == fa
+    assert ghost_spec("dendrites", bp) == one and ghost_spec("backprop", fa) == bp
+    assert ghost_spec("backprop", bp) == bp and ghost_spec("twin", bp) == bp
+    # other choices keep the main run's rates
+    assert ghost_spec("symmetric", one).lr == one.lr and ghost_spec("rate", bp).lr == bp.lr
+
+    class Recorder:
+        def __init__(self):
+            self.changes = []
+
+        def set_live(self, **changes):
+            self.changes.append(changes)
+
+    from app.ghost import Ghost
+    from app.seats import TrainingSlots
+    g = Ghost(TrainingSlots(1))
+    g.choice, g._main_rule, g.engine = "backprop", "dendrites", Recorder()
+    half = tuple(v / 2 for v in one.lr)
+    g.set_live(lr=half, g_a=0.05)                 # the main run's slider halves its rates: so does the ghost
+    (sent,) = g.engine.changes
+    assert sent["g_a"] == 0.05 and sent["lr"] == pytest.approx(tuple(v / 2 for v in bp.lr))
+    g.engine = None
 
 
 def test_a_ghost_of_another_rule_sees_the_same_examples_in_the_same_order():
@@ -365,7 +392,8 @@ def test_scoreboard_counts_a_run_only_while_it_is_the_preset():
     res = board.get("glr17-1hl-rate")
     assert res.test is None and res.examples_seen == 40 and res.angle == 71.0 and res.run == ("main", 2)
     # backprop in the 1-hidden-layer network is both the baseline preset and 1hl with another rule
-    assert set(presets_matching(spec.replace(rule="backprop"), "mnist")) == {"glr17-1hl-backprop-rate"}
+    backprop = spec.replace(rule="backprop", lr=PRESETS["glr17-1hl-backprop"].spec.lr)
+    assert set(presets_matching(backprop, "mnist")) == {"glr17-1hl-backprop-rate"}
 
 
 def test_card_compare_button_loads_the_preset_with_its_ghost_and_results_follow(lab):
