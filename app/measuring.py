@@ -73,6 +73,13 @@ class Measurements:
 
     def _run_queue(self) -> None:
         """The test thread: the queued spiking tests, oldest first; it ends when none are left."""
+        try:
+            self._serve()
+        finally:
+            with self.engine._cond:     # however it ends, the next queued test starts a thread of its own
+                self._serving = False
+
+    def _serve(self) -> None:
         lower_priority()
         try:
             import numba

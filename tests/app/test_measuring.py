@@ -7,6 +7,7 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from app.events import TestMeasured
 from app.measuring import Measurements
@@ -74,3 +75,25 @@ def test_queued_tests_are_measured_in_order():
     for k in range(1, 6):
         assert m.start(spiking_trainer(500 * k), run_id=1, n_images=10)
     assert [e.examples_seen for e in results(engine, 5)] == [500, 1000, 1500, 2000, 2500]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")   # the thread dies on purpose
+def test_a_test_thread_that_dies_does_not_block_the_next_tests():
+    engine = FakeEngine()
+    real_put = engine.out.put
+    calls = []
+
+    def put_once_broken(event, *a, **k):
+        calls.append(event)
+        if len(calls) == 1:
+            raise RuntimeError("a broken queue")
+        real_put(event, *a, **k)
+    engine.out.put = put_once_broken
+    m = Measurements(engine)
+    assert m.start(spiking_trainer(500), run_id=1, n_images=10)
+    deadline = time.monotonic() + 10
+    while m.alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not m.alive and calls
+    assert m.start(spiking_trainer(1000), run_id=1, n_images=10)
+    assert [e.examples_seen for e in results(engine, 1, timeout=10)] == [1000]
