@@ -112,7 +112,7 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
     def __init__(self, slots: TrainingSlots | None = None, tsne: TsneMap | None = None,
                  steps: StepBudget | None = None, **params):
         self._slots = slots or SLOTS
-        self._steps = steps or STEPS
+        self._step_budget = steps or STEPS
         self._engine: Engine | None = None
         self._ghost = Ghost(self._slots, name=f"ghost-{id(self):x}")
         self.tracker = RunTracker()
@@ -288,8 +288,8 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
             self.activate()
         if self._engine is None:
             return
-        if not self._steps.take():
-            self._notify(self._steps.busy_text(), "warning")
+        if not self._step_budget.take():
+            self._notify(self._step_budget.busy_text(), "warning")
             return
         self._engine.step(1)
         self._ghost.step(1)

@@ -421,7 +421,7 @@ class Trainer:
             while self.examples_seen < end:
                 while pending_changes and pending_changes[0][0] == self.examples_seen:
                     self.set_live(**pending_changes.pop(0)[1])
-                stop = min([end] + [at for at, _ in pending_changes[:1]])
+                stop = min(end, pending_changes[0][0]) if pending_changes else end
                 parts.append(self.train_examples(stop - self.examples_seen, record_last=self.diagnostics.traces))
             stats = parts[0] if len(parts) == 1 else ChunkStats.join(parts)
             test = None

@@ -33,13 +33,13 @@ def build(x_range, n_hidden: int) -> Group:
     # starts a little below 0°: a backprop ghost's line at exactly 0° would hide in the axis
     angles = new_fig("Angle to backprop", height=HEIGHT + 20, x_range=x_range,
                      y_range=DataRange1d(start=-4, only_visible=True))
-    eig = new_fig("Theorem-1 eigenvalue (last 100 examples)", x_range=x_range,
+    eig = new_fig("Theorem-1 eigenvalue", x_range=x_range,
                   y_range=DataRange1d(start=0, only_visible=True))
     handles, feeds, _ = draw_run(angles, eig, MAIN, n_hidden)
     ghost_sources, ghost_feeds, ghost = draw_run(angles, eig, GHOST, n_hidden)
     handles.update(ghost_sources)
     angles.yaxis.axis_label = "angle (°)"
-    eig.yaxis.axis_label = "largest eigenvalue (no unit)"
+    eig.yaxis.axis_label = "largest eigenvalue, last 100 ex."   # (the title must fit the projector's cell)
     eig.hspan(y=[1.0], line_dash=REFERENCE_DASH, line_color=REFERENCE_COLOR, line_width=2, legend_label="threshold 1")
     for f in (angles, eig):
         legend_above(f)
