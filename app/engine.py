@@ -104,9 +104,9 @@ class Engine:
     TRAINER_DIAGNOSTICS = Diagnostics(traces=True, probe=False)
 
     def __init__(self, probe_sink: Callable[[np.ndarray, int, int], bool] | None = None,
-                 probe_ready: Callable[[], bool] | None = None, queue_size: int = QUEUE_SIZE,
+                 probe_ready: Callable[[], bool] | None = None, queue_size: int | None = None,
                  name: str = "engine"):
-        self.out: queue.Queue[Event] = queue.Queue(maxsize=queue_size)
+        self.out: queue.Queue[Event] = queue.Queue(maxsize=queue_size or QUEUE_SIZE)
         self._cond = threading.Condition()
         self._config: RunConfig | None = None     # pending new configuration
         self._live: dict[str, Any] = {}            # pending live changes (coalesced)
@@ -127,7 +127,9 @@ class Engine:
         self.cpu_s = 0.0
         self.limit_reached = False      # the run has trained MAX_EPOCHS: Play cannot continue it
         self.run_id = -1                # the run the counters above belong to (set after examples_seen)
-        self.chunk_ends: deque[int] = deque(maxlen=4096)   # examples_seen after each chunk (a ghost follows them)
+        # positions the page has been told (a snapshot or progress posted): a ghost trains only up to
+        # them, so its status line can never show more examples than the main run's
+        self.shown_ends: deque[int] = deque(maxlen=4096)
         self.stopped = threading.Event()
 
     # ------------------------------------------------------------- commands
@@ -224,6 +226,8 @@ class Engine:
         while True:
             try:
                 self.out.put(event, timeout=0.1)
+                if isinstance(event, (SnapshotTaken, Progress)):
+                    self.shown_ends.append(event.snapshot.examples_seen)
                 return True
             except queue.Full:
                 with self._cond:
@@ -316,7 +320,7 @@ class Engine:
         self.examples_seen = 0
         self.rate = math.nan
         self.limit_reached = False
-        self.chunk_ends.clear()
+        self.shown_ends.clear()
         self.run_id = config.run_id
         self.examples_seen = tr.examples_seen
         self._post(Ready(config.run_id, tr.spec, tr.probe_indices.copy()))
@@ -379,7 +383,6 @@ class Engine:
             return
         run.pacer.done(n, t0, time.perf_counter() - t0, cmd.pacing)
         self.examples_seen = tr.examples_seen
-        self.chunk_ends.append(tr.examples_seen)
         self.cpu_s = time.thread_time()         # CPU time of this thread so far (benchmarks)
         self.rate = run.pacer.rate
         self._report(run, stats, limit, always=stepping)

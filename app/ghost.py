@@ -110,19 +110,18 @@ class GhostEngine(Engine):
 
 
 def follow(main: Engine, main_run_id: int) -> Callable[[int], int]:
-    """The leash: from a position, the next point where the main run ended a chunk (or the position itself).
+    """The leash: from a position, the next position the main run has shown its page (or the position itself).
 
-    Training exactly to the main run's chunk ends makes the ghost report its snapshots at the
-    same example counts as the main run, so the two curves have the same points and smoothing.
+    Only shown positions, not merely trained ones: the main run's page may lag its thread (a full
+    queue, a progress report not due yet), and the ghost's line must never read ahead of it.
+    Snapshots fall on the same fixed grid in both runs, so their curves share points and smoothing.
     """
     def target(pos: int) -> int:
         if main.run_id != main_run_id:       # the main run is still being rebuilt
             return pos
-        ends = list(main.chunk_ends)         # a copy made without releasing the GIL
+        ends = list(main.shown_ends)         # a copy made without releasing the GIL
         i = bisect.bisect_right(ends, pos)
-        if i < len(ends):
-            return ends[i]
-        return max(pos, main.examples_seen)
+        return ends[i] if i < len(ends) else pos
     return target
 
 
