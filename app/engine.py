@@ -86,7 +86,7 @@ class _Run:
         self.tr = tr
         self.run_id = run_id
         self.dataset = dataset
-        self.pacer = ChunkPacer(tr.spec.mode)
+        self.pacer = ChunkPacer(tr.spec.mode, tr.spec.sizes)
         self.tests = MeasurementSchedule()
         self.resumed = tr.examples_seen > 0     # (taken over from another run: tests go on from here)
         self.config: RunConfig | None = None

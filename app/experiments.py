@@ -69,8 +69,9 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "What does that cost? With symmetric feedback, Y is the transpose of the output weights, rebuilt "
         "after every example, so the apical dendrites receive the error signal backprop would send (seen "
         "through the plateau nonlinearity). Adding noise to that copy asks whether an approximate copy is "
-        "enough. Compare the angle to backprop too: symmetric feedback starts close to it, random feedback "
-        "has to rotate the forward weights into alignment first.",
+        "enough. Compare the angle to backprop too: with symmetric feedback it starts far lower (spiking, "
+        "37.2–40.0° against 87.8–88.7° after 1,000 examples), while random feedback has to rotate the forward "
+        "weights into alignment first; after one spiking epoch the two are close (64.9–67.0° against 67.8–70.2°).",
         (Variant("glr17-1hl-symmetric", "symmetric Y", _published("glr17-1hl-symmetric")),
          Variant("glr17-1hl-noisy-symmetric", "symmetric Y + noise", ""),
          Variant("glr17-1hl", "random Y (reference)", _published("glr17-1hl"))),
@@ -94,8 +95,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "unrelated, 0° identical. With spiking neurons the plateaus are averages of noisy Poisson-driven "
         "voltages over windows of random length, so each update carries noise on top of the signal; rate "
         "neurons carry the same signal without that noise. The paper finds the angle settling at about "
-        "65–70° with spiking feedback and 35–40° with rate feedback; both are well below 90°, which is "
-        "why learning works at all.",
+        "65–70° with spiking feedback and 35–40° with rate feedback (measured here after one epoch, seeds "
+        "0–2: 67.8–70.2° and 36.8–42.2°); both are well below 90°, which is why learning works at all.",
         (Variant("glr17-1hl", "spiking feedback", "angle about 65–70°", metric="angle"),
          Variant("glr17-1hl-rate", "rate feedback", "angle about 35–40°", metric="angle")),
         ("glr17-1hl", "rate"), "spiking (main) beside rate-mode neurons (ghost)"),

@@ -3,6 +3,13 @@
 Rate mode tests in milliseconds, in the training thread.  A spiking test takes seconds, so
 frozen copies queue for a helper thread (one per engine) that tests them in order while
 training goes on; beyond ``MAX_PENDING_TESTS`` waiting, training waits too.
+
+Either way a test takes the compute places one slice of images at a time (about
+``TEST_SLICE_S``): 500 spiking images of a 2000-2000-2000 network take about 90 s, which in one
+piece would stall every other student for as long.  Each image's spikes are drawn from its own
+index, so the slices add up to exactly the result of one piece.  Rate mode's matrix products
+round a row differently with the batch size, so its slices have a fixed size (from the network's
+size, a multiple of the engine's batch where it is that large), never one taken from the clock.
 """
 from __future__ import annotations
 
@@ -13,12 +20,45 @@ from collections import deque
 import numpy as np
 
 from dendcore import Trainer
+from dendcore.evaluation import RATE_TEST_BATCH, TestResult
 from dendcore.trainer import FrozenNetwork
 
 from .compute import COMPUTE, lower_priority
 from .events import Event, Stopped, TestMeasured
+from .pacing import scaled_to
 
 MAX_PENDING_TESTS = 3      # spiking tests waiting for the test thread; training waits beyond this
+TEST_SLICE_S = 0.25        # a test holds a compute place about this long at once
+FIRST_SLICE = {"spiking": 100, "rate": 2000}    # images in a first slice of 784-500-10 (spiking: then by time)
+
+
+def test_in_slices(frozen: FrozenNetwork, indices: np.ndarray, stopped) -> TestResult | None:
+    """``frozen.test(indices)``, a compute turn per slice of images; None when ``stopped()`` ends the wait."""
+    timed = frozen.spec.mode != "rate"
+    n = scaled_to(FIRST_SLICE.get(frozen.spec.mode, 100), frozen.spec.sizes)
+    if not timed and n >= RATE_TEST_BATCH:
+        n -= n % RATE_TEST_BATCH
+    parts: list[TestResult] = []
+    start = 0
+    while start < indices.size:
+        part = indices[start:start + n]
+        if not COMPUTE.acquire(stopped):
+            return None
+        try:
+            res = frozen.test(part)
+        finally:
+            COMPUTE.release()
+        parts.append(res)
+        start += part.size
+        if timed and res.wall_s > 0:
+            n = max(1, int(TEST_SLICE_S * part.size / res.wall_s))
+    if len(parts) == 1:
+        return parts[0]
+    pred = np.concatenate([r.predictions for r in parts])
+    labels = np.concatenate([r.labels for r in parts])
+    err = float(100.0 * np.mean(pred != labels)) if labels.size else float("nan")
+    return TestResult(err, int(labels.size), pred, labels, np.concatenate([r.scores for r in parts]),
+                      sum(r.wall_s for r in parts))
 
 
 class Measurements:
@@ -53,8 +93,10 @@ class Measurements:
         indices = np.arange(total)
         frozen = tr.frozen()
         if tr.spec.mode == "rate":
-            self.engine._post(_measured(run_id, frozen, frozen.test(indices)))
-            return True
+            res = test_in_slices(frozen, indices, lambda: self.engine._stop)
+            if res is not None:
+                self.engine._post(_measured(run_id, frozen, res))
+            return res is not None
         with self.engine._cond:
             while len(self._queue) >= MAX_PENDING_TESTS and not self.engine._stop and self.engine._config is None:
                 self.engine._cond.wait(0.1)
@@ -106,13 +148,8 @@ class Measurements:
 
     def _test_once(self, run_id: int, frozen: FrozenNetwork, indices: np.ndarray) -> Event | None:
         try:
-            if not COMPUTE.acquire(lambda: self.engine._stop):
-                return None
-            try:
-                res = frozen.test(indices)
-            finally:
-                COMPUTE.release()
-            return _measured(run_id, frozen, res)
+            res = test_in_slices(frozen, indices, lambda: self.engine._stop)
+            return _measured(run_id, frozen, res) if res is not None else None
         except Exception as exc:   # report, never kill the session
             return Stopped(run_id, "failed", f"The test-error measurement failed: {exc}", frozen.examples_seen)
 
@@ -120,14 +157,12 @@ class Measurements:
         """A class experiment's budget is spent: the test that makes its result, in the training
         thread (so it always happens, before the run says it stopped)."""
         n = min(int(n_images), len(tr.data.test_labels))
-        if n <= 0 or not COMPUTE.acquire(lambda: self.engine._stop):
+        if n <= 0:
             return
-        try:
-            frozen = tr.frozen()
-            res = frozen.test(np.arange(n))
-        finally:
-            COMPUTE.release()
-        self.engine._post(_measured(run_id, frozen, res))
+        frozen = tr.frozen()
+        res = test_in_slices(frozen, np.arange(n), lambda: self.engine._stop)
+        if res is not None:
+            self.engine._post(_measured(run_id, frozen, res))
 
 
 def _measured(run_id: int, frozen: FrozenNetwork, res) -> TestMeasured:

@@ -10,7 +10,11 @@ from dataclasses import dataclass
 
 TARGET_CHUNK_S = 0.05      # at full speed a chunk lasts about this long (bounds slider latency)
 MAX_CHUNK = 5000           # examples per chunk, whatever the speed
-FIRST_CHUNK = {"spiking": 10, "rate": 200}   # small first chunks: the first point appears quickly
+# First chunks for 784-500-10, scaled down for larger networks (a 2000-2000-2000 spiking chunk of 10
+# took 0.9 s, a rate one of 200 3.6 s): small, so the first point appears quickly and no network holds a
+# compute place long before its speed is known.
+FIRST_CHUNK = {"spiking": 10, "rate": 200}
+REFERENCE_WEIGHTS = 784 * 500 + 500 * 10    # the network FIRST_CHUNK is sized for
 PACED_CHUNK_S = 0.2        # at a limited speed, one chunk per this many seconds (or per example)
 FIRST_TEST_AT = 500        # tests at 500, 1000, 2000, ... then every ``test_every`` examples
 # Snapshots fall on multiples of this many examples and summarise exactly those examples, whatever
@@ -32,9 +36,9 @@ class Pacing:
 class ChunkPacer:
     """Sizes chunks so that one lasts about ``TARGET_CHUNK_S`` at full speed, or paces them at a set speed."""
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, sizes: tuple[int, ...] = (784, 500, 10)):
         self.grid = SNAPSHOT_EVERY.get(mode, 100)
-        self.chunk = FIRST_CHUNK.get(mode, 10)
+        self.chunk = scaled_to(FIRST_CHUNK.get(mode, 10), sizes)
         self.rate = math.nan        # examples per second of computing, a moving average (sizes chunks)
         self.achieved = math.nan    # examples per second of wall time, waits included (what the page shows)
         self.due = 0.0              # earliest start of the next chunk (perf_counter seconds) when paced
@@ -82,6 +86,16 @@ class ChunkPacer:
             self.due = 0.0
             if not math.isnan(self.rate):
                 self.chunk = int(min(MAX_CHUNK, max(1, self.rate * TARGET_CHUNK_S)))
+
+
+def forward_weights(sizes: tuple[int, ...]) -> int:
+    """Synapses between consecutive layers of ``sizes`` (inputs first): what an example's cost grows with."""
+    return sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
+def scaled_to(reference_count: int, sizes: tuple[int, ...]) -> int:
+    """A count of examples sized for 784-500-10, for a network of ``sizes`` (at least 1)."""
+    return max(1, int(reference_count * REFERENCE_WEIGHTS / max(1, forward_weights(sizes))))
 
 
 def _average(old: float, new: float) -> float:

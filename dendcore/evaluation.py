@@ -16,7 +16,7 @@ from .kernels.train import test_spiking
 from .network import Network
 from .spec import ModelSpec
 
-_RATE_BATCH = 2000
+RATE_TEST_BATCH = 2000     # images per matrix product (BLAS rounds a row alike only within one batch size)
 RATE_FIXED_POINT_ITERATIONS = 8
 
 
@@ -75,8 +75,8 @@ def test_network(net: Network, spec: ModelSpec, prm: np.ndarray, kappa: np.ndarr
     t0 = time.perf_counter()
     if spec.mode == "rate":
         scores = np.empty((indices.size, spec.n_outputs))
-        for s in range(0, indices.size, _RATE_BATCH):
-            part = indices[s:s + _RATE_BATCH]
+        for s in range(0, indices.size, RATE_TEST_BATCH):
+            part = indices[s:s + RATE_TEST_BATCH]
             scores[s:s + part.size] = rate_forward_batch(net, spec, data.test_images[part])[-1]
     else:
         scores = np.zeros((indices.size, spec.n_outputs))

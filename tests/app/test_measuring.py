@@ -27,7 +27,7 @@ class FakeEngine:
 
 def spiking_trainer(examples_seen: int):
     frozen = SimpleNamespace(
-        examples_seen=examples_seen, epoch=0.0, wall_s=0.0,
+        examples_seen=examples_seen, epoch=0.0, wall_s=0.0, spec=SimpleNamespace(mode="spiking", sizes=(784, 500, 10)),
         test=lambda idx: SimpleNamespace(error_pct=float(examples_seen % 97), n_images=len(idx), wall_s=0.0))
     return SimpleNamespace(data=SimpleNamespace(test_labels=np.zeros(50)), spec=SimpleNamespace(mode="spiking"),
                            frozen=lambda: frozen)
@@ -97,3 +97,63 @@ def test_a_test_thread_that_dies_does_not_block_the_next_tests():
     assert not m.alive and calls
     assert m.start(spiking_trainer(1000), run_id=1, n_images=10)
     assert [e.examples_seen for e in results(engine, 1, timeout=10)] == [1000]
+
+
+def test_a_spiking_test_in_slices_gives_exactly_the_one_piece_result_and_frees_the_core_between(monkeypatch):
+    """Slices sized by time (here forced to single images): the same predictions and scores as one piece,
+    because each image's spikes come from its own index; and a compute turn per slice."""
+    import app.measuring as measuring
+    frozen = small_frozen("spiking")
+    indices = np.arange(37)
+    whole = frozen.test(indices)
+    turns = count_turns(monkeypatch)
+    monkeypatch.setattr(measuring, "scaled_to", lambda count, sizes: 5)   # a first slice of 5 images
+    monkeypatch.setattr(measuring, "TEST_SLICE_S", 1e-9)                  # every later slice: one image
+    sliced = measuring.test_in_slices(frozen, indices, lambda: False)
+    assert len(turns) == 1 + (37 - 5)
+    assert sliced.n_images == 37 and sliced.error_pct == whole.error_pct
+    for field in ("predictions", "scores", "labels"):
+        np.testing.assert_array_equal(getattr(sliced, field), getattr(whole, field))
+
+
+def test_rate_test_slices_do_not_depend_on_the_clock(monkeypatch):
+    """A rate matrix product rounds a row differently with the batch size: rate slices have a size fixed
+    by the network, so two sessions measure bit-identical scores, equal to the CLI's for 784-500-10."""
+    import app.measuring as measuring
+    from dendcore.evaluation import RATE_TEST_BATCH
+    frozen = small_frozen("rate", hidden=(500,))
+    indices = np.arange(2 * RATE_TEST_BATCH + 300)
+    whole = frozen.test(indices)
+    turns = count_turns(monkeypatch)
+    monkeypatch.setattr(measuring, "TEST_SLICE_S", 1e-9)      # would be one image per slice if timed
+    sliced = measuring.test_in_slices(frozen, indices, lambda: False)
+    assert len(turns) == 3                                     # 2000, 2000, 300
+    np.testing.assert_array_equal(sliced.scores, whole.scores)
+    big = measuring.scaled_to(measuring.FIRST_SLICE["rate"], (784, 2000, 2000, 2000, 10))
+    assert 1 <= big < RATE_TEST_BATCH
+
+
+def small_frozen(mode, hidden=(20,)):
+    from dendcore import Diagnostics, ModelSpec, Trainer, load_mnist
+    tr = Trainer(ModelSpec(hidden=hidden, mode=mode), load_mnist(), seed=3, diagnostics=Diagnostics.none())
+    tr.train_examples(60)
+    return tr.frozen()
+
+
+def count_turns(monkeypatch):
+    import app.measuring as measuring
+    turns = []
+    real_acquire = measuring.COMPUTE.acquire
+
+    def counting_acquire(stopped):
+        turns.append(1)
+        return real_acquire(stopped)
+    monkeypatch.setattr(measuring.COMPUTE, "acquire", counting_acquire)
+    return turns
+
+
+def test_a_large_networks_first_test_slice_is_a_few_images():
+    from app.measuring import FIRST_SLICE
+    from app.pacing import scaled_to
+    assert scaled_to(FIRST_SLICE["spiking"], (784, 500, 10)) == FIRST_SLICE["spiking"]
+    assert scaled_to(FIRST_SLICE["spiking"], (784, 2000, 2000, 2000, 10)) <= 5

@@ -17,6 +17,16 @@ def test_first_chunks_are_small_then_sized_to_the_target_time():
     assert p.chunk == MAX_CHUNK
 
 
+def test_a_large_network_starts_with_a_chunk_sized_to_it():
+    """A 2000-2000-2000 spiking chunk of 10 examples took 0.9 s, a rate chunk of 200 3.6 s: the first
+    chunk, taken before the speed is known, shrinks with the number of synapses."""
+    big = (784, 2000, 2000, 2000, 10)
+    assert ChunkPacer("spiking").chunk == FIRST_CHUNK["spiking"]          # 784-500-10
+    assert ChunkPacer("spiking", big).chunk == 1
+    assert 1 <= ChunkPacer("rate", big).chunk <= FIRST_CHUNK["rate"] // 20
+    assert ChunkPacer("rate", (784, 10)).chunk > FIRST_CHUNK["rate"]       # smaller networks start larger
+
+
 def test_a_set_speed_paces_chunks_in_time():
     p = ChunkPacer("spiking")
     slow = Pacing(speed=5)
