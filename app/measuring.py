@@ -29,7 +29,7 @@ from .pacing import scaled_to
 
 MAX_PENDING_TESTS = 3      # spiking tests waiting for the test thread; training waits beyond this
 TEST_SLICE_S = 0.25        # a test holds a compute place about this long at once
-FIRST_SLICE = {"spiking": 100, "rate": 2000}    # images in a first slice of 784-500-10 (spiking: then by time)
+FIRST_SLICE = {"spiking": 25, "rate": 2000}    # images in a first slice of 784-500-10 (spiking: then by time)
 
 
 def test_in_slices(frozen: FrozenNetwork, indices: np.ndarray, stopped) -> TestResult | None:
@@ -42,7 +42,8 @@ def test_in_slices(frozen: FrozenNetwork, indices: np.ndarray, stopped) -> TestR
     start = 0
     while start < indices.size:
         part = indices[start:start + n]
-        if not COMPUTE.acquire(stopped):
+        # (a free gate grants a turn without asking ``stopped``: a closed session's test must end here)
+        if stopped() or not COMPUTE.acquire(stopped):
             return None
         try:
             res = frozen.test(part)

@@ -157,3 +157,15 @@ def test_a_large_networks_first_test_slice_is_a_few_images():
     from app.pacing import scaled_to
     assert scaled_to(FIRST_SLICE["spiking"], (784, 500, 10)) == FIRST_SLICE["spiking"]
     assert scaled_to(FIRST_SLICE["spiking"], (784, 2000, 2000, 2000, 10)) <= 5
+
+
+def test_a_stopped_session_s_test_ends_between_slices(monkeypatch):
+    """Closing a session stops its test at the next slice, even when the compute gate is free."""
+    import app.measuring as measuring
+    frozen = small_frozen("spiking")
+    turns = count_turns(monkeypatch)
+    monkeypatch.setattr(measuring, "scaled_to", lambda count, sizes: 2)
+    monkeypatch.setattr(measuring, "TEST_SLICE_S", 1e-9)
+    stop_after = iter([False, False, True])
+    assert measuring.test_in_slices(frozen, np.arange(30), lambda: next(stop_after, True)) is None
+    assert len(turns) == 2
