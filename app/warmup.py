@@ -3,20 +3,52 @@
 On a new machine (a cold Numba cache) compiling the kernels takes about a minute.
 The server therefore warms up in a background thread (``server_lifecycle.py``) and
 answers pages at once: they show the step the warm-up is at and enable Play when it
-is done.  ``python -m app.warmup`` (the Docker build) and the benchmarks run it in
-the foreground.
+is done.  Compiling holds the GIL most of the time, so on a cold cache the compiling
+is done by a child process (``python -m app.warmup --compile-only``) that only fills
+the on-disk cache, and the server's own thread then loads from it: the first pages are
+built meanwhile at full speed.  ``python -m app.warmup`` (the Docker build) and the
+benchmarks run it in the foreground.
 """
 from __future__ import annotations
 
 import gc
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 log = logging.getLogger("dendrite_lab.warmup")
+
+_ROOT = Path(__file__).resolve().parent.parent
+COMPILE_TIMEOUT_S = 900
+
+
+def kernel_cache_is_warm() -> bool:
+    """Whether this version's compiled kernels are on disk already (an index file of Numba's cache)."""
+    from dendcore._numba_cache import cache_dir
+    where = os.environ.get("NUMBA_CACHE_DIR") or cache_dir()
+    if where is None:
+        return True      # Numba's own default place: nothing to look at, so no child
+    return any(Path(where).rglob("*.nbi"))
+
+
+def compile_in_a_child() -> bool:
+    """Fill the kernel cache from a child process (its GIL is not the server's); True when it did."""
+    # at the lowest priority: the first pages (and the students' browsers on the same machine) go first
+    proc = subprocess.run([sys.executable, "-m", "app.warmup", "--compile-only"], cwd=_ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=COMPILE_TIMEOUT_S,
+                          preexec_fn=lambda: os.nice(19))
+    if proc.returncode != 0:
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        log.warning("compiling in a child process failed (%s); compiling here instead", tail[0][:300])
+        return False
+    return True
 
 
 class WarmUp:
@@ -76,16 +108,16 @@ class WarmUp:
         self.done.set()
 
     def _steps(self) -> None:
-        from dendcore import Diagnostics, Trainer, get_preset, load_dataset
+        from dendcore import load_dataset
         self.step = 0
         data = load_dataset("mnist")
+        self.step = 1
+        if not kernel_cache_is_warm():
+            t0 = time.perf_counter()
+            if compile_in_a_child():
+                log.info("kernels compiled in a child process in %.1f s", time.perf_counter() - t0)
         for self.step, name in ((1, "glr17-1hl"), (2, "glr17-1hl-rate")):
-            tr = Trainer(get_preset(name).spec.replace(hidden=(20,)), data=data, seed=0,
-                         diagnostics=Diagnostics(traces=True), chunk=50)
-            stats = tr.train_examples(2, record_last=True)
-            tr.snapshot(stats)
-            tr.test(indices=np.arange(4))
-            tr.probe_activity()
+            _use_kernels(name, data)
             if name == "glr17-1hl":
                 self.spiking_rate = _measure_spiking_rate(data)
         self.step = 3
@@ -96,6 +128,17 @@ class WarmUp:
         self.step = 4
         from app.tsne import start_worker
         start_worker()   # the t-SNE worker process, with openTSNE loaded
+
+
+def _use_kernels(preset: str, data) -> None:
+    """Call every kernel a session calls (training, snapshot diagnostics, test, probe) once, small."""
+    from dendcore import Diagnostics, Trainer, get_preset
+    tr = Trainer(get_preset(preset).spec.replace(hidden=(20,)), data=data, seed=0,
+                 diagnostics=Diagnostics(traces=True), chunk=50)
+    stats = tr.train_examples(2, record_last=True)
+    tr.snapshot(stats)
+    tr.test(indices=np.arange(4))
+    tr.probe_activity()
 
 
 def _measure_spiking_rate(data, seconds: float = 0.3) -> float:
@@ -126,5 +169,17 @@ def warm_up() -> None:
         raise RuntimeError(f"warm-up failed: {WARMUP.error}")
 
 
+def compile_only() -> None:
+    """The child's work: compile every kernel into the on-disk cache (and nothing else)."""
+    from dendcore import load_dataset
+    data = load_dataset("mnist")
+    for name in ("glr17-1hl", "glr17-1hl-rate"):
+        _use_kernels(name, data)
+    _measure_spiking_rate(data, seconds=0.0)
+
+
 if __name__ == "__main__":
-    warm_up()
+    if sys.argv[1:] == ["--compile-only"]:
+        compile_only()
+    else:
+        warm_up()

@@ -94,6 +94,8 @@ def test_a_cold_start_shows_the_warm_up_and_enables_play_when_ready(browser, tmp
         if "warm-up done" not in log.read_text():
             assert play.is_disabled(), "Play waits for the warm-up"
         wait_until(lambda: "warm-up done" in log.read_text(), 400, "the warm-up on a cold cache")
+        # compiled by a child process, so the pages served meanwhile did not wait for the compiler's GIL
+        assert "kernels compiled in a child process" in log.read_text()
         wait_until(lambda: play.is_enabled(), 30, "Play to be enabled after the warm-up")
         wait_until(lambda: not note.is_visible(), 30, "the warm-up note to go")
         play.click()
