@@ -40,12 +40,21 @@ def kernel_cache_is_warm() -> bool:
 
 def compile_in_a_child() -> bool:
     """Fill the kernel cache from a child process (its GIL is not the server's); True when it did."""
-    # at the lowest priority: the first pages (and the students' browsers on the same machine) go first
-    proc = subprocess.run([sys.executable, "-m", "app.warmup", "--compile-only"], cwd=_ROOT,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=COMPILE_TIMEOUT_S,
-                          preexec_fn=lambda: os.nice(19))
+    proc = subprocess.Popen([sys.executable, "-m", "app.warmup", "--compile-only"], cwd=_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # at the lowest priority: the first pages (and the students' browsers on the same machine) go
+        # first (set from here: a preexec_fn is not safe in a process with threads)
+        os.setpriority(os.PRIO_PROCESS, proc.pid, 19)
+    except OSError:
+        pass
+    try:
+        _, err = proc.communicate(timeout=COMPILE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
     if proc.returncode != 0:
-        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        tail = (err or "").strip().splitlines()[-1:] or ["no message"]
         log.warning("compiling in a child process failed (%s); compiling here instead", tail[0][:300])
         return False
     return True

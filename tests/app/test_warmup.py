@@ -30,7 +30,10 @@ def test_the_child_compiles_only_on_a_cold_cache(warm, monkeypatch):
 
 def test_a_failing_child_leaves_the_compiling_to_the_server(monkeypatch, caplog):
     class Failed:
-        returncode, stderr = 1, "Traceback...\nMemoryError: out of memory"
-    monkeypatch.setattr(warmup.subprocess, "run", lambda *a, **k: Failed())
+        pid, returncode = 1 << 30, 1
+
+        def communicate(self, timeout=None):
+            return None, "Traceback...\nMemoryError: out of memory"
+    monkeypatch.setattr(warmup.subprocess, "Popen", lambda *a, **k: Failed())
     assert warmup.compile_in_a_child() is False
     assert "MemoryError: out of memory" in caplog.text
