@@ -15,7 +15,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from ..rng import exponential, exponential_unpacked, poisson, uniform
+from ..rng import exponential, fill_exponentials, poisson, uniform
 from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, P_HID, P_OUT, PHI_MAX, TAU_L, TAU_S
 
 # Reassociation and contraction let the per-neuron loops vectorise; NaN/inf
@@ -25,7 +25,7 @@ FAST = {"reassoc", "contract", "arcp", "nsz", "afn"}
 # Dynamic state carried from one example to the next (reset before each test image).
 Dynamics = namedtuple("Dynamics", "V budget hist proj trl trs pjl pjs clock")
 # Per-phase sums over the integration windows, plus per-step scratch.
-Sums = namedtuple("Sums", "v phi psp fb va va_n vb_now va_now psp_prev pnew spk_idx spk_n")
+Sums = namedtuple("Sums", "v phi psp fb va va_n vb_now va_now psp_prev pnew spk_idx spk_n draws")
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -40,7 +40,7 @@ def make_sums(n_total, n_layers):
     return Sums(np.zeros(n_total), np.zeros(n_total), np.zeros(n_total), np.zeros(n_total),
                 np.zeros(n_total), np.zeros(n_total), np.zeros(n_total), np.zeros(n_total),
                 np.zeros(n_total), np.zeros(n_total), np.zeros(n_total, dtype=np.int64),
-                np.zeros(n_layers + 1, dtype=np.int64))
+                np.zeros(n_layers + 1, dtype=np.int64), np.zeros(n_total))
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -291,13 +291,17 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
     trl, trs, pjl, pjs, clock = dyn.trl, dyn.trs, dyn.pjl, dyn.pjs, dyn.clock
     s_v, s_phi, s_psp, s_fb, s_va, s_va_n = sums.v, sums.phi, sums.psp, sums.fb, sums.va, sums.va_n
     vb_now, va_now, psp_prev, pnew = sums.vb_now, sums.va_now, sums.psp_prev, sums.pnew
-    spk_idx, spk_n = sums.spk_idx, sums.spk_n
+    spk_idx, spk_n, draws = sums.spk_idx, sums.spk_n, sums.draws
 
     for k in range(n_steps):
         t = clock[0]
         r = t % taps
         in_win = w0 <= k < w1
         in_fb_win = (w0 - 1) <= k < (w1 - 1)
+        # this step's weight of a spike in the window sums of the PSP (truncated kernel, learning)
+        window_psp = learning and not exact
+        kw = k_win[k] if window_psp else 0.0
+        kf = k_fb[k] if window_psp else 0.0
 
         # feedback seen this step: the sources' PSP as of the previous step
         if want_va:
@@ -323,10 +327,10 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                 spk_idx[nsp] = i
                 nsp += 1
         spk_n[0] = nsp
-        if learning and not exact:
+        if window_psp:
             for q in range(nsp):
                 i = spk_idx[q]
-                s_psp[i] += hist[r, i] * k_win[k]
+                s_psp[i] += hist[r, i] * kw
         if exact:
             for i in range(n_in):
                 trl[i] = decay_l * (trl[i] + hist[r, i])
@@ -425,20 +429,32 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                 spk_idx[ulo + fired] = g
                 fired += np.uint64(budget[g] <= 0.0)
             nsp = np.int64(fired)
+            # Each firing neuron draws Exp(1) intervals until its budget is positive again, neuron
+            # after neuron from one stream.  Every one needs at least one draw, so that many are
+            # drawn ahead (their logarithms vectorise); a neuron needing more is served in stream
+            # order from a further batch, sized by the least the rest still need: none is left over.
             r0, r1, r2, r3 = rng[0], rng[1], rng[2], rng[3]
+            r0, r1, r2, r3 = fill_exponentials(draws, nsp, r0, r1, r2, r3)
+            ndraw = nsp
+            ptr = 0
+            ur = np.uint64(r)
             for q in range(nsp):
-                g = spk_idx[lo + q]
+                g = np.uint64(spk_idx[lo + q])
                 bud = budget[g]
                 cnt = 0
                 while bud <= 0.0:
+                    if ptr == ndraw:
+                        ndraw = nsp - q
+                        r0, r1, r2, r3 = fill_exponentials(draws, ndraw, r0, r1, r2, r3)
+                        ptr = 0
                     cnt += 1
-                    interval, r0, r1, r2, r3 = exponential_unpacked(r0, r1, r2, r3)
-                    bud += interval
+                    bud += draws[ptr]
+                    ptr += 1
                 budget[g] = bud
-                hist[r, g] = cnt
-                if learning and not exact:
-                    s_psp[g] += cnt * k_win[k]
-                    s_fb[g] += cnt * k_fb[k]
+                hist[ur, g] = cnt
+                if window_psp:
+                    s_psp[g] += cnt * kw
+                    s_fb[g] += cnt * kf
             rng[0], rng[1], rng[2], rng[3] = r0, r1, r2, r3
             if exact:
                 for g in range(lo, hi):

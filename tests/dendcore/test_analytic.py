@@ -8,7 +8,7 @@ from numba import njit
 from dendcore import ModelSpec, Trainer
 from dendcore.diagnostics import vector_angle_deg
 from dendcore.network import init_moments
-from dendcore.rng import log_positive, new_state, wald
+from dendcore.rng import exponential, fill_exponentials, log_positive, new_state, wald
 from dendcore.spec import SpecError
 
 
@@ -84,6 +84,30 @@ def test_spike_interval_log_matches_the_library_log():
     ulps = np.abs(_logs(x) - ref) / np.spacing(np.maximum(np.abs(ref), np.finfo(float).tiny))
     assert ulps.max() <= 3.0
     assert _logs(np.array([1.0]))[0] == 0.0
+
+
+@njit  # not cached, as above
+def _batched_draws(state, m):
+    buf = np.empty(m)
+    s0, s1, s2, s3 = fill_exponentials(buf, m, state[0], state[1], state[2], state[3])
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return buf
+
+
+@njit
+def _single_draws(state, m):
+    out = np.empty(m)
+    for i in range(m):
+        out[i] = exponential(state)
+    return out
+
+
+def test_batched_spike_intervals_are_the_single_draws():
+    """The spike loop's batches of Exp(1) draws: the same numbers, the same stream position."""
+    a, b = new_state(3, 7), new_state(3, 7)
+    for m in (0, 1, 5, 500, 3):
+        assert np.array_equal(_batched_draws(a, m), _single_draws(b, m))
+        assert np.array_equal(a, b)
 
 
 def _constant_drive_trainer(mnist, **changes):
