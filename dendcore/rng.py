@@ -84,7 +84,7 @@ def uniform(s):
 _SQRT2 = math.sqrt(2.0)
 _LN2_HI = 0.6931471803691238      # ln 2 split so that e * _LN2_HI is exact for |e| < 2^20
 _LN2_LO = 1.9082149292705877e-10
-_EXP_BIAS = 4503599627370496.0 + 1023.0  # 2^52 + the exponent bias, exact
+_EXP_BIAS = 4503599627370496.0 + 1023.0  # 2^52 + the exponent bias, exact (also builds 2^k in kernels)
 
 
 @njit(cache=True, nogil=True, inline="always", fastmath={"contract"})

@@ -15,7 +15,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from ..rng import exponential, fill_exponentials, poisson, uniform
+from ..rng import _EXP_BIAS, _LN2_HI, _LN2_LO, exponential, fill_exponentials, poisson, uniform
 from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, P_HID, P_OUT, PHI_MAX, TAU_L, TAU_S
 
 # Reassociation and contraction let the per-neuron loops vectorise; NaN/inf
@@ -48,27 +48,32 @@ def sigmoid(v):
     return 1.0 / (1.0 + math.exp(-v))
 
 
+_LOG2E = 1.4426950408889634
+
+
 @njit(cache=True, nogil=True, inline="always", error_model="numpy", fastmath=FAST)
 def sigmoid_vec(v):
     """The logistic function in plain arithmetic, so a loop over neurons vectorises.
 
-    exp(-v) = (e^y)^256 with y = -v/256, e^y from its Taylor series to degree 12
-    (|y| <= 0.24 after clamping v to +-60, where the sigmoid is flat to 1e-26).
-    Relative error about 3e-14 against the library exp; used for the per-step rates.
+    exp(y), y = -v clamped to +-60 (where the sigmoid is flat to 1e-26), is 2^k e^r
+    with k = round(y / ln 2), |r| <= ln(2)/2, and e^r = N(r) / N(-r) by the [5/5]
+    Pade approximant (N(r) = E(r) + O(r), even and odd parts).  Then
+    1 / (1 + 2^k N(r)/N(-r)) = N(-r) / (N(-r) + 2^k N(r)): one division in all.
+    2^k is built from its bits, without an integer conversion (none for 64-bit
+    lanes in AVX2).  Relative error below 5e-15 against the library exp (tested);
+    about 25 % fewer operations than the Taylor series and eight squarings it
+    replaced (error 5e-14).  Used for the per-step rates.
     """
-    y = min(max(-v, -60.0), 60.0) * (1.0 / 256.0)
-    p = 1.0 + y * (1.0 + y * (1.0 / 2 + y * (1.0 / 6 + y * (1.0 / 24 + y * (1.0 / 120 + y * (
-        1.0 / 720 + y * (1.0 / 5040 + y * (1.0 / 40320 + y * (1.0 / 362880 + y * (
-            1.0 / 3628800 + y * (1.0 / 39916800 + y * (1.0 / 479001600))))))))))))
-    p *= p
-    p *= p
-    p *= p
-    p *= p
-    p *= p
-    p *= p
-    p *= p
-    p *= p
-    return 1.0 / (1.0 + p)
+    y = min(max(-v, -60.0), 60.0)
+    k = math.floor(y * _LOG2E + 0.5)
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    r2 = r * r
+    even = 1.0 + r2 * (1.0 / 9 + r2 * (1.0 / 1008))
+    odd = r * (0.5 + r2 * (1.0 / 72 + r2 * (1.0 / 30240)))
+    # 2^52 + 1023 + k holds the biased exponent of 2^k in its low bits
+    scale = np.uint64(np.float64(k + _EXP_BIAS).view(np.uint64) << np.uint64(52)).view(np.float64)
+    den = even - odd
+    return den / (den + scale * (even + odd))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
