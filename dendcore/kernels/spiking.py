@@ -322,8 +322,13 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                         psp_prev[n] = acc
 
         # ---- input layer: this step's spikes ----
-        for i in range(n_in):
-            hist[r, i] = 0.0
+        # the slot's previous inputs: those of step k - taps, or an earlier phase's (cleared in full)
+        if k >= taps:
+            for e in range(ev_start[k - taps], ev_start[k - taps + 1]):
+                hist[r, ev_idx[e]] = 0.0
+        else:
+            for i in range(n_in):
+                hist[r, i] = 0.0
         nsp = 0
         for e in range(ev_start[k], ev_start[k + 1]):
             i = ev_idx[e]
