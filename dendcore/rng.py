@@ -55,16 +55,23 @@ def seed_state(state, key0, key1, key2):
         state[0] = np.uint64(1)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _step(s0, s1, s2, s3):
+    """One xoshiro256++ output from a state in four locals; returns (output, s0, s1, s2, s3)."""
+    result = _rotl(s0 + s3, 23) + s0
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    return result, s0, s1, s2, s3
+
+
 @njit(cache=True, nogil=True)
 def next_u64(s):
-    result = _rotl(s[0] + s[3], 23) + s[0]
-    t = s[1] << np.uint64(17)
-    s[2] ^= s[0]
-    s[3] ^= s[1]
-    s[1] ^= s[2]
-    s[0] ^= s[3]
-    s[2] ^= t
-    s[3] = _rotl(s[3], 45)
+    result, s[0], s[1], s[2], s[3] = _step(s[0], s[1], s[2], s[3])
     return result
 
 
@@ -77,6 +84,7 @@ def uniform(s):
 _SQRT2 = math.sqrt(2.0)
 _LN2_HI = 0.6931471803691238      # ln 2 split so that e * _LN2_HI is exact for |e| < 2^20
 _LN2_LO = 1.9082149292705877e-10
+_EXP_BIAS = 4503599627370496.0 + 1023.0  # 2^52 + the exponent bias, exact (also builds 2^k in kernels)
 
 
 @njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
@@ -90,11 +98,13 @@ def log_positive(x):
     Within 3 ulp of the library log (tested).
     """
     bits = np.float64(x).view(np.uint64)
-    e = np.int64(bits >> np.uint64(52)) - 1023
+    # the biased exponent as a double without an integer conversion (AVX2 has none for 64-bit
+    # lanes, so a loop over many draws would leave the vector unit): 2^52 + k has k in its low bits
+    e = np.uint64((bits >> np.uint64(52)) | np.uint64(0x4330000000000000)).view(np.float64) - _EXP_BIAS
     m = np.uint64((bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x3FF0000000000000)).view(np.float64)
     big = m > _SQRT2
     m = m * 0.5 if big else m
-    e = e + 1 if big else e
+    e = e + 1.0 if big else e
     f = m - 1.0
     s = f / (2.0 + f)
     z = s * s
@@ -116,23 +126,19 @@ def exponential(s):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def exponential_unpacked(s0, s1, s2, s3):
-    """:func:`exponential` on a state held in four locals; returns (x, s0, s1, s2, s3).
+def fill_exponentials(buf, m, s0, s1, s2, s3):
+    """The next ``m`` draws of :func:`exponential` into ``buf[:m]``; returns the new state (s0, s1, s2, s3).
 
-    The same draw from the same stream.  A loop drawing many values keeps the
-    state in registers this way, where the array form stores and reloads it
-    between every two draws.
+    The same values from the same stream as ``m`` calls of :func:`exponential`:
+    the uniforms are drawn one after another (the generator is serial), then
+    their logarithms are taken in a separate loop, which vectorises.
     """
-    result = _rotl(s0 + s3, 23) + s0
-    t = s1 << np.uint64(17)
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= t
-    s3 = _rotl(s3, 45)
-    u = float(result >> np.uint64(11)) * _TWO_POW_MINUS_53
-    return -log_positive(1.0 - u), s0, s1, s2, s3
+    for i in range(m):
+        result, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+        buf[i] = 1.0 - float(result >> np.uint64(11)) * _TWO_POW_MINUS_53
+    for i in range(m):
+        buf[i] = -log_positive(buf[i])
+    return s0, s1, s2, s3
 
 
 @njit(cache=True, nogil=True)

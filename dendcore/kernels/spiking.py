@@ -15,7 +15,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from ..rng import exponential, exponential_unpacked, poisson, uniform
+from ..rng import _EXP_BIAS, _LN2_HI, _LN2_LO, exponential, fill_exponentials, poisson, uniform
 from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, P_HID, P_OUT, PHI_MAX, TAU_L, TAU_S
 
 # Reassociation and contraction let the per-neuron loops vectorise; NaN/inf
@@ -25,7 +25,7 @@ FAST = {"reassoc", "contract", "arcp", "nsz", "afn"}
 # Dynamic state carried from one example to the next (reset before each test image).
 Dynamics = namedtuple("Dynamics", "V budget hist proj trl trs pjl pjs clock")
 # Per-phase sums over the integration windows, plus per-step scratch.
-Sums = namedtuple("Sums", "v phi psp fb va va_n vb_now va_now psp_prev pnew spk_idx spk_n")
+Sums = namedtuple("Sums", "v phi psp fb va va_n vb_now va_now psp_prev pnew spk_idx spk_n draws")
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -40,7 +40,7 @@ def make_sums(n_total, n_layers):
     return Sums(np.zeros(n_total), np.zeros(n_total), np.zeros(n_total), np.zeros(n_total),
                 np.zeros(n_total), np.zeros(n_total), np.zeros(n_total), np.zeros(n_total),
                 np.zeros(n_total), np.zeros(n_total), np.zeros(n_total, dtype=np.int64),
-                np.zeros(n_layers + 1, dtype=np.int64))
+                np.zeros(n_layers + 1, dtype=np.int64), np.zeros(n_total))
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -48,27 +48,32 @@ def sigmoid(v):
     return 1.0 / (1.0 + math.exp(-v))
 
 
+_LOG2E = 1.4426950408889634
+
+
 @njit(cache=True, nogil=True, inline="always", error_model="numpy", fastmath=FAST)
 def sigmoid_vec(v):
     """The logistic function in plain arithmetic, so a loop over neurons vectorises.
 
-    exp(-v) = (e^y)^256 with y = -v/256, e^y from its Taylor series to degree 12
-    (|y| <= 0.24 after clamping v to +-60, where the sigmoid is flat to 1e-26).
-    Relative error about 3e-14 against the library exp; used for the per-step rates.
+    exp(y), y = -v clamped to +-60 (where the sigmoid is flat to 1e-26), is 2^k e^r
+    with k = round(y / ln 2), |r| <= ln(2)/2, and e^r = N(r) / N(-r) by the [5/5]
+    Pade approximant (N(r) = E(r) + O(r), even and odd parts).  Then
+    1 / (1 + 2^k N(r)/N(-r)) = N(-r) / (N(-r) + 2^k N(r)): one division in all.
+    2^k is built from its bits, without an integer conversion (none for 64-bit
+    lanes in AVX2).  Relative error below 5e-15 against the library exp (tested);
+    about 25 % fewer operations than the Taylor series and eight squarings it
+    replaced (error 5e-14).  Used for the per-step rates.
     """
-    y = min(max(-v, -60.0), 60.0) * (1.0 / 256.0)
-    p = 1.0 + y * (1.0 + y * (1.0 / 2 + y * (1.0 / 6 + y * (1.0 / 24 + y * (1.0 / 120 + y * (
-        1.0 / 720 + y * (1.0 / 5040 + y * (1.0 / 40320 + y * (1.0 / 362880 + y * (
-            1.0 / 3628800 + y * (1.0 / 39916800 + y * (1.0 / 479001600))))))))))))
-    p *= p
-    p *= p
-    p *= p
-    p *= p
-    p *= p
-    p *= p
-    p *= p
-    p *= p
-    return 1.0 / (1.0 + p)
+    y = min(max(-v, -60.0), 60.0)
+    k = math.floor(y * _LOG2E + 0.5)
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    r2 = r * r
+    even = 1.0 + r2 * (1.0 / 9 + r2 * (1.0 / 1008))
+    odd = r * (0.5 + r2 * (1.0 / 72 + r2 * (1.0 / 30240)))
+    # 2^52 + 1023 + k holds the biased exponent of 2^k in its low bits
+    scale = np.uint64(np.float64(k + _EXP_BIAS).view(np.uint64) << np.uint64(52)).view(np.float64)
+    den = even - odd
+    return den / (den + scale * (even + odd))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -291,13 +296,17 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
     trl, trs, pjl, pjs, clock = dyn.trl, dyn.trs, dyn.pjl, dyn.pjs, dyn.clock
     s_v, s_phi, s_psp, s_fb, s_va, s_va_n = sums.v, sums.phi, sums.psp, sums.fb, sums.va, sums.va_n
     vb_now, va_now, psp_prev, pnew = sums.vb_now, sums.va_now, sums.psp_prev, sums.pnew
-    spk_idx, spk_n = sums.spk_idx, sums.spk_n
+    spk_idx, spk_n, draws = sums.spk_idx, sums.spk_n, sums.draws
 
     for k in range(n_steps):
         t = clock[0]
         r = t % taps
         in_win = w0 <= k < w1
         in_fb_win = (w0 - 1) <= k < (w1 - 1)
+        # this step's weight of a spike in the window sums of the PSP (truncated kernel, learning)
+        window_psp = learning and not exact
+        kw = k_win[k] if window_psp else 0.0
+        kf = k_fb[k] if window_psp else 0.0
 
         # feedback seen this step: the sources' PSP as of the previous step
         if want_va:
@@ -313,8 +322,13 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                         psp_prev[n] = acc
 
         # ---- input layer: this step's spikes ----
-        for i in range(n_in):
-            hist[r, i] = 0.0
+        # the slot's previous inputs: those of step k - taps, or an earlier phase's (cleared in full)
+        if k >= taps:
+            for e in range(ev_start[k - taps], ev_start[k - taps + 1]):
+                hist[r, ev_idx[e]] = 0.0
+        else:
+            for i in range(n_in):
+                hist[r, i] = 0.0
         nsp = 0
         for e in range(ev_start[k], ev_start[k + 1]):
             i = ev_idx[e]
@@ -323,10 +337,10 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                 spk_idx[nsp] = i
                 nsp += 1
         spk_n[0] = nsp
-        if learning and not exact:
+        if window_psp:
             for q in range(nsp):
                 i = spk_idx[q]
-                s_psp[i] += hist[r, i] * k_win[k]
+                s_psp[i] += hist[r, i] * kw
         if exact:
             for i in range(n_in):
                 trl[i] = decay_l * (trl[i] + hist[r, i])
@@ -351,7 +365,21 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
             unj = np.uint64(nj)
             for n in range(unj):
                 pnew[ulo + n] = 0.0
-            for q in range(nsp_below):
+            # four presynaptic spikes per pass over the projection: a quarter of its loads and
+            # stores.  Written as a reassociation, but LLVM (allowed to reassociate here) chains
+            # the sum as one spike at a time: 2,000 training examples gave bit-identical weights.
+            q = 0
+            while q + 4 <= nsp_below:
+                i0, i1, i2, i3 = spk_idx[base + q], spk_idx[base + q + 1], spk_idx[base + q + 2], spk_idx[base + q + 3]
+                c0, c1, c2, c3 = hist[r, i0], hist[r, i1], hist[r, i2], hist[r, i3]
+                row0 = np.uint64(wbase + (i0 - plo) * nj)
+                row1 = np.uint64(wbase + (i1 - plo) * nj)
+                row2 = np.uint64(wbase + (i2 - plo) * nj)
+                row3 = np.uint64(wbase + (i3 - plo) * nj)
+                for n in range(unj):
+                    pnew[ulo + n] += (c0 * w[row0 + n] + c1 * w[row1 + n]) + (c2 * w[row2 + n] + c3 * w[row3 + n])
+                q += 4
+            for q in range(q, nsp_below):
                 i = spk_idx[base + q]
                 cnt = hist[r, i]
                 row = np.uint64(wbase + (i - plo) * nj)
@@ -425,20 +453,32 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                 spk_idx[ulo + fired] = g
                 fired += np.uint64(budget[g] <= 0.0)
             nsp = np.int64(fired)
+            # Each firing neuron draws Exp(1) intervals until its budget is positive again, neuron
+            # after neuron from one stream.  Every one needs at least one draw, so that many are
+            # drawn ahead (their logarithms vectorise); a neuron needing more is served in stream
+            # order from a further batch, sized by the least the rest still need: none is left over.
             r0, r1, r2, r3 = rng[0], rng[1], rng[2], rng[3]
+            r0, r1, r2, r3 = fill_exponentials(draws, nsp, r0, r1, r2, r3)
+            ndraw = nsp
+            ptr = 0
+            ur = np.uint64(r)
             for q in range(nsp):
-                g = spk_idx[lo + q]
+                g = np.uint64(spk_idx[lo + q])
                 bud = budget[g]
                 cnt = 0
                 while bud <= 0.0:
+                    if ptr == ndraw:
+                        ndraw = nsp - q
+                        r0, r1, r2, r3 = fill_exponentials(draws, ndraw, r0, r1, r2, r3)
+                        ptr = 0
                     cnt += 1
-                    interval, r0, r1, r2, r3 = exponential_unpacked(r0, r1, r2, r3)
-                    bud += interval
+                    bud += draws[ptr]
+                    ptr += 1
                 budget[g] = bud
-                hist[r, g] = cnt
-                if learning and not exact:
-                    s_psp[g] += cnt * k_win[k]
-                    s_fb[g] += cnt * k_fb[k]
+                hist[ur, g] = cnt
+                if window_psp:
+                    s_psp[g] += cnt * kw
+                    s_fb[g] += cnt * kf
             rng[0], rng[1], rng[2], rng[3] = r0, r1, r2, r3
             if exact:
                 for g in range(lo, hi):

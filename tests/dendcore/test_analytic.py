@@ -7,8 +7,9 @@ from numba import njit
 
 from dendcore import ModelSpec, Trainer
 from dendcore.diagnostics import vector_angle_deg
+from dendcore.kernels.spiking import sigmoid_vec
 from dendcore.network import init_moments
-from dendcore.rng import log_positive, new_state, wald
+from dendcore.rng import exponential, fill_exponentials, log_positive, new_state, wald
 from dendcore.spec import SpecError
 
 
@@ -67,12 +68,20 @@ def test_wald_phase_extension_statistics():
     assert (x == 0).mean() == pytest.approx(0.49, abs=0.01)
 
 
-@njit  # not cached: a disk cache would not notice a change in rng.py
-def _logs(x):
+@njit  # not cached: a disk cache would not notice a change in rng.py or the kernels
+def _elementwise(f, x):
     out = np.empty(x.size)
     for i in range(x.size):
-        out[i] = log_positive(x[i])
+        out[i] = f(x[i])
     return out
+
+
+def _logs(x):
+    return _elementwise(log_positive, x)
+
+
+def _sigmoids(v):
+    return _elementwise(sigmoid_vec, v)
 
 
 def test_spike_interval_log_matches_the_library_log():
@@ -84,6 +93,43 @@ def test_spike_interval_log_matches_the_library_log():
     ulps = np.abs(_logs(x) - ref) / np.spacing(np.maximum(np.abs(ref), np.finfo(float).tiny))
     assert ulps.max() <= 3.0
     assert _logs(np.array([1.0]))[0] == 0.0
+
+
+def test_rate_sigmoid_matches_the_library_exp():
+    """The arithmetic sigmoid behind every per-step rate, against 1 / (1 + exp(-v)) from NumPy."""
+    g = np.random.default_rng(1)
+    v = np.concatenate([np.linspace(-60.0, 60.0, 400_001), g.normal(2.5, 3.0, 100_000),
+                        [0.0, -0.0, 1e-300, -1e-300, math.log(2.0) / 2, -math.log(2.0) / 2]])
+    ref = 1.0 / (1.0 + np.exp(-v))
+    assert np.max(np.abs(_sigmoids(v) - ref) / ref) < 5e-15
+    assert _sigmoids(np.array([0.0]))[0] == 0.5
+    # beyond +-60 the argument is clamped: flat to 1e-26, finite, no overflow
+    far = _sigmoids(np.array([-1e300, -700.0, 700.0, 1e300]))
+    assert np.all(np.isfinite(far)) and far[0] < 1e-26 and far[2] == 1.0
+
+
+@njit  # not cached, as above
+def _batched_draws(state, m):
+    buf = np.empty(m)
+    s0, s1, s2, s3 = fill_exponentials(buf, m, state[0], state[1], state[2], state[3])
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return buf
+
+
+@njit
+def _single_draws(state, m):
+    out = np.empty(m)
+    for i in range(m):
+        out[i] = exponential(state)
+    return out
+
+
+def test_batched_spike_intervals_are_the_single_draws():
+    """The spike loop's batches of Exp(1) draws: the same numbers, the same stream position."""
+    a, b = new_state(3, 7), new_state(3, 7)
+    for m in (0, 1, 5, 500, 3):
+        assert np.array_equal(_batched_draws(a, m), _single_draws(b, m))
+        assert np.array_equal(a, b)
 
 
 def _constant_drive_trainer(mnist, **changes):
