@@ -3,10 +3,10 @@
 On a new machine (a cold Numba cache) compiling the kernels takes about a minute.
 The server therefore warms up in a background thread (``server_lifecycle.py``) and
 answers pages at once: they show the step the warm-up is at and enable Play when it
-is done.  Compiling holds the GIL most of the time, so on a cold cache the compiling
-is done by a child process (``python -m app.warmup --compile-only``) that only fills
-the on-disk cache, and the server's own thread then loads from it: the first pages are
-built meanwhile at full speed.  ``python -m app.warmup`` (the Docker build) and the
+is done.  Compiling competes with the first pages for the CPU and the GIL (the page
+took 7.3 s to show the warm-up, 3.9 s without it), so on a cold cache a child process at
+the lowest priority (``python -m app.warmup --compile-only``) fills the on-disk cache,
+and the server's own thread then loads from it.  ``python -m app.warmup`` (the Docker build) and the
 benchmarks run it in the foreground.
 """
 from __future__ import annotations
