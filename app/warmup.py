@@ -27,6 +27,7 @@ log = logging.getLogger("dendrite_lab.warmup")
 
 _ROOT = Path(__file__).resolve().parent.parent
 COMPILE_TIMEOUT_S = 900
+KERNEL_PRESETS = ("glr17-1hl", "glr17-1hl-rate")    # (small versions) between them, every kernel a session calls
 
 
 def kernel_cache_is_warm() -> bool:
@@ -125,9 +126,9 @@ class WarmUp:
             t0 = time.perf_counter()
             if compile_in_a_child():
                 log.info("kernels compiled in a child process in %.1f s", time.perf_counter() - t0)
-        for self.step, name in ((1, "glr17-1hl"), (2, "glr17-1hl-rate")):
+        for self.step, name in enumerate(KERNEL_PRESETS, start=1):
             _use_kernels(name, data)
-            if name == "glr17-1hl":
+            if name == "glr17-1hl":       # the network the training cap is sized from
                 self.spiking_rate = _measure_spiking_rate(data)
         self.step = 3
         import openTSNE  # noqa: F401  (the first import takes a moment)
@@ -182,7 +183,7 @@ def compile_only() -> None:
     """The child's work: compile every kernel into the on-disk cache (and nothing else)."""
     from dendcore import load_dataset
     data = load_dataset("mnist")
-    for name in ("glr17-1hl", "glr17-1hl-rate"):
+    for name in KERNEL_PRESETS:
         _use_kernels(name, data)
     _measure_spiking_rate(data, seconds=0.0)
 

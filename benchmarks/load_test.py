@@ -1,7 +1,7 @@
 """Load test: a whole class on one server, over loopback only.
 
     python -m benchmarks.load_test                       # 30 sessions, every one allowed to train
-    python -m benchmarks.load_test --cap default         # the server's own cap (16 per core)
+    python -m benchmarks.load_test --cap default         # the server's own cap (from its measured speed, 2-16 per core)
     python -m benchmarks.load_test --sessions 6 --seconds 10 --json
 
 Starts ``deploy/serve.sh`` (the Docker image's command) on a free loopback port and

@@ -152,7 +152,7 @@ def make_definition(preset: str, grid: Mapping[str, Sequence] | Sequence[tuple[s
     Raises :class:`SweepError` (a :class:`SpecError`) naming the field and value
     of the first bad grid point; nothing is submitted before this passes.
     """
-    from .datasets import load_dataset
+    from .datasets import is_dataset_name, load_dataset
     from .presets import get_preset
 
     spec = get_preset(preset).spec
@@ -187,7 +187,6 @@ def make_definition(preset: str, grid: Mapping[str, Sequence] | Sequence[tuple[s
     if len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
         raise SweepError(f"--seeds: seeds must be distinct and >= 0 (got {seed_list})")
 
-    from .datasets import is_dataset_name
     dataset = str(dataset)
     if not is_dataset_name(dataset):
         dataset = str(Path(dataset).expanduser().resolve())  # workers may run elsewhere

@@ -1,5 +1,6 @@
 """Numbers on the page come from the files the repository ships, so a text cannot drift from its data."""
 import csv
+import re
 
 import pytest
 
@@ -12,6 +13,11 @@ from app.experiments import EXPERIMENTS  # noqa: E402
 from app.paper import CURVES  # noqa: E402
 from app.seats import TrainingSlots  # noqa: E402
 from tests.app.conftest import NoTsne  # noqa: E402
+
+
+def flat(text):
+    """A text as the page flows it: line breaks are spaces."""
+    return " ".join(text.split())
 
 
 def shipped_curves():
@@ -55,7 +61,7 @@ def test_the_eigenvalue_text_quotes_the_shipped_measurements():
     """Every number the Alignment explanation gives for the Theorem-1 eigenvalue, recomputed from
     dendcore/data/eigen/*.csv (written by ``python -m benchmarks.eigen_story``)."""
     from app.explain import ALIGNMENT
-    text = " ".join(ALIGNMENT.split())
+    text = flat(ALIGNMENT)
     rate, spiking = eigen_rows("rate"), eigen_rows("spiking")
     first_epoch = [r for r in rate if r["block_start"] == 0]
     assert {r["seed"] for r in first_epoch} == {0, 1, 2}
@@ -117,10 +123,6 @@ def comparison(mode, rule, examples):
     return row
 
 
-def flat(text):
-    return " ".join(text.split())
-
-
 def test_the_learning_text_quotes_the_shipped_errors_and_losses():
     from app.explain import LEARNING
     text = flat(LEARNING)
@@ -140,7 +142,6 @@ def test_the_learning_text_quotes_the_shipped_errors_and_losses():
     later = [r for n, rows in s.items() if n > 10000 for r in rows]
     assert all(r["loss_correlation"] > 0 for r in later)
     assert f"correlated at r = {span(later, 'loss_correlation', '.2f')} over windows" in text
-    import re
     floor = float(re.search(r"without spike noise, r > ([0-9.]+)", text).group(1))
     assert all(r["loss_correlation"] > floor for n, rows in story("rate").items() if n > 10000 for r in rows)
 
