@@ -30,15 +30,21 @@ _POOL_LOCK = threading.Lock()
 PERPLEXITY = 30
 COLD_ITERS = (125, 250)    # early-exaggeration and normal iterations for a first map
 WARM_ITERS = 120           # iterations when continuing from the previous map
-# Below the page (nice 0) and below training (nice 10, app/engine.py): during a class of 30 the
-# worker at nice 5 took 0.75 of the 2 cores (benchmarks/load_test.py); the maps are the first
-# thing to slow down on a crowded server.
+# The maps are the first thing to give way on a crowded server.  At nice 5 the worker took 0.75 of
+# the 2 cores during a class of 30, at nice 15 still 0.3 (benchmarks/load_test.py): a niceness only
+# weights the share, and with 30 sessions the worker always has a map to make.  Linux's SCHED_IDLE
+# runs it only on CPU that training and the page leave unused; nice 15 where that is unavailable.
 WORKER_NICENESS = 15
 
 
 def _init_worker() -> None:
     try:
-        os.nice(WORKER_NICENESS)     # training and the page come first
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(WORKER_NICENESS)
     except OSError:
         pass
 

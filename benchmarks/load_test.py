@@ -40,6 +40,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.class_efficiency import bare_engine
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SEEN = re.compile(r"examples seen: (\d+)")
@@ -61,7 +63,7 @@ def free_port() -> int:
 class Server:
     """``deploy/serve.sh`` on a loopback port, in its own process group (ended on exit)."""
 
-    def __init__(self, cap: int | None, session_lifetime_ms: int = 3000, extra_env: dict | None = None):
+    def __init__(self, cap: int | None, session_lifetime_ms: int = 60000, extra_env: dict | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DENDRITE_PORT": str(self.port), "DENDRITE_ADDRESS": "127.0.0.1",
@@ -173,6 +175,8 @@ class Session:
     """One student: a page load, a websocket and a client-side copy of the document."""
     index: int
     base: str
+    query: str = ""                       # e.g. "?present=CODE" or "?follow=CODE"
+    presses_play: bool = True             # a follower has no run of its own to start
     page_s: float | None = None
     ready_s: float | None = None          # from the page request to the network being built
     played: bool = False
@@ -198,7 +202,7 @@ class Session:
             # its own client: tornado's shared one queues all but 10 requests, unlike 30 browsers
             client = AsyncHTTPClient(force_instance=True)
             try:
-                resp = await client.fetch(f"{self.base}/app", request_timeout=timeout)
+                resp = await client.fetch(f"{self.base}/app{self.query}", request_timeout=timeout)
             finally:
                 client.close()
         except Exception as exc:
@@ -251,6 +255,8 @@ class Session:
 
             async def click_play():
                 await play.wait()
+                if not self.presses_play:
+                    return
                 while not stop.is_set():
                     button = _button(doc, "▶ Play") if self.ready_s is not None else None
                     if button is not None:
@@ -285,6 +291,8 @@ class Session:
                     if train_src is None:
                         train_src = _training_source(doc)
                     if self.ready_s is None and "dl-inforce" in panes and "Running now:" in panes["dl-inforce"].text:
+                        self.ready_s = time.perf_counter() - t0
+                    if self.ready_s is None and not self.presses_play and SEEN.search(self.status):
                         self.ready_s = time.perf_counter() - t0
                     x = train_src.data.get("x") if train_src is not None else None
                     plot_x = float(x[-1]) if x is not None and len(x) else math.nan
@@ -405,24 +413,25 @@ def jain(values: list[float]) -> float:
     return sum(values) ** 2 / (len(values) * sum(v * v for v in values))
 
 
-async def _drive(server: Server, n: int, seconds: float, settle: float, timeout: float) -> dict:
-    play, stop = asyncio.Event(), asyncio.Event()
-    sessions = [Session(i, server.base) for i in range(n)]
+async def _open_all(sessions: list[Session], play: asyncio.Event, stop: asyncio.Event, timeout: float):
+    """Start every session at once; returns their tasks and the seconds until all were ready."""
     tasks = [asyncio.create_task(s.run(play, stop, timeout)) for s in sessions]
     t_open = time.perf_counter()
-    # every page is loaded and every network built before anyone presses Play (a class starting together)
     deadline = t_open + timeout
     while time.perf_counter() < deadline and any(s.ready_s is None and s.error is None for s in sessions):
         await asyncio.sleep(0.2)
-    t_ready = time.perf_counter()
-    play.set()
-    await asyncio.sleep(settle)          # the first chunks, the first tests and t-SNE maps start
+    return tasks, time.perf_counter() - t_open
+
+
+async def _window(server: Server, seconds: float, pages: bool) -> dict:
+    """Sample the server and ask for /liveness (and, with ``pages``, /app) for ``seconds``."""
     http: dict[str, list[float]] = {}
     samples: list[dict] = []
     probe_stop = asyncio.Event()
-    probes = [asyncio.create_task(probe_http(server.base, "/app", probe_stop, http, PAGE_PROBE_S)),
-              asyncio.create_task(probe_http(server.base, "/liveness", probe_stop, http, LIVENESS_PROBE_S)),
+    probes = [asyncio.create_task(probe_http(server.base, "/liveness", probe_stop, http, LIVENESS_PROBE_S)),
               asyncio.create_task(probe_server(server, probe_stop, samples))]
+    if pages:
+        probes.append(asyncio.create_task(probe_http(server.base, "/app", probe_stop, http, PAGE_PROBE_S)))
     client_cpu0 = time.process_time()
     t0 = time.perf_counter()
     await asyncio.sleep(seconds)
@@ -430,15 +439,56 @@ async def _drive(server: Server, n: int, seconds: float, settle: float, timeout:
     client_cpu = time.process_time() - client_cpu0
     probe_stop.set()
     await asyncio.gather(*probes)
+    return {"http": http, "samples": samples, "t0": t0, "t1": t1, "client_cpu_s": client_cpu}
+
+
+async def _drive(server: Server, n: int, seconds: float, settle: float, timeout: float,
+                 page_seconds: float) -> dict:
+    """A class: n sessions open at once, build their networks and press Play together.
+
+    The class's speed is measured in a window with no page requests (a class does not open a
+    page every two seconds, and on two cores each page build takes CPU from training), the page
+    latency while the class trains in a second window right after it.
+    """
+    play, stop = asyncio.Event(), asyncio.Event()
+    sessions = [Session(i, server.base) for i in range(n)]
+    tasks, open_s = await _open_all(sessions, play, stop, timeout)
+    print(f"all pages open and networks built after {open_s:.1f} s; pressing Play", file=sys.stderr, flush=True)
+    play.set()
+    await asyncio.sleep(settle)          # the first chunks, the first tests and t-SNE maps start
+    speed = await _window(server, seconds, pages=False)
+    latency = await _window(server, page_seconds, pages=True) if page_seconds > 0 else {"http": {}}
     # the class is over: every tab closes
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"sessions": sessions, "http": http, "samples": samples, "t0": t0, "t1": t1,
-            "open_s": t_ready - t_open, "client_cpu_s": client_cpu}
+    http = {"/liveness": speed["http"].get("/liveness", []) + latency["http"].get("/liveness", []),
+            "/app": latency["http"].get("/app", [])}
+    return {"sessions": sessions, "http": http, "samples": speed["samples"], "t0": speed["t0"], "t1": speed["t1"],
+            "open_s": open_s, "client_cpu_s": speed["client_cpu_s"]}
+
+
+async def _drive_followers(server: Server, n: int, seconds: float, settle: float, timeout: float) -> dict:
+    """Presenter mode: one session presents and trains alone, then n followers open its code at once."""
+    code = "LOADTEST"
+    play, stop = asyncio.Event(), asyncio.Event()
+    presenter = Session(0, server.base, query=f"?present={code}")
+    tasks, _ = await _open_all([presenter], play, stop, timeout)
+    play.set()
+    await asyncio.sleep(settle)
+    solo = await _window(server, seconds, pages=False)
+    followers = [Session(i + 1, server.base, query=f"?follow={code}", presses_play=False) for i in range(n)]
+    more, open_s = await _open_all(followers, play, stop, timeout)
+    print(f"{n} followers open after {open_s:.1f} s", file=sys.stderr, flush=True)
+    await asyncio.sleep(settle)
+    crowd = await _window(server, seconds, pages=False)
+    stop.set()
+    await asyncio.gather(*tasks, *more, return_exceptions=True)
+    return {"presenter": presenter, "followers": followers, "solo": solo, "crowd": crowd, "open_s": open_s}
 
 
 def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settle: float = 10.0,
-        timeout: float = 180.0, after_timeout: float = 90.0, rounds: int = 1, log=print) -> dict:
+        timeout: float = 180.0, after_timeout: float = 90.0, rounds: int = 1, log=print,
+        page_seconds: float = 30.0, bare_seconds: float = 15.0, session_lifetime_s: float = 60.0) -> dict:
     """Serve, load, measure; returns the figures (see the module docstring).
 
     With ``rounds`` > 1 the same server takes one class after another; the figures are the
@@ -446,16 +496,22 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
     """
     cap_value = n if cap == "all" else (None if cap in (None, "default") else int(cap))
     rss_after_rounds = []
-    with Server(cap_value) as server:
+    # serve.sh's session lifetime by default: with a shorter one, a page whose websocket waited in the
+    # queue of a class opening at once was dropped as unused and built a second time when it connected
+    with Server(cap_value, session_lifetime_ms=int(1000 * session_lifetime_s)) as server:
         server.wait_ready()
         time.sleep(2.0)                       # warm-up threads and the t-SNE worker settle
         before = server.sample()
         allocator = "jemalloc" if server.jemalloc else "system"
         log(f"server up on port {server.port} (pid {server.proc.pid}): {before['threads']} threads, "
             f"{before['rss'] / 2**20:.0f} MiB")
+        # the bare engine on the same cores, the server idle beside it: what the class is compared with
+        bare = bare_engine(bare_seconds) if bare_seconds > 0 else math.nan
+        log(f"bare engine: {bare:.0f} examples/s on {os.cpu_count()} cores")
+        before = server.sample()
         for k in range(rounds):
             log(f"class {k + 1} of {rounds}: opening {n} sessions ...")
-            res = asyncio.run(_drive(server, n, seconds, settle, timeout))
+            res = asyncio.run(_drive(server, n, seconds, settle, timeout, page_seconds))
             log("all sessions closed; waiting for the server to end them ...")
             collections_before = server.log_text().count("collected the garbage")
             after = server.sample()
@@ -469,7 +525,8 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
             # close (app/memory.py) and handed back by the allocator a second later: wait until it settles
             after = server.sample()
             t_settle = time.perf_counter()
-            while time.perf_counter() - t_settle < SETTLE_S:
+            # a closed tab's session (and its objects) is discarded once unused for the session lifetime
+            while time.perf_counter() - t_settle < SETTLE_S + session_lifetime_s:
                 time.sleep(2.0)
                 now = server.sample()
                 settled = (abs(now["rss"] - after["rss"]) < 0.01 * after["rss"]
@@ -500,13 +557,16 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
         "measured_s": round(t1 - t0, 1), "open_all_s": round(res["open_s"], 1),
         "errors": [f"session {s.index}: {s.error}" for s in sessions if s.error],
         "training": len(training), "watching": len(watching),
-        "page_load_s_while_opening": {"p50": quantile([s.page_s for s in sessions if s.page_s], 0.5),
-                                      "max": max((s.page_s for s in sessions if s.page_s), default=math.nan)},
         "http_page": {"n": len(page), "p50": quantile(page, 0.5), "p95": quantile(page, 0.95), "max": max(page, default=math.nan)},
         "http_liveness": {"n": len(live), "p50": quantile(live, 0.5), "p95": quantile(live, 0.95),
                           "max": max(live, default=math.nan)},
         "rate": {"min": min(rates, default=math.nan), "median": quantile(rates, 0.5),
                  "max": max(rates, default=math.nan), "total": sum(rates)},
+        "bare_engine_rate": bare, "class_efficiency": sum(rates) / bare if bare else math.nan,
+        "opening": {"served_p50": quantile([s.page_s for s in sessions if s.page_s], 0.5),
+                    "served_max": max((s.page_s for s in sessions if s.page_s), default=math.nan),
+                    "interactive_p50": quantile([s.ready_s for s in sessions if s.ready_s], 0.5),
+                    "interactive_max": max((s.ready_s for s in sessions if s.ready_s), default=math.nan)},
         "fairness_min_max": (min(rates) / max(rates)) if rates and max(rates) > 0 else math.nan,
         "fairness_jain": jain(rates),
         "status_advancing": sum(a for a, _ in adv), "plots_advancing": sum(p for _, p in adv),
@@ -539,6 +599,82 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
     return r
 
 
+def _seen_at(s: Session, t: float) -> float:
+    """The session's example count at time ``t``, interpolated between its status lines."""
+    pts = s.samples
+    if t <= pts[0].t:
+        return pts[0].seen
+    for a, b in zip(pts, pts[1:]):
+        if a.t <= t <= b.t:
+            return a.seen + (b.seen - a.seen) * (t - a.t) / max(1e-9, b.t - a.t)
+    return pts[-1].seen
+
+
+def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, timeout: float = 180.0,
+                  log=print, client_nice: int = 0) -> dict:
+    """Presenter mode under load: the presenter's speed alone, then with ``n`` followers.
+
+    The followers' 30 documents are updated by this process, on the server's two cores; in a
+    class that work is done by 30 other machines.  ``client_nice`` lowers this client (its
+    thread only, after the server started) so that it takes less from the server.
+    """
+    with Server(None) as server:
+        server.wait_ready()
+        time.sleep(2.0)
+        if client_nice:
+            os.setpriority(os.PRIO_PROCESS, 0, client_nice)    # on Linux: this thread, not the server
+        log(f"server up on port {server.port} (pid {server.proc.pid}); presenter alone, then {n} followers")
+        res = asyncio.run(_drive_followers(server, n, seconds, settle, timeout))
+        log_text = server.log_text()
+    p, followers = res["presenter"], res["followers"]
+    solo = p.rate(res["solo"]["t0"], res["solo"]["t1"])
+    crowd = p.rate(res["crowd"]["t0"], res["crowd"]["t1"])
+    t0, t1 = res["crowd"]["t0"], res["crowd"]["t1"]
+    advancing = sum(f.advanced(t0, t1)[0] for f in followers)
+    lag = [_seen_at(p, f.samples[-1].t) - f.samples[-1].seen for f in followers if f.samples and p.samples]
+    def cores(w: dict, key: str) -> float:
+        x = w["samples"]
+        return (x[-1][key] - x[0][key]) / (x[-1]["t"] - x[0]["t"]) if len(x) >= 2 else math.nan
+
+    r = {"followers": n, "presenter_alone": solo, "presenter_followed": crowd,
+         "server_cpu_cores": {"alone": cores(res["solo"], "cpu_s"), "followed": cores(res["crowd"], "cpu_s")},
+         "client_cpu_cores": {k: res[w]["client_cpu_s"] / (res[w]["t1"] - res[w]["t0"])
+                              for k, w in (("alone", "solo"), ("followed", "crowd"))},
+         "client_nice": os.getpriority(os.PRIO_PROCESS, 0),
+         "cost": 1 - crowd / solo if solo else math.nan,
+         "followers_advancing": advancing, "followers_open_s": res["open_s"],
+         "follower_lag_examples": {"median": quantile(lag, 0.5), "max": max(lag, default=math.nan)},
+         "errors": [f"session {s.index}: {s.error}" for s in [p, *followers] if s.error],
+         "server_tracebacks": log_text.count("Traceback"), "load_average": os.getloadavg()}
+    r["targets"] = {"cost_at_most_20pct": r["cost"] <= 0.20, "every_follower_advancing": advancing == n,
+                    "no_errors": not r["errors"]}
+    return r
+
+
+def report_followers(r: dict) -> str:
+    ok = {True: "ok", False: "MISSED"}
+    lines = [
+        f"Presenter mode: one presenting session training spiking 784-500-10, then {r['followers']} followers "
+        f"(load average {' '.join(f'{x:.2f}' for x in r['load_average'])})",
+        f"{'presenter examples/s alone / with followers':<44} {r['presenter_alone']:>8.0f} / {r['presenter_followed']:<8.0f}",
+        f"{'cost of the followers to the presenter':<44} {100 * r['cost']:>7.0f} %   target <= 20 %: "
+        f"{ok[r['targets']['cost_at_most_20pct']]}",
+        f"{'CPU cores, server alone / followed':<44} {r['server_cpu_cores']['alone']:>8.2f} / "
+        f"{r['server_cpu_cores']['followed']:<8.2f}",
+        f"{'CPU cores, load-test client alone / followed':<44} {r['client_cpu_cores']['alone']:>8.2f} / "
+        f"{r['client_cpu_cores']['followed']:<8.2f}   (client at nice {r['client_nice']})",
+        f"{'followers whose status advanced':<44} {r['followers_advancing']:>8} / {r['followers']:<8}   "
+        f"{ok[r['targets']['every_follower_advancing']]}",
+        f"{'followers all open after (s)':<44} {r['followers_open_s']:>8.1f}",
+        f"{'follower behind the presenter (examples) p50 / max':<44} "
+        f"{r['follower_lag_examples']['median']:>8.0f} / {r['follower_lag_examples']['max']:<8.0f}",
+        f"{'tracebacks in the server log':<44} {r['server_tracebacks']:>8}",
+    ]
+    if r["errors"]:
+        lines += ["errors:"] + [f"  {e}" for e in r["errors"][:10]]
+    return "\n".join(lines)
+
+
 def report(r: dict) -> str:
     def f(x, spec=".2f"):
         return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
@@ -560,6 +696,13 @@ def report(r: dict) -> str:
         f"{'examples/s per session  min / median / max':<44} {f(r['rate']['min'], '.0f'):>8} / "
         f"{f(r['rate']['median'], '.0f'):>6} / {f(r['rate']['max'], '.0f'):<8}",
         f"{'examples/s, all sessions together':<44} {f(r['rate']['total'], '.0f'):>28}",
+        f"{'bare engine on the same cores (examples/s)':<44} {f(r['bare_engine_rate'], '.0f'):>28}",
+        f"{'class efficiency (class total / bare engine)':<44} {f(100 * r['class_efficiency'], '.0f'):>27}%   "
+        f"target >= 75 %",
+        f"{'opening at once: page served p50 / max (s)':<44} {f(r['opening']['served_p50'], '.1f'):>13} / "
+        f"{f(r['opening']['served_max'], '.1f'):<12}",
+        f"{'opening at once: interactive p50 / max (s)':<44} {f(r['opening']['interactive_p50'], '.1f'):>13} / "
+        f"{f(r['opening']['interactive_max'], '.1f'):<12}   target <= 3 s",
         f"{'fairness: min/max rate, Jain index':<44} {f(r['fairness_min_max']):>13} / {f(r['fairness_jain'], '.3f'):<12}",
         f"{'status / plot data advancing (sessions)':<44} {r['status_advancing']:>13} / {r['plots_advancing']:<12}   "
         f"{ok[t['every_training_session_advancing']]}",
@@ -602,12 +745,27 @@ def main(argv=None) -> int:
     ap.add_argument("--cap", default="all",
                     help="DENDRITE_MAX_TRAININGS: 'all' (= --sessions), 'default' (the server's), or a number")
     ap.add_argument("--rounds", type=int, default=1, help="classes in a row on the same server (memory)")
+    ap.add_argument("--page-seconds", type=float, default=30.0,
+                    help="a second window, after the speed window, in which a new page is asked for every 2 s")
+    ap.add_argument("--bare-seconds", type=float, default=15.0,
+                    help="how long the bare engine is measured before the class (0: not at all)")
+    ap.add_argument("--followers", action="store_true",
+                    help="presenter mode instead: one presenting session, then --sessions followers")
+    ap.add_argument("--client-nice", type=int, default=0,
+                    help="with --followers: niceness of this client's thread (the followers' browsers)")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
     a = ap.parse_args(argv)
     if not 1 <= a.sessions <= 60 or not 1 <= a.seconds <= 600 or not 1 <= a.rounds <= 5:
         ap.error("--sessions must be 1..60, --seconds 1..600 and --rounds 1..5 (the test is bounded on purpose)")
     log = (lambda *x: print(*x, file=sys.stderr)) if a.json else print
-    r = run(a.sessions, a.seconds, a.cap, a.settle, rounds=a.rounds, log=log)
+    if a.followers:
+        r = run_followers(a.sessions, a.seconds, a.settle, log=log, client_nice=a.client_nice)
+        print(report_followers(r))
+        if a.json:
+            print(json.dumps(_jsonable(r)))
+        return 0 if all(r["targets"].values()) else 1
+    r = run(a.sessions, a.seconds, a.cap, a.settle, rounds=a.rounds, log=log, page_seconds=a.page_seconds,
+            bare_seconds=a.bare_seconds)
     print(report(r))
     if a.json:
         print(json.dumps(_jsonable(r)))

@@ -18,13 +18,16 @@ from benchmarks.load_test import report, run  # noqa: E402
 
 @pytest.mark.timeout(300)
 def test_a_small_class_trains_fairly_and_leaves_nothing_behind():
-    r = run(n=5, seconds=8, cap=3, settle=4, timeout=120, after_timeout=60, log=lambda *a: None)
+    r = run(n=5, seconds=8, cap=3, settle=4, timeout=120, after_timeout=60, log=lambda *a: None,
+            page_seconds=8, bare_seconds=2, session_lifetime_s=3)
     text = report(r)
     assert r["errors"] == [], text
     # three places: three sessions train, the other two get the class-full note (and no stalled page)
     assert (r["training"], r["watching"]) == (3, 2), text
     assert r["status_advancing"] == 3 and r["plots_advancing"] == 3, text
     assert r["rate"]["min"] > 0 and r["fairness_jain"] > 0.8, text
+    # the class's speed is set against the bare engine measured on the same cores, before the class
+    assert r["bare_engine_rate"] > r["rate"]["max"] and 0 < r["class_efficiency"] < 1.5, text
     # every engine thread ends with its session
     assert r["threads"]["after"] <= r["threads"]["before"], text
     assert r["threads"]["during"] >= r["threads"]["before"] + 3, text
