@@ -6,6 +6,16 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:   # so that ``app`` imports as a package next to ``dendcore``
     sys.path.insert(0, _ROOT)
 
+import panel as pn  # noqa: E402
+
 from app.page import build_page  # noqa: E402
 
-build_page().servable(title="Dendrite Lab")
+page = build_page()
+doc = pn.state.curdoc
+if doc is None:
+    page.servable(title="Dendrite Lab")
+else:
+    # Bokeh walks every model of the document again after each of the template's ~20 roots; added
+    # inside one freeze they are walked once (benchmarks/README.md, *Opening*)
+    with doc.models.freeze():
+        page.servable(title="Dendrite Lab")

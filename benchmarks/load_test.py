@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -177,6 +178,10 @@ class Session:
     base: str
     query: str = ""                       # e.g. "?present=CODE" or "?follow=CODE"
     presses_play: bool = True             # a follower has no run of its own to start
+    # "document" keeps a client-side copy of the document, patch by patch, as BokehJS does; "stream"
+    # reads the websocket and only the status line in it: a browser on another machine costs the
+    # server the same, this process far less (for followers, whose 30 copies would take a core here)
+    client: str = "document"
     page_s: float | None = None
     ready_s: float | None = None          # from the page request to the network being built
     played: bool = False
@@ -249,9 +254,17 @@ class Session:
                     self.error = "the server closed the websocket"
                     return
                 if reply.msgtype == "PULL-DOC-REPLY":
-                    reply.push_to_document(doc)
+                    if self.client == "document":
+                        reply.push_to_document(doc)
                     break
             await send_event(doc, DocumentReady())     # what BokehJS sends once the page is drawn
+            if self.client == "stream":
+                closer = asyncio.create_task(self._close_on(stop, ws))
+                try:
+                    await self._read_stream(ws, stop, t0)
+                finally:
+                    closer.cancel()
+                return
 
             async def click_play():
                 await play.wait()
@@ -308,6 +321,30 @@ class Session:
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
             ws.close(1000)   # a clean close, as a tab does
+
+    @staticmethod
+    async def _close_on(stop: asyncio.Event, ws) -> None:
+        await stop.wait()
+        ws.close(1000)
+
+    async def _read_stream(self, ws, stop: asyncio.Event, t0: float) -> None:
+        """Every fragment read and dropped; the example count taken from the text of those that carry it."""
+        while True:
+            fragment = await ws.read_message()
+            if fragment is None:
+                if not stop.is_set():
+                    self.error = "the server closed the websocket"
+                return
+            if not isinstance(fragment, str):
+                continue
+            self.patches += 1
+            seen = SEEN.search(fragment)
+            if self.ready_s is None and (seen or "Running now:" in fragment):
+                self.ready_s = time.perf_counter() - t0     # the network is built (or followed)
+            if seen:
+                now = time.perf_counter()
+                if not self.samples or now - self.samples[-1].t >= 0.2:
+                    self.samples.append(Sample(now, int(seen.group(1)), math.nan))
 
     def _window(self, t0: float, t1: float) -> tuple[Sample, Sample] | None:
         """The status lines that bracket the window: the last one by t0 (or the first after) and the last by t1."""
@@ -467,7 +504,8 @@ async def _drive(server: Server, n: int, seconds: float, settle: float, timeout:
             "open_s": open_s, "client_cpu_s": speed["client_cpu_s"]}
 
 
-async def _drive_followers(server: Server, n: int, seconds: float, settle: float, timeout: float) -> dict:
+async def _drive_followers(server: Server, n: int, seconds: float, settle: float, timeout: float,
+                           client: str = "stream") -> dict:
     """Presenter mode: one session presents and trains alone, then n followers open its code at once."""
     code = "LOADTEST"
     play, stop = asyncio.Event(), asyncio.Event()
@@ -476,7 +514,8 @@ async def _drive_followers(server: Server, n: int, seconds: float, settle: float
     play.set()
     await asyncio.sleep(settle)
     solo = await _window(server, seconds, pages=False)
-    followers = [Session(i + 1, server.base, query=f"?follow={code}", presses_play=False) for i in range(n)]
+    followers = [Session(i + 1, server.base, query=f"?follow={code}", presses_play=False, client=client)
+                 for i in range(n)]
     more, open_s = await _open_all(followers, play, stop, timeout)
     print(f"{n} followers open after {open_s:.1f} s", file=sys.stderr, flush=True)
     await asyncio.sleep(settle)
@@ -611,12 +650,13 @@ def _seen_at(s: Session, t: float) -> float:
 
 
 def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, timeout: float = 180.0,
-                  log=print, client_nice: int = 0) -> dict:
+                  log=print, client_nice: int = 0, client: str = "stream") -> dict:
     """Presenter mode under load: the presenter's speed alone, then with ``n`` followers.
 
-    The followers' 30 documents are updated by this process, on the server's two cores; in a
-    class that work is done by 30 other machines.  ``client_nice`` lowers this client (its
-    thread only, after the server started) so that it takes less from the server.
+    In a class the followers' browsers are other machines.  Here they share the server's two
+    cores: with ``client="document"`` this process applies every patch to 30 copies of the
+    document (most of a core), with ``"stream"`` it only reads the websockets.  ``client_nice``
+    lowers this client (its thread only, after the server started).
     """
     with Server(None) as server:
         server.wait_ready()
@@ -624,14 +664,16 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
         if client_nice:
             os.setpriority(os.PRIO_PROCESS, 0, client_nice)    # on Linux: this thread, not the server
         log(f"server up on port {server.port} (pid {server.proc.pid}); presenter alone, then {n} followers")
-        res = asyncio.run(_drive_followers(server, n, seconds, settle, timeout))
+        res = asyncio.run(_drive_followers(server, n, seconds, settle, timeout, client))
         log_text = server.log_text()
     p, followers = res["presenter"], res["followers"]
     solo = p.rate(res["solo"]["t0"], res["solo"]["t1"])
     crowd = p.rate(res["crowd"]["t0"], res["crowd"]["t1"])
     t0, t1 = res["crowd"]["t0"], res["crowd"]["t1"]
     advancing = sum(f.advanced(t0, t1)[0] for f in followers)
-    lag = [_seen_at(p, f.samples[-1].t) - f.samples[-1].seen for f in followers if f.samples and p.samples]
+    # how far behind the presenter's own page each follower's status line is, over the window
+    lag = [quantile([_seen_at(p, x.t) - x.seen for x in f.samples if t0 <= x.t <= t1], 0.5)
+           for f in followers if p.samples and any(t0 <= x.t <= t1 for x in f.samples)]
     def cores(w: dict, key: str) -> float:
         x = w["samples"]
         return (x[-1][key] - x[0][key]) / (x[-1]["t"] - x[0]["t"]) if len(x) >= 2 else math.nan
@@ -640,7 +682,7 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
          "server_cpu_cores": {"alone": cores(res["solo"], "cpu_s"), "followed": cores(res["crowd"], "cpu_s")},
          "client_cpu_cores": {k: res[w]["client_cpu_s"] / (res[w]["t1"] - res[w]["t0"])
                               for k, w in (("alone", "solo"), ("followed", "crowd"))},
-         "client_nice": os.getpriority(os.PRIO_PROCESS, 0),
+         "client_nice": os.getpriority(os.PRIO_PROCESS, 0), "follower_client": client,
          "cost": 1 - crowd / solo if solo else math.nan,
          "followers_advancing": advancing, "followers_open_s": res["open_s"],
          "follower_lag_examples": {"median": quantile(lag, 0.5), "max": max(lag, default=math.nan)},
@@ -649,6 +691,58 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
     r["targets"] = {"cost_at_most_20pct": r["cost"] <= 0.20, "every_follower_advancing": advancing == n,
                     "no_errors": not r["errors"]}
     return r
+
+
+async def _drive_opening(servers: list[Server], n: int, timeout: float, client: str) -> list[Session]:
+    sessions = [Session(i, servers[i % len(servers)].base, presses_play=False, client=client) for i in range(n)]
+    play, stop = asyncio.Event(), asyncio.Event()
+    tasks, _ = await _open_all(sessions, play, stop, timeout)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return sessions
+
+
+def run_opening(n: int = 30, servers: int = 1, timeout: float = 300.0, log=print, client: str = "stream") -> dict:
+    """``n`` pages asked for in the same second, spread over ``servers`` server processes in turn.
+
+    Several processes are how the nginx config scales (deploy/README.md): each has its own event
+    loop, so page builds run side by side.  Here the sessions alternate between them, about what
+    nginx's ``least_conn`` does with a class arriving at once.  Nobody presses Play: this is the
+    opening alone, timed from the request to the page served and to the network built.
+    """
+    with contextlib.ExitStack() as stack:
+        procs = [stack.enter_context(Server(None)) for _ in range(servers)]
+        for srv in procs:
+            srv.wait_ready()
+        time.sleep(2.0)
+        log(f"{servers} server(s) up on port(s) {', '.join(str(x.port) for x in procs)}; opening {n} pages at once")
+        sessions = asyncio.run(_drive_opening(procs, n, timeout, client))
+        tracebacks = sum(x.log_text().count("Traceback") for x in procs)
+    served = [s.page_s for s in sessions if s.page_s]
+    ready = [s.ready_s for s in sessions if s.ready_s]
+    return {"sessions": n, "servers": servers, "client": client,
+            "served": {"p50": quantile(served, 0.5), "max": max(served, default=math.nan)},
+            "interactive": {"p50": quantile(ready, 0.5), "max": max(ready, default=math.nan), "n": len(ready)},
+            "errors": [f"session {s.index}: {s.error}" for s in sessions if s.error],
+            "server_tracebacks": tracebacks, "load_average": os.getloadavg(),
+            "targets": {"all_interactive_within_3s": len(ready) == n and max(ready) <= 3.0}}
+
+
+def report_opening(r: dict) -> str:
+    ok = {True: "ok", False: "MISSED"}
+    lines = [
+        f"Opening: {r['sessions']} pages asked for at once, over {r['servers']} server process(es), read as a "
+        f"{r['client']} "
+        f"(load average {' '.join(f'{x:.2f}' for x in r['load_average'])})",
+        f"{'page served after (s) p50 / max':<44} {r['served']['p50']:>8.1f} / {r['served']['max']:<8.1f}",
+        f"{'interactive (network built) after (s) p50 / max':<44} {r['interactive']['p50']:>8.1f} / "
+        f"{r['interactive']['max']:<8.1f}   all within 3 s: {ok[r['targets']['all_interactive_within_3s']]}",
+        f"{'pages interactive':<44} {r['interactive']['n']:>8} / {r['sessions']:<8}",
+        f"{'tracebacks in the server logs':<44} {r['server_tracebacks']:>8}",
+    ]
+    if r["errors"]:
+        lines += ["errors:"] + [f"  {e}" for e in r["errors"][:10]]
+    return "\n".join(lines)
 
 
 def report_followers(r: dict) -> str:
@@ -662,7 +756,8 @@ def report_followers(r: dict) -> str:
         f"{'CPU cores, server alone / followed':<44} {r['server_cpu_cores']['alone']:>8.2f} / "
         f"{r['server_cpu_cores']['followed']:<8.2f}",
         f"{'CPU cores, load-test client alone / followed':<44} {r['client_cpu_cores']['alone']:>8.2f} / "
-        f"{r['client_cpu_cores']['followed']:<8.2f}   (client at nice {r['client_nice']})",
+        f"{r['client_cpu_cores']['followed']:<8.2f}   (client at nice {r['client_nice']}, "
+        f"followers read as a {r['follower_client']})",
         f"{'followers whose status advanced':<44} {r['followers_advancing']:>8} / {r['followers']:<8}   "
         f"{ok[r['targets']['every_follower_advancing']]}",
         f"{'followers all open after (s)':<44} {r['followers_open_s']:>8.1f}",
@@ -753,13 +848,31 @@ def main(argv=None) -> int:
                     help="presenter mode instead: one presenting session, then --sessions followers")
     ap.add_argument("--client-nice", type=int, default=0,
                     help="with --followers: niceness of this client's thread (the followers' browsers)")
+    ap.add_argument("--client", choices=("stream", "document"), default="stream",
+                    help="with --followers or --opening: 'stream' reads each websocket and only the status in it "
+                         "(the server's cost, as with browsers on other machines); 'document' also keeps a copy "
+                         "of each document here, patch by patch, as a browser does, on the server's cores. A "
+                         "training class is always read as documents (it clicks Play and checks the plots)")
+    ap.add_argument("--opening", action="store_true",
+                    help="only open --sessions pages at once (nobody trains) and time them")
+    ap.add_argument("--servers", type=int, default=1,
+                    help="with --opening: server processes the pages are spread over (1..4)")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
     a = ap.parse_args(argv)
     if not 1 <= a.sessions <= 60 or not 1 <= a.seconds <= 600 or not 1 <= a.rounds <= 5:
         ap.error("--sessions must be 1..60, --seconds 1..600 and --rounds 1..5 (the test is bounded on purpose)")
     log = (lambda *x: print(*x, file=sys.stderr)) if a.json else print
+    if a.opening:
+        if not 1 <= a.servers <= 4:
+            ap.error("--servers must be 1..4")
+        r = run_opening(a.sessions, a.servers, log=log, client=a.client)
+        print(report_opening(r))
+        if a.json:
+            print(json.dumps(_jsonable(r)))
+        return 0 if all(r["targets"].values()) else 1
     if a.followers:
-        r = run_followers(a.sessions, a.seconds, a.settle, log=log, client_nice=a.client_nice)
+        r = run_followers(a.sessions, a.seconds, a.settle, log=log, client_nice=a.client_nice,
+                          client=a.client)
         print(report_followers(r))
         if a.json:
             print(json.dumps(_jsonable(r)))

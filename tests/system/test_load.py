@@ -38,3 +38,37 @@ def test_a_small_class_trains_fairly_and_leaves_nothing_behind():
     # the server stayed responsive enough to answer at all (the latency target is the full run's)
     assert r["http_liveness"]["n"] > 0 and r["http_liveness"]["max"] < 10, text
     assert r["http_page"]["n"] > 0 and r["http_page"]["max"] < 20, text
+
+
+def test_a_stream_reader_takes_the_example_count_from_the_raw_messages():
+    """The followers' and opening reader keeps no document: it must still see readiness and progress,
+    skip binary buffers, and say when the server closed the websocket before the end."""
+    import asyncio
+
+    from benchmarks.load_test import Session
+
+    class FakeSocket:
+        def __init__(self, fragments):
+            self.fragments = list(fragments)
+
+        async def read_message(self):
+            return self.fragments.pop(0) if self.fragments else None
+
+    frames = ['{"msgtype":"PATCH-DOC"}', b"\x00\x01binary buffer",
+              '{"events":[{"new":"Running now: spiking 784-500-10"}]}',
+              '{"events":[{"new":"training · examples seen: 1200 · 1,000 ex/s"}]}']
+    s = Session(0, "http://unused", client="stream")
+
+    async def read(stopped: bool):
+        stop = asyncio.Event()
+        if stopped:
+            stop.set()
+        await s._read_stream(FakeSocket(frames), stop, 0.0)
+
+    asyncio.run(read(stopped=False))
+    assert s.ready_s is not None and s.patches == 3
+    assert [x.seen for x in s.samples] == [1200]
+    assert s.error == "the server closed the websocket"
+    s.error, s.samples = None, []
+    asyncio.run(read(stopped=True))      # a close we asked for is no error
+    assert s.error is None and [x.seen for x in s.samples] == [1200]
