@@ -16,6 +16,7 @@ if doc is None:
     page.servable(title="Dendrite Lab")
 else:
     # Bokeh walks every model of the document again after each of the template's ~20 roots; added
-    # inside one freeze they are walked once (benchmarks/README.md, *Opening*)
+    # inside one freeze they are walked once (GET /app median 0.74 -> 0.51 s;
+    # benchmarks/README.md, *Load test*, 30 pages opened in the same second)
     with doc.models.freeze():
         page.servable(title="Dendrite Lab")

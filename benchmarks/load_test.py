@@ -3,6 +3,8 @@
     python -m benchmarks.load_test                       # 30 sessions, every one allowed to train
     python -m benchmarks.load_test --cap default         # the server's own cap (from its measured speed, 2-16 per core)
     python -m benchmarks.load_test --sessions 6 --seconds 10 --json
+    python -m benchmarks.load_test --followers           # one presenter, then 30 followers of its code
+    python -m benchmarks.load_test --opening --servers 2 # 30 pages at once over two server processes
 
 Starts ``deploy/serve.sh`` (the Docker image's command) on a free loopback port and
 opens N sessions at once.  Each session does what a browser does: it GETs ``/app``
