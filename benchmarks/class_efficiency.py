@@ -34,7 +34,7 @@ def bare_engine(seconds: float, threads: int | None = None) -> float:
     Trainer per core, each in its own thread (the kernels release the GIL), chunks sized as the
     server sizes them, no snapshots, tests, probes or pages."""
     from dendcore import Diagnostics, Trainer, get_preset, load_dataset
-    from app.pacing import MAX_CHUNK, TARGET_CHUNK_S
+    from app.pacing import MAX_CHUNK, ChunkPacer, Pacing
 
     threads = threads or os.cpu_count() or 1
     data = load_dataset("mnist")
@@ -47,13 +47,14 @@ def bare_engine(seconds: float, threads: int | None = None) -> float:
     end = [math.inf]
 
     def work(k: int) -> None:
-        tr, n = trainers[k], 50
+        tr, pacer, full_speed = trainers[k], ChunkPacer(spec.mode, spec.sizes), Pacing()
         start.wait()
         while time.perf_counter() < end[0]:
+            n = pacer.size(full_speed, stepping=False, room=MAX_CHUNK)
             t = time.perf_counter()
             tr.train_examples(n)
+            pacer.done(n, t, time.perf_counter() - t, full_speed)
             counts[k] += n
-            n = int(min(MAX_CHUNK, max(1, n / max(1e-6, time.perf_counter() - t) * TARGET_CHUNK_S)))
 
     pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
     for th in pool:
@@ -78,17 +79,15 @@ def engines(n: int, seconds: float, variant: str, settle: float = 3.0) -> dict:
     spec = get_preset("glr17-1hl").spec
     pool = [cls(name=f"bench-{k}") for k in range(n)]
     stop = threading.Event()
-    tests = [0]
 
     def drain() -> None:        # what the pages' drains do with the queues: take everything, often
         while not stop.is_set():
             for e in pool:
                 while True:
                     try:
-                        ev = e.out.get_nowait()
+                        e.out.get_nowait()
                     except Exception:
                         break
-                    tests[0] += type(ev).__name__ == "TestMeasured"
             time.sleep(0.05)
 
     drainer = threading.Thread(target=drain, daemon=True)

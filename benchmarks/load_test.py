@@ -280,11 +280,7 @@ class Session:
                         return
                     await asyncio.sleep(0.1)
 
-            async def close_on_stop():
-                await stop.wait()
-                ws.close(1000)      # a clean close, as a tab does; the reader below then ends
-
-            helpers = [asyncio.create_task(click_play()), asyncio.create_task(close_on_stop())]
+            helpers = [asyncio.create_task(click_play()), asyncio.create_task(self._close_on(stop, ws))]
             train_src = None
             panes = {}
             try:
@@ -327,7 +323,7 @@ class Session:
     @staticmethod
     async def _close_on(stop: asyncio.Event, ws) -> None:
         await stop.wait()
-        ws.close(1000)
+        ws.close(1000)      # a clean close, as a tab does; the reader then ends
 
     async def _read_stream(self, ws, stop: asyncio.Event, t0: float) -> None:
         """Every fragment read and dropped; the example count taken from the text of those that carry it."""
@@ -730,66 +726,70 @@ def run_opening(n: int = 30, servers: int = 1, timeout: float = 300.0, log=print
             "targets": {"all_interactive_within_3s": len(ready) == n and max(ready) <= 3.0}}
 
 
-def report_opening(r: dict) -> str:
-    ok = {True: "ok", False: "MISSED"}
-    lines = [
-        f"Opening: {r['sessions']} pages asked for at once, over {r['servers']} server process(es), read as a "
-        f"{r['client']} "
-        f"(load average {' '.join(f'{x:.2f}' for x in r['load_average'])})",
-        f"{'page served after (s) p50 / max':<44} {r['served']['p50']:>8.1f} / {r['served']['max']:<8.1f}",
-        f"{'interactive (network built) after (s) p50 / max':<44} {r['interactive']['p50']:>8.1f} / "
-        f"{r['interactive']['max']:<8.1f}   all within 3 s: {ok[r['targets']['all_interactive_within_3s']]}",
-        f"{'pages interactive':<44} {r['interactive']['n']:>8} / {r['sessions']:<8}",
-        f"{'tracebacks in the server logs':<44} {r['server_tracebacks']:>8}",
-    ]
+OK = {True: "ok", False: "MISSED"}
+
+
+def _load_average(r: dict) -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in r["load_average"])
+
+
+def _with_errors(lines: list[str], r: dict) -> str:
     if r["errors"]:
-        lines += ["errors:"] + [f"  {e}" for e in r["errors"][:10]]
+        lines += ["", "errors:"] + [f"  {e}" for e in r["errors"][:10]]
     return "\n".join(lines)
 
 
+def report_opening(r: dict) -> str:
+    lines = [
+        f"Opening: {r['sessions']} pages asked for at once, over {r['servers']} server process(es), read as a "
+        f"{r['client']} ({_load_average(r)})",
+        f"{'page served after (s) p50 / max':<44} {r['served']['p50']:>8.1f} / {r['served']['max']:<8.1f}",
+        f"{'interactive (network built) after (s) p50 / max':<44} {r['interactive']['p50']:>8.1f} / "
+        f"{r['interactive']['max']:<8.1f}   all within 3 s: {OK[r['targets']['all_interactive_within_3s']]}",
+        f"{'pages interactive':<44} {r['interactive']['n']:>8} / {r['sessions']:<8}",
+        f"{'tracebacks in the server logs':<44} {r['server_tracebacks']:>8}",
+    ]
+    return _with_errors(lines, r)
+
+
 def report_followers(r: dict) -> str:
-    ok = {True: "ok", False: "MISSED"}
     lines = [
         f"Presenter mode: one presenting session training spiking 784-500-10, then {r['followers']} followers "
-        f"(load average {' '.join(f'{x:.2f}' for x in r['load_average'])})",
+        f"({_load_average(r)})",
         f"{'presenter examples/s alone / with followers':<44} {r['presenter_alone']:>8.0f} / {r['presenter_followed']:<8.0f}",
         f"{'cost of the followers to the presenter':<44} {100 * r['cost']:>7.0f} %   target <= 20 %: "
-        f"{ok[r['targets']['cost_at_most_20pct']]}",
+        f"{OK[r['targets']['cost_at_most_20pct']]}",
         f"{'CPU cores, server alone / followed':<44} {r['server_cpu_cores']['alone']:>8.2f} / "
         f"{r['server_cpu_cores']['followed']:<8.2f}",
         f"{'CPU cores, load-test client alone / followed':<44} {r['client_cpu_cores']['alone']:>8.2f} / "
         f"{r['client_cpu_cores']['followed']:<8.2f}   (client at nice {r['client_nice']}, "
         f"followers read as a {r['follower_client']})",
         f"{'followers whose status advanced':<44} {r['followers_advancing']:>8} / {r['followers']:<8}   "
-        f"{ok[r['targets']['every_follower_advancing']]}",
+        f"{OK[r['targets']['every_follower_advancing']]}",
         f"{'followers all open after (s)':<44} {r['followers_open_s']:>8.1f}",
         f"{'follower behind the presenter (examples) p50 / max':<44} "
         f"{r['follower_lag_examples']['median']:>8.0f} / {r['follower_lag_examples']['max']:<8.0f}",
         f"{'tracebacks in the server log':<44} {r['server_tracebacks']:>8}",
     ]
-    if r["errors"]:
-        lines += ["errors:"] + [f"  {e}" for e in r["errors"][:10]]
-    return "\n".join(lines)
+    return _with_errors(lines, r)
 
 
 def report(r: dict) -> str:
     def f(x, spec=".2f"):
         return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
-    ok = {True: "ok", False: "MISSED"}
     t = r["targets"]
     lines = [
         f"Load test: {r['sessions']} sessions, training cap {r['cap']}, measured for {r['measured_s']} s "
-        f"(all pages open and networks built after {r['open_all_s']} s; load average "
-        f"{' '.join(f'{x:.2f}' for x in r['load_average'])})",
+        f"(all pages open and networks built after {r['open_all_s']} s; {_load_average(r)})",
         "",
         f"{'figure':<44} {'value':>28}   target",
         f"{'sessions training / watching (class full)':<44} {r['training']:>13} / {r['watching']:<12}   "
-        f"{ok[t['every_session_trains_or_watches']]}",
+        f"{OK[t['every_session_trains_or_watches']]}",
         f"{'GET /app  p50 / p95 / max (s)':<44} {f(r['http_page']['p50']):>8} / {f(r['http_page']['p95']):>6} / "
-        f"{f(r['http_page']['max']):<8}   p95 < 1 s: {ok[r['http_page']['p95'] < P95_TARGET_S]}",
+        f"{f(r['http_page']['max']):<8}   p95 < 1 s: {OK[r['http_page']['p95'] < P95_TARGET_S]}",
         f"{'GET /liveness  p50 / p95 / max (s)':<44} {f(r['http_liveness']['p50'], '.3f'):>8} / "
         f"{f(r['http_liveness']['p95'], '.3f'):>6} / {f(r['http_liveness']['max'], '.3f'):<8}   "
-        f"p95 < 1 s: {ok[r['http_liveness']['p95'] < P95_TARGET_S]}",
+        f"p95 < 1 s: {OK[r['http_liveness']['p95'] < P95_TARGET_S]}",
         f"{'examples/s per session  min / median / max':<44} {f(r['rate']['min'], '.0f'):>8} / "
         f"{f(r['rate']['median'], '.0f'):>6} / {f(r['rate']['max'], '.0f'):<8}",
         f"{'examples/s, all sessions together':<44} {f(r['rate']['total'], '.0f'):>28}",
@@ -802,14 +802,14 @@ def report(r: dict) -> str:
         f"{f(r['opening']['interactive_max'], '.1f'):<12}   target <= 3 s",
         f"{'fairness: min/max rate, Jain index':<44} {f(r['fairness_min_max']):>13} / {f(r['fairness_jain'], '.3f'):<12}",
         f"{'status / plot data advancing (sessions)':<44} {r['status_advancing']:>13} / {r['plots_advancing']:<12}   "
-        f"{ok[t['every_training_session_advancing']]}",
+        f"{OK[t['every_training_session_advancing']]}",
         f"{'CPU cores: server / t-SNE worker / client':<44} {f(r['server_cpu_cores']):>8} / "
         f"{f(r['tsne_worker_cpu_cores']):>6} / {f(r['client_cpu_cores']):<8}",
         f"{'server threads  before / during / after':<44} {r['threads']['before']:>8} / {r['threads']['during']:>6} / "
-        f"{r['threads']['after']:<8}   {ok[t['threads_back_to_baseline']]}",
+        f"{r['threads']['after']:<8}   {OK[t['threads_back_to_baseline']]}",
         f"{'server RSS MiB  before / during / after':<44} {f(r['rss_mib']['before'], '.0f'):>8} / "
         f"{f(r['rss_mib']['during'], '.0f'):>6} / {f(r['rss_mib']['after'], '.0f'):<8}   "
-        f"+{100 * r['memory_growth']:.1f} %: {ok[t['memory_within_20pct']]}",
+        f"+{100 * r['memory_growth']:.1f} %: {OK[t['memory_within_20pct']]}",
         f"{'server RSS MiB after each class':<44} {' / '.join(f'{x:.0f}' for x in r['rss_mib_after_each_class']):>28}",
         f"{'t-SNE worker RSS MiB  before / after':<44} {f(r['tsne_worker_rss_mib']['before'], '.0f'):>13} / "
         f"{f(r['tsne_worker_rss_mib']['after'], '.0f'):<12}",
@@ -819,9 +819,7 @@ def report(r: dict) -> str:
         f"{'full GC pauses >= 0.25 s: count, longest (s)':<44} {len(r['gc_pauses_s']):>13} / "
         f"{f(max(r['gc_pauses_s'], default=math.nan)):<12}",
     ]
-    if r["errors"]:
-        lines += ["", "errors:"] + [f"  {e}" for e in r["errors"][:10]]
-    return "\n".join(lines)
+    return _with_errors(lines, r)
 
 
 def _jsonable(x):
