@@ -336,6 +336,16 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
         self._active = False
 
     @property
+    def has_news(self) -> bool:
+        """A poll could bring something now or soon (cheap: the page's tab watch asks it 4 times a second
+        for every dozing session).  Followers and class experiments are fed from outside this session,
+        and a watching student is told when a training place frees up, so they always say yes."""
+        if self.is_following or self.in_experiment or self.watching or self._pending_run is not None:
+            return True
+        engines = [self._engine, self._ghost.engine]
+        return any(e is not None and e.has_news for e in engines) or self._tsne.has_result
+
+    @property
     def threads_alive(self) -> bool:
         """Some thread of this session (training, test, ghost) has not ended yet."""
         engines = [self._engine, self._ghost.engine]

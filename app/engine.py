@@ -42,6 +42,7 @@ QUEUE_SIZE = 32            # events; the thread waits when the page falls this f
 PROBE_EVERY_S = 6.0        # t-SNE probe activity at most this often
 FIRST_PROBE_DELAY_S = 2.0  # the first map waits this long, so it does not slow the page's first seconds
 ALLOWANCE_WAIT_S = 0.02    # a thread held back by ``allowance`` looks again this often
+IDLE_WAIT_S = 5.0          # a thread with nothing to do wakes this often (commands wake it at once)
 MAX_STEPS = 100            # queued Step presses: a burst of clicks cannot queue forever
 PROGRESS_EVERY_S = 0.2     # between two snapshots, the latest example is shown at most this often
 
@@ -193,6 +194,11 @@ class Engine:
         return self._running
 
     @property
+    def has_news(self) -> bool:
+        """Something for the page now or soon: training, stepping, building, or events waiting."""
+        return bool(self._running or self._steps or self._config is not None or self._live) or not self.out.empty()
+
+    @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -296,10 +302,13 @@ class Engine:
                     continue
                 if run is not None and run.pending and run.reported_at != run.tr.examples_seen:
                     break           # paused with the latest examples not shown yet
-                if (run is not None and self._wants_probe(run.tr) and run.tr.examples_seen != run.probed_at
-                        and now >= run.next_probe_t):
-                    break
-                self._cond.wait(0.5)
+                wait = IDLE_WAIT_S
+                if run is not None and self._wants_probe(run.tr) and run.tr.examples_seen != run.probed_at:
+                    if now >= run.next_probe_t:
+                        break
+                    wait = min(wait, run.next_probe_t - now)
+                # every command notifies the condition: the timeout only bounds a missed notification
+                self._cond.wait(wait)
             cmd = Commands(self._config, self._live, self._live_t, self._running, self._steps,
                            Pacing(**vars(self._pacing)), self._state_requests)
             self._config, self._live, self._live_t, self._state_requests = None, {}, None, []

@@ -13,13 +13,23 @@ Importing it swaps the handlers of every app's page (``/app``) and embed script
 * **A budget of page-building time per client** (:mod:`app.ratelimit`): building a page
   holds the event loop for 1–2 s (more on a busy machine), so each client address may use
   ``DENDRITE_PAGE_BURST_S`` seconds of it at once, refilled at ``DENDRITE_PAGE_SHARE`` of the
-  loop; beyond that the answer is an immediate 429 with ``Retry-After``.  The client is the socket's peer, or, when that peer is a trusted proxy
+  loop; beyond that the answer is a 429 with ``Retry-After`` (sent slowly, below).  A page that opens in
+  a browser gives its time back (app/page.py reports it), so only pages nobody opens count.
+  The request carries its :class:`~app.ratelimit.PageTicket` (``dendrite_page``) to the
+  session for that.  The client is the socket's peer, or, when that peer is a trusted proxy
   (loopback, or an address in ``DENDRITE_TRUSTED_PROXIES``), the address the proxy forwarded:
   with ``--use-xheaders`` Tornado believes ``X-Real-IP`` from anyone, which would let a
   flooding client pose as a new one on every request.
+* **Refusals answered slowly.**  A refusal is cheap, but not free: a client looping on the
+  page got ~440 refusals a second, whose handling held the GIL so much that a training
+  student's engine lost 70 % of its speed.  A refusal therefore waits ``REFUSAL_DELAY_S``
+  before it is sent (a sleeping coroutine costs nothing), so each connection of a flood gets
+  about one answer a second; a browser's refusal page is only a second later.  Beyond
+  ``MAX_WAITING`` waiting refusals per client, the connection is closed without an answer.
 """
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import math
@@ -30,7 +40,7 @@ from urllib.parse import parse_qsl, urlencode
 import panel.io.server  # noqa: F401  (Panel replaces Bokeh's page handlers on import; guard Panel's)
 from bokeh.server import urls as bokeh_urls
 
-from .ratelimit import LoopBudgets, page_budgets_from_env
+from .ratelimit import PageTicket, page_budgets
 
 log = logging.getLogger("dendrite_lab.front_door")
 
@@ -38,15 +48,10 @@ SESSION_ARGS = ("bokeh-session-id", "bokeh-token")
 SESSION_HEADER = "Bokeh-Session-Id"
 
 ROUTES: list = []       # panel serve --plugins wants this; the guard needs no routes of its own
+REFUSAL_DELAY_S = 1.0   # a refused page is answered after this long (see the module docstring)
+MAX_WAITING = 16        # refusals per client waiting at once; beyond, connections are closed at once
 
-_budgets: LoopBudgets | None = None
-
-
-def page_budgets() -> LoopBudgets:
-    global _budgets
-    if _budgets is None:
-        _budgets = page_budgets_from_env()
-    return _budgets
+_waiting: dict[str, int] = {}
 
 
 def _trusted_proxies() -> set[str]:
@@ -104,21 +109,42 @@ class FrontDoor:
         key = client_key(request)
         verdict = page_budgets().admit(key)
         if verdict.allowed:
-            self._dl_charge = (key, verdict.reserved_s, time.perf_counter())
+            # the session finds it through its request (Bokeh's request proxy passes public names on)
+            request.dendrite_page = PageTicket(key, verdict.reserved_s, time.perf_counter())
         else:
             retry = max(1, math.ceil(verdict.retry_after_s))
             log.warning("page rate limit: refused a page for client %s (retry in %d s)", key, retry)
-            self.set_status(429)
-            self.set_header("Retry-After", str(retry))
-            self.set_header("Cache-Control", "no-store")
-            self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.finish(_limited_page(retry))
+            await self._refuse_slowly(key, retry)
+
+    async def _refuse_slowly(self, key: str, retry: int) -> None:
+        waiting = _waiting.get(key, 0)
+        if waiting >= MAX_WAITING:
+            self.request.connection.close()
+            self._finished = True       # nothing more is written to this request
+            return
+        _waiting[key] = waiting + 1
+        try:
+            await asyncio.sleep(REFUSAL_DELAY_S)
+        finally:
+            left = _waiting.get(key, 1) - 1
+            if left > 0:
+                _waiting[key] = left
+            else:
+                _waiting.pop(key, None)
+        if self.request.connection.stream is not None and self.request.connection.stream.closed():
+            self._finished = True       # the client gave up meanwhile
+            return
+        self.set_status(429)
+        self.set_header("Retry-After", str(retry))
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(_limited_page(retry))
 
     def on_finish(self):
-        charge = getattr(self, "_dl_charge", None)
-        if charge is not None:
-            key, reserved, t0 = charge
-            page_budgets().settle(key, reserved, time.perf_counter() - t0)
+        ticket = getattr(self.request, "dendrite_page", None)
+        if ticket is not None and ticket.cost_s is None:
+            ticket.cost_s = time.perf_counter() - ticket.started
+            page_budgets().settle(ticket.key, ticket.reserved_s, ticket.cost_s)
         super().on_finish()
 
 

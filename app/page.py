@@ -9,10 +9,10 @@ from collections import deque
 
 import numpy as np
 import panel as pn
-from panel.io.callbacks import PeriodicCallback
 
-from . import assets, class_experiment, glossary, limits, memory
+from . import assets, class_experiment, glossary, limits, memory, ratelimit
 from .address_bar import LinkFix
+from .drain import Drain
 from .downloads import Downloads
 from . import query as link_query
 from .cards import ExperimentCards
@@ -37,9 +37,6 @@ def as_text(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>&\"'=:$])", r"\\\1", text or "")
 
 
-POLL_PERIOD_MS = 200            # the drain runs 5 times a second (when the server is not crowded)
-MAX_POLL_PERIOD_MS = 2000       # ... and at least every 2 s however many sessions share the server
-DRAIN_BUDGET = 0.3              # share of the server's event loop the drains of all sessions may take
 ATTACH_ORDER = ("learning", "plateaus", "example", "alignment", "tsne")
 
 link_query.install()        # long values in a link are refused before Panel converts them (app/query.py)
@@ -83,11 +80,9 @@ class Dashboard:
         self.update_times: deque[float] = deque(maxlen=500)   # wall times of plot updates (benchmark)
         self.first_point_t: float | None = None
         self.timeline: dict[str, float] = {"created": time.perf_counter()}   # for the benchmark
-        self._callback = None
+        self.drain = Drain()                    # the periodic drain, once the page shows
         self.root = None                        # the page's template (set by build_page)
         self.link_refused: list[str] = []       # settings of the page's link that were refused
-        self.tick_cost: float | None = None     # seconds a drain takes (moving average)
-        self._ticks = 0
         self._closed = False
         self._to_attach: list = []
         self.link_fix = LinkFix()               # the address bar after a link with refused values
@@ -98,6 +93,7 @@ class Dashboard:
         self._buttons = None
         self._doc = None                        # the session's document, once the page is shown
         self._tab = limits.TabWatch()
+        self._page_ticket: ratelimit.PageTicket | None = None   # this page's building time, given back
 
         c = controller
         self.status = pn.pane.Str(c.param.status, css_classes=["dl-status"], name="status",
@@ -232,6 +228,16 @@ class Dashboard:
         pn.config.exception_handler = _weak_handler(self)
         pn.state.onload(self._go)
 
+    def _give_page_time_back(self) -> None:
+        """The page opened in a browser: the time its build took is given back to its client's page
+        budget (app/ratelimit.py), which is then only spent by pages nobody opens."""
+        request = getattr(getattr(self._doc, "session_context", None), "request", None)
+        ticket = getattr(request, "dendrite_page", None)        # set by app/front_door.py when it is in use
+        if isinstance(ticket, ratelimit.PageTicket) and ticket.cost_s is not None and not ticket.opened:
+            ticket.opened = ratelimit.page_budgets().opened(ticket.key, ticket.cost_s)
+            if ticket.opened:
+                self._page_ticket = ticket
+
     def on_exception(self, exc: BaseException) -> None:
         """A change the browser sent failed (e.g. a value outside a control's range).
 
@@ -266,6 +272,7 @@ class Dashboard:
             return
         self.timeline["onload"] = time.perf_counter()
         self._doc = pn.state.curdoc
+        self._give_page_time_back()
         self.link_fix.start(self.ctrl, self.link_refused)
         if self.role is not None:
             kind, code = self.role
@@ -277,38 +284,14 @@ class Dashboard:
                 self.show_class_map(self.ctrl.experiment)
         self.ctrl.activate()
         _watch_tabs_start()
-        # background: Panel would otherwise flag the server "busy" around every drain, which sets the
-        # busy indicator of every open page in the process (quadratic in sessions; 16 % of the event
-        # loop with 30 sessions in the load test)
-        self._callback = PeriodicCallback(callback=self._timed_tick, period=POLL_PERIOD_MS, background=True)
-        self._callback.start()
+        self.drain.start(self._timed_tick)
 
     def _timed_tick(self) -> None:
         t0 = time.perf_counter()
         try:
             self.tick()
         finally:
-            self._pace(time.perf_counter() - t0)
-
-    def _pace(self, cost: float) -> None:
-        """Slow every session's drain down when together they would crowd the event loop.
-
-        One thread serves all pages, websockets and drains of this process.  Thirty
-        sessions draining five times a second left no time for new pages (the load test
-        measured page loads of several seconds), so the period is chosen such that all
-        drains together take about ``DRAIN_BUDGET`` of the loop, from their measured
-        costs: a lone session keeps 5 updates a second, a full class gets fewer but larger
-        ones (the plots show every snapshot either way).
-        """
-        self.tick_cost = cost if self.tick_cost is None else 0.9 * self.tick_cost + 0.1 * cost
-        self._ticks += 1
-        cb = self._callback
-        if cb is None or self._ticks % 10:
-            return
-        load = sum(d.tick_cost or 0.0 for d in list(SESSIONS) if not d._closed and d._callback is not None)
-        period = int(min(MAX_POLL_PERIOD_MS, max(POLL_PERIOD_MS, 1000.0 * load / DRAIN_BUDGET)))
-        if abs(period - cb.period) > 0.2 * cb.period:
-            cb.period = period
+            self.drain.pace(time.perf_counter() - t0)
 
     def _lock_and_warm(self) -> None:
         """Controls read-only while following (or pinned in a class experiment); Play held back while
@@ -334,7 +317,8 @@ class Dashboard:
         """Drain the engine's queue into the plots (one batch of stream events)."""
         if self._closed:
             return
-        if self.warming.visible or not WARMUP.done.is_set():
+        waiting = self.warming.visible or not WARMUP.done.is_set()
+        if waiting:
             self._follow_warm_up()
         if self.link_fix.watching:
             self.link_fix.recheck()
@@ -343,8 +327,11 @@ class Dashboard:
             if up.empty:
                 if self._to_attach:
                     self._attach(1)
+                else:
+                    self.drain.found(waiting or self.link_fix.watching or self.ctrl.has_news)
                 self._show_reference()
                 return
+            self.drain.found(True)
             if up.new_run:
                 self._new_plots()
                 self._showing_reference = False
@@ -369,6 +356,9 @@ class Dashboard:
         session = getattr(getattr(self._doc, "session_context", None), "_session", None)
         if session is None or self._closed:
             return
+        if self.drain.dozing and self.ctrl.has_news:
+            doc = self._doc
+            doc.add_next_tick_callback(lambda: self.drain.wake(doc))
         if self._tab.gone(session.connection_count, now) and self.ctrl.running:
             self._doc.add_next_tick_callback(self._stop_for_closed_tab)
 
@@ -435,11 +425,10 @@ class Dashboard:
         if self._closed:
             return
         self._closed = True
-        if self._callback is not None:
-            try:
-                self._callback.stop()
-            except Exception:
-                pass
+        if self._page_ticket is not None:
+            ratelimit.page_budgets().closed(self._page_ticket.key)
+            self._page_ticket = None
+        self.drain.stop()
         if self.class_map is not None:
             self.class_map.stop()
         self.ctrl.close()

@@ -4,11 +4,14 @@ A presenting session publishes every poll's news into a :class:`Broadcast` under
 short code; a following session (``/app?follow=CODE``) has no engine of its own
 and draws the same news into its own plots.  A follower that opens late gets the
 run so far in one catch-up update, then the news as they come.  Codes live in the
-server process that hosts the presenter (behind nginx, ``least_conn`` may send a
-follower to another process: the page then says the code is unknown there).
+server process that hosts the presenter.  Behind nginx the config sends a link with a code
+to the server its first character names, so each server makes codes that start with one of
+its own characters (``DENDRITE_CODE_LETTERS``, deploy/README.md); elsewhere the page says
+the code is unknown on that server.
 """
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import threading
@@ -37,8 +40,15 @@ def normalise_code(text: Any) -> str:
     return code
 
 
+def code_letters() -> str:
+    """The characters this server's codes start with: ``DENDRITE_CODE_LETTERS`` (those of them in the
+    code alphabet), or any."""
+    own = "".join(c for c in os.environ.get("DENDRITE_CODE_LETTERS", "").upper()[:64] if c in CODE_ALPHABET)
+    return own or CODE_ALPHABET
+
+
 def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return secrets.choice(code_letters()) + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH - 1))
 
 
 @dataclass

@@ -11,15 +11,23 @@ long each page takes; this one is counted in *seconds of loop time*:
 * a page is let through when the client has at least what a page costs now (a moving
   average of measured builds), which is reserved; when the build ends the reservation is
   corrected to what it really cost;
-* otherwise the answer is a refusal with the time after which the page would be let through.
+* otherwise the answer is a refusal with the time after which the page would be let through;
+* a page that a browser really opened (its websocket came and it reported itself drawn) gives
+  its building time back, for up to ``open_pages`` open pages per client at once.  A flood of
+  page requests opens nothing and gets nothing back; a class behind one NAT address, which
+  shares one budget, gets its time back as fast as its pages open.  While pages let through
+  are still opening, a refused browser is told to come back in a few seconds, not when the
+  share would have refilled the budget.
 
 On an idle server (pages of ~0.7 s) the defaults let a student open about 8 pages at once and
 then one every 7 s; on a loaded one (4 s pages) a flood gets one or two pages, then one per 40 s.
+Pages that open in a browser do not count, up to 40 open at once per address.
 """
 from __future__ import annotations
 
 import math
 import os
+import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +37,19 @@ DEFAULT_BURST_S = 6.0       # seconds of page building one client may use at onc
 DEFAULT_SHARE = 0.1         # ... refilled at 10 % of the loop
 FIRST_ESTIMATE_S = 1.0      # what a page is assumed to cost before one was measured
 MAX_CLIENTS = 10_000        # addresses remembered at most; the least recently seen go first
+DEFAULT_OPEN_PAGES = 40     # open pages per client whose building time is given back (a class behind one NAT)
+OPENING_S = 20.0            # a page let through is expected to open in a browser within this time ...
+COME_BACK_S = (2.0, 5.0)    # ... and meanwhile a refused browser comes back after 2-5 s (spread: not all at once)
+
+
+@dataclass
+class PageTicket:
+    """One page let through, carried by its request to the session (app/page.py gives it back when opened)."""
+    key: str
+    reserved_s: float
+    started: float                  # perf_counter when the build began
+    cost_s: float | None = None     # measured when the response was finished
+    opened: bool = False
 
 
 @dataclass
@@ -42,15 +63,19 @@ class LoopBudgets:
     """One budget of loop seconds per client key, bounded in number of keys."""
 
     def __init__(self, burst_s: float = DEFAULT_BURST_S, share: float = DEFAULT_SHARE,
-                 max_clients: int = MAX_CLIENTS, clock: Callable[[], float] = time.monotonic):
-        if burst_s <= 0 or not 0 < share <= 1 or max_clients < 1:
-            raise ValueError("burst_s must be > 0, share in (0, 1] and max_clients >= 1")
+                 max_clients: int = MAX_CLIENTS, clock: Callable[[], float] = time.monotonic,
+                 open_pages: int = DEFAULT_OPEN_PAGES):
+        if burst_s <= 0 or not 0 < share <= 1 or max_clients < 1 or open_pages < 0:
+            raise ValueError("burst_s must be > 0, share in (0, 1], max_clients >= 1 and open_pages >= 0")
         self.burst_s = float(burst_s)
         self.share = float(share)
         self.max_clients = int(max_clients)
+        self.open_pages = int(open_pages)
         self.estimate_s = FIRST_ESTIMATE_S
         self._clock = clock
         self._budgets: OrderedDict[str, tuple[float, float]] = OrderedDict()   # key -> (seconds, at)
+        self._open: dict[str, int] = {}                     # key -> pages open now whose time was given back
+        self._opening: dict[str, list[float]] = {}          # key -> when its pages still opening were let through
         self.refused = 0
 
     def _level(self, key: str, now: float) -> float:
@@ -63,12 +88,45 @@ class LoopBudgets:
         level = self._level(key, now)
         # never ask for more than a full budget, or a client could be locked out for good
         need = min(self.estimate_s, self.burst_s)
+        opening = [t for t in self._opening.get(key, ()) if now - t < OPENING_S]
         if level >= need:
             self._store(key, level - need, now)
+            if self._open.get(key, 0) + len(opening) < self.open_pages:
+                self._opening[key] = opening + [now]
             return Verdict(True, 0.0, need)
         self._store(key, level, now)
+        if opening:
+            self._opening[key] = opening
+        else:
+            self._opening.pop(key, None)
         self.refused += 1
-        return Verdict(False, (need - level) / self.share)
+        wait = (need - level) / self.share
+        if opening:
+            # time comes back as those pages open: try again soon, spread out
+            wait = min(wait, random.uniform(*COME_BACK_S))
+        return Verdict(False, wait)
+
+    def opened(self, key: str, cost_s: float) -> bool:
+        """A page of ``key`` opened in a browser: its building time ``cost_s`` is given back (up to the
+        burst), unless the client has ``open_pages`` open already.  True when given back: call
+        :meth:`closed` when that page closes."""
+        opening = self._opening.get(key)
+        if opening:
+            opening.pop(0)
+        if not math.isfinite(cost_s) or cost_s < 0 or self._open.get(key, 0) >= self.open_pages:
+            return False
+        self._open[key] = self._open.get(key, 0) + 1
+        now = self._clock()
+        self._store(key, min(self.burst_s, self._level(key, now) + cost_s), now)
+        return True
+
+    def closed(self, key: str) -> None:
+        """A page given back by :meth:`opened` closed."""
+        n = self._open.get(key, 0) - 1
+        if n > 0:
+            self._open[key] = n
+        else:
+            self._open.pop(key, None)
 
     def settle(self, key: str, reserved_s: float, cost_s: float) -> None:
         """A page admitted for ``key`` took ``cost_s`` seconds: correct its reservation, learn the cost."""
@@ -84,7 +142,8 @@ class LoopBudgets:
         while len(self._budgets) > self.max_clients:
             # a forgotten client starts again with a full budget: forgetting only ever
             # errs towards letting a page through
-            self._budgets.popitem(last=False)
+            gone, _ = self._budgets.popitem(last=False)
+            self._opening.pop(gone, None)
 
     def __len__(self) -> int:
         return len(self._budgets)
@@ -106,6 +165,19 @@ def _env_number(name: str, default: float, low: float, high: float) -> float:
 
 
 def page_budgets_from_env() -> LoopBudgets:
-    """The page limit as configured by ``DENDRITE_PAGE_BURST_S`` and ``DENDRITE_PAGE_SHARE``."""
+    """The page limit as configured by ``DENDRITE_PAGE_BURST_S``, ``DENDRITE_PAGE_SHARE`` and
+    ``DENDRITE_OPEN_PAGES`` (open pages per client whose time is given back)."""
     return LoopBudgets(burst_s=_env_number("DENDRITE_PAGE_BURST_S", DEFAULT_BURST_S, 0, 3600),
-                       share=_env_number("DENDRITE_PAGE_SHARE", DEFAULT_SHARE, 0, 1))
+                       share=_env_number("DENDRITE_PAGE_SHARE", DEFAULT_SHARE, 0, 1),
+                       open_pages=int(_env_number("DENDRITE_OPEN_PAGES", DEFAULT_OPEN_PAGES, -1, 10_000)))
+
+
+_budgets: LoopBudgets | None = None
+
+
+def page_budgets() -> LoopBudgets:
+    """This process's page limit (made from the environment on first use)."""
+    global _budgets
+    if _budgets is None:
+        _budgets = page_budgets_from_env()
+    return _budgets

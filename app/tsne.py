@@ -185,6 +185,10 @@ class TsneMap:
                 self._result = TsneResult(xy, examples_seen, run_id, time.perf_counter() - t0, warm)
                 self.last_error = None
 
+    @property
+    def has_result(self) -> bool:
+        return self._result is not None      # one attribute read: no lock needed for a hint
+
     def take(self) -> TsneResult | None:
         """The newest finished map, once (None when nothing new)."""
         with self._lock:

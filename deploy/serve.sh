@@ -14,8 +14,10 @@
 #                              system (glibc's malloc behind Python's own small-object allocator)
 #   DENDRITE_SECRET_KEY        key that signs session ids and tokens, at least 32 characters
 #                              (a new random one per start when unset)
-#   DENDRITE_PAGE_BURST_S, DENDRITE_PAGE_SHARE, DENDRITE_TRUSTED_PROXIES
+#   DENDRITE_PAGE_BURST_S, DENDRITE_PAGE_SHARE, DENDRITE_OPEN_PAGES, DENDRITE_TRUSTED_PROXIES
 #                              the per-client page limit (app/front_door.py, deploy/README.md)
+#   DENDRITE_CODE_LETTERS      first characters of the class codes this server makes, so that
+#                              nginx can send a code's links to it (deploy/README.md)
 set -eu
 
 # Signed sessions: the server refuses session ids and tokens it did not issue (a made-up id in

@@ -31,6 +31,7 @@ class NoTsne:
         return None
 
     busy = False
+    has_result = False
 
 
 def pump(c: Controller, until, timeout=20.0) -> list[Update]:

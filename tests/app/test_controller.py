@@ -471,6 +471,59 @@ def test_tsne_warm_start_continues_the_previous_map():
 
 
 # -------------------------------------------------------------- the page
+class FakeTimer:
+    """Stands in for the page's periodic drain (which needs a server): only its period matters here."""
+
+    def __init__(self, period):
+        self.period = period
+
+
+def test_an_unused_page_dozes_and_news_wakes_it(monkeypatch):
+    """An open page nobody uses polls every 5 s, not five times a second; Play brings it back at once."""
+    import threading
+
+    from app import drain as drain_mod
+    from app import page as page_mod
+
+    done = threading.Event()
+    done.set()
+    monkeypatch.setattr(page_mod, "WARMUP", type("Warm", (), {"done": done, "text": ""})())  # no server: nothing to warm
+    c = make()
+    dash = page_mod.build_page(controller=c).dashboard
+    drain = dash.drain
+    try:
+        drain.timer = FakeTimer(drain_mod.POLL_PERIOD_MS)
+        c.activate()
+        t0 = time.perf_counter()
+        while (not drain.dozing or dash._to_attach) and time.perf_counter() - t0 < 30:
+            dash._timed_tick()
+            time.sleep(0.02)
+        assert dash.plots is not None and not dash._to_attach and drain.dozing and not c.has_news
+        assert drain.timer.period == drain_mod.DOZE_PERIOD_MS
+        # a dozing page leaves the drain budget to the others: alone awake, a costly drain is slowed
+        other = drain_mod.Drain()
+        other.timer, other.cost_s = FakeTimer(drain_mod.POLL_PERIOD_MS), 0.09
+        assert drain_mod.paced_period(drain_mod.POLL_PERIOD_MS) == 300          # 0.09 s / 0.3 of the loop
+        other.stop()
+        c.start()
+        assert c.has_news                          # what the process's tab watch asks 4 times a second
+        drain.wake(None)
+        assert not drain.dozing and drain.timer.period < drain_mod.DOZE_PERIOD_MS
+        t0 = time.perf_counter()
+        while dash.plots.updates < 2 and time.perf_counter() - t0 < 20:
+            dash._timed_tick()
+            time.sleep(0.05)
+        assert dash.plots.updates >= 2 and not drain.dozing and drain.timer.period < drain_mod.DOZE_PERIOD_MS
+        c.stop()
+        t0 = time.perf_counter()
+        while not drain.dozing and time.perf_counter() - t0 < 20:    # the last snapshots drained, then quiet
+            dash._timed_tick()
+            time.sleep(0.02)
+        assert drain.dozing and drain.timer.period == drain_mod.DOZE_PERIOD_MS
+    finally:
+        dash.close()
+
+
 def test_page_without_a_server_drains_into_its_plots():
     from app.page import ATTACH_ORDER, build_page
 

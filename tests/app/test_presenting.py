@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("panel")
 
 from app.controller import Controller, TrainingSlots  # noqa: E402
-from app.presenting import STAGE, PresentError, normalise_code  # noqa: E402
+from app.presenting import CODE_ALPHABET, STAGE, PresentError, new_code, normalise_code  # noqa: E402
 from tests.app.conftest import NoTsne, pump  # noqa: E402
 
 QUANTITIES = ("train_error_pct", "loss_output", "loss_hidden", "angle_to_backprop_deg", "eig_jacobian",
@@ -105,3 +105,14 @@ def test_codes_are_checked_and_not_stolen(sessions):
     assert a.present("ROOM12") == "ROOM12"
     assert b.present("ROOM12") is None and "already being presented" in b.message
     assert not sessions().follow("NOPE99")
+
+
+def test_each_server_makes_codes_from_its_own_first_characters(monkeypatch):
+    """Behind nginx a code's first character names the server that presents it
+    (deploy/nginx/dendrite-lab.conf), so a server's own codes start with its characters."""
+    monkeypatch.setenv("DENDRITE_CODE_LETTERS", "jklmnopqr")          # O is not in the code alphabet
+    codes = {new_code() for _ in range(300)}
+    assert {c[0] for c in codes} == set("JKLMNPQR")
+    assert all(normalise_code(c) == c and set(c) <= set(CODE_ALPHABET) for c in codes)
+    monkeypatch.setenv("DENDRITE_CODE_LETTERS", "!!")                  # nothing usable: any character
+    assert len({new_code()[0] for _ in range(300)}) > 20

@@ -1,4 +1,5 @@
-"""deploy/nginx/dendrite-lab.conf limits page loads per client (issue 15, finding 2), checked with Debian's nginx."""
+"""deploy/nginx/dendrite-lab.conf, checked with Debian's nginx: it limits page loads per client (issue 15,
+finding 2) and sends a class code's links to the server that presents it (issue 13)."""
 import contextlib
 import os
 import re
@@ -42,17 +43,17 @@ def running(cmd, log_path):
             proc.wait(timeout=15)
 
 
-def test_the_config_limits_page_loads_per_client(tmp_path, fd):
+@contextlib.contextmanager
+def nginx_in_front_of_stubs(tmp_path, fd):
+    """The site config on free ports, in front of stub backends that answer with the port they serve
+    (one process serving all four); yields (base URL, site text, {config port: stub port})."""
     nginx = nginx_binary()
     site_text = (fd.ROOT / "deploy" / "nginx" / "dendrite-lab.conf").read_text()
-    assert re.search(r"limit_req_zone \$binary_remote_addr zone=dendrite_pages:\S+ rate=\d+r/m;", site_text)
     site = tmp_path / "site.conf"
     site.write_text(site_text)
     check = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", main_conf(tmp_path, site)],
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
-
-    # the config on free ports, in front of stub backends (one process serving all four ports)
     backends = {old: str(fd.free_port()) for old in sorted(set(re.findall(r"127\.0\.0\.1:(\d+)", site_text)))}
     front = fd.free_port()
     moved = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{backends[m.group(1)]}", site_text)
@@ -64,8 +65,9 @@ def test_the_config_limits_page_loads_per_client(tmp_path, fd):
         "import sys, threading, http.server\n"
         "class H(http.server.BaseHTTPRequestHandler):\n"
         "    def do_GET(self):\n"
-        "        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers()\n"
-        "        self.wfile.write(b'ok')\n"
+        "        body = str(self.server.server_address[1]).encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+        "        self.wfile.write(body)\n"
         "    def log_message(self, *a): pass\n"
         "servers = [http.server.ThreadingHTTPServer(('127.0.0.1', int(p)), H) for p in sys.argv[1:]]\n"
         "for s in servers[1:]: threading.Thread(target=s.serve_forever, daemon=True).start()\n"
@@ -80,8 +82,35 @@ def test_the_config_limits_page_loads_per_client(tmp_path, fd):
             except OSError:
                 return False
         fd.wait_until(up, 30, "nginx and the stub to answer")
-        pages = [fd.request(base, "/app", timeout=10)[0] for _ in range(30)]
-        assert pages[:4] == [200] * 4, pages          # one at the rate plus a burst of three
-        assert pages[4:].count(429) >= 25, pages      # the rest refused (a refill of one at most)
+        yield base, site_text, backends
+
+
+def test_the_config_limits_page_loads_per_client(tmp_path, fd):
+    with nginx_in_front_of_stubs(tmp_path, fd) as (base, site_text, _):
+        assert re.search(r"limit_req_zone \$binary_remote_addr zone=dendrite_pages:\S+ rate=\d+r/m;", site_text)
+        burst = int(re.search(r"limit_req zone=dendrite_pages burst=(\d+) nodelay;", site_text).group(1))
+        assert burst >= 30, "a class behind one NAT address opens its pages at once"
+        answers = [fd.request(base, "/app", timeout=10) for _ in range(burst + 20)]
+        pages = [a[0] for a in answers]
+        assert pages[:burst + 1] == [200] * (burst + 1), pages     # one at the rate plus the burst
+        assert pages[burst + 1:].count(429) >= 18, pages           # the rest refused (a refill of one at most)
+        status, headers, body = answers[-1]
+        # a refused browser is told when to come back and reloads by itself
+        assert headers["Retry-After"] == "10" and "http-equiv='refresh' content='10'" in body
         # other routes are not limited
         assert all(fd.request(base, "/liveness", timeout=10)[0] == 200 for _ in range(20))
+
+
+def test_a_class_code_reaches_the_server_that_presents_it(tmp_path, fd):
+    """Presenter mode keeps a run in its server's memory: the presenter's and the followers' links
+    must reach the same server, whichever is least busy, for codes typed in any case."""
+    with nginx_in_front_of_stubs(tmp_path, fd) as (base, _, backends):
+        by_first = {"A": "5006", "h": "5006", "I": "5006", "J": "5007", "o": "5007", "R": "5007",
+                    "S": "5008", "z": "5008", "2": "5009", "9": "5009"}
+        for first, port in by_first.items():
+            code = first + "BC23"
+            served = {fd.request(base, f"/app?{arg}={code}", timeout=10)[2] for arg in ("present", "follow")}
+            assert served == {backends[port]}, (code, served)
+        # a page without a code is balanced over all servers
+        plain = {fd.request(base, "/app", timeout=10)[2] for _ in range(8)}
+        assert plain <= set(backends.values()) and len(plain) >= 2, plain
