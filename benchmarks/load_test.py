@@ -1059,36 +1059,22 @@ def main(argv=None) -> int:
     if not 1 <= a.sessions <= 60 or not 1 <= a.seconds <= 600 or not 1 <= a.rounds <= 5:
         ap.error("--sessions must be 1..60, --seconds 1..600 and --rounds 1..5 (the test is bounded on purpose)")
     log = (lambda *x: print(*x, file=sys.stderr)) if a.json else print
+    if a.opening and not 1 <= a.servers <= 4:
+        ap.error("--servers must be 1..4")
     if a.opening:
-        if not 1 <= a.servers <= 4:
-            ap.error("--servers must be 1..4")
-        r = run_opening(a.sessions, a.servers, log=log, client=a.client)
-        print(report_opening(r))
-        if a.json:
-            print(json.dumps(_jsonable(r)))
-        return 0 if all(r["targets"].values()) else 1
-    if a.flood:
-        r = run_flood(a.seconds, a.settle, log=log, client_nice=a.client_nice)
-        print(report_flood(r))
-        if a.json:
-            print(json.dumps(_jsonable(r)))
-        return 0 if all(r["targets"].values()) else 1
-    if a.idle:
-        r = run_idle(a.sessions, a.seconds, a.settle, log=log)
-        print(report_idle(r))
-        if a.json:
-            print(json.dumps(_jsonable(r)))
-        return 0 if all(r["targets"].values()) else 1
-    if a.followers:
-        r = run_followers(a.sessions, a.seconds, a.settle, log=log, client_nice=a.client_nice,
-                          client=a.client)
-        print(report_followers(r))
-        if a.json:
-            print(json.dumps(_jsonable(r)))
-        return 0 if all(r["targets"].values()) else 1
-    r = run(a.sessions, a.seconds, a.cap, a.settle, rounds=a.rounds, log=log, page_seconds=a.page_seconds,
-            bare_seconds=a.bare_seconds)
-    print(report(r))
+        r, text = run_opening(a.sessions, a.servers, log=log, client=a.client), report_opening
+    elif a.flood:
+        r, text = run_flood(a.seconds, a.settle, log=log, client_nice=a.client_nice), report_flood
+    elif a.idle:
+        r, text = run_idle(a.sessions, a.seconds, a.settle, log=log), report_idle
+    elif a.followers:
+        r = run_followers(a.sessions, a.seconds, a.settle, log=log, client_nice=a.client_nice, client=a.client)
+        text = report_followers
+    else:
+        r = run(a.sessions, a.seconds, a.cap, a.settle, rounds=a.rounds, log=log, page_seconds=a.page_seconds,
+                bare_seconds=a.bare_seconds)
+        text = report
+    print(text(r))
     if a.json:
         print(json.dumps(_jsonable(r)))
     return 0 if all(r["targets"].values()) else 1
