@@ -19,9 +19,11 @@ long each page takes; this one is counted in *seconds of loop time*:
   are still opening, a refused browser is told to come back in a few seconds, not when the
   share would have refilled the budget.
 
-On an idle server (pages of ~0.7 s) the defaults let a student open about 8 pages at once and
-then one every 7 s; on a loaded one (4 s pages) a flood gets one or two pages, then one per 40 s.
-Pages that open in a browser do not count, up to 40 open at once per address.
+On an idle server (pages of ~0.7 s) the defaults let a client open about 4 pages that never
+show at once and then one every 7 s; on a loaded one (4 s pages) a flood gets one page, then one
+per 40 s.  Pages that open in a browser do not count, up to 40 open at once per address.  (With
+6 s instead of 3 s, a flood of 4 loops got 7 pages built and /liveness p95 was 0.9-1.1 s; with
+3 s, 5 pages and 0.18 s: benchmarks/README.md, *A flood of page requests*.)
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
-DEFAULT_BURST_S = 6.0       # seconds of page building one client may use at once
+DEFAULT_BURST_S = 3.0       # seconds of page building one client may use at once
 DEFAULT_SHARE = 0.1         # ... refilled at 10 % of the loop
 FIRST_ESTIMATE_S = 1.0      # what a page is assumed to cost before one was measured
 MAX_CLIENTS = 10_000        # addresses remembered at most; the least recently seen go first

@@ -10,7 +10,7 @@ pytest.importorskip("panel")
 pytestmark = pytest.mark.timeout(600)
 
 SECONDS = 20
-BURST_S, SHARE = 6.0, 0.1       # serve.sh's defaults (app/ratelimit.py)
+BURST_S, SHARE = 3.0, 0.1       # serve.sh's defaults (app/ratelimit.py)
 
 
 def test_a_flood_of_page_requests_keeps_liveness_fast(served, fd):
