@@ -49,7 +49,7 @@ class Drain:
 
     def stop(self) -> None:
         timer, self.timer = self.timer, None
-        if timer is not None and hasattr(timer, "stop"):
+        if timer is not None:
             try:
                 timer.stop()
             except Exception:

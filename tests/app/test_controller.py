@@ -477,6 +477,9 @@ class FakeTimer:
     def __init__(self, period):
         self.period = period
 
+    def stop(self):
+        pass
+
 
 def test_an_unused_page_dozes_and_news_wakes_it(monkeypatch):
     """An open page nobody uses polls every 5 s, not five times a second; Play brings it back at once."""
