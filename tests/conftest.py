@@ -4,6 +4,19 @@ import pytest
 from dendcore import ModelSpec, Trainer, load_mnist
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels():
+    """Compile (or load from the on-disk cache) every kernel a session calls, once, before any test.
+
+    On a fresh machine compiling takes about two minutes of one core.  Without this, whichever test
+    first trains or tests a spiking network pays for it inside its own timeout (CI failed so: a
+    spiking test waited 60 s on Numba's compiler), and its engine thread cannot stop meanwhile.
+    Warm, this is about two seconds.
+    """
+    from app.warmup import compile_only
+    compile_only()
+
+
 @pytest.fixture(scope="session")
 def mnist():
     return load_mnist()
