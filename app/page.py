@@ -288,10 +288,11 @@ class Dashboard:
 
     def _timed_tick(self) -> None:
         t0 = time.perf_counter()
+        plots, attaching = self.plots, bool(self._to_attach)
         try:
             self.tick()
         finally:
-            self.drain.pace(time.perf_counter() - t0)
+            self.drain.pace(time.perf_counter() - t0, one_off=attaching or self.plots is not plots)
 
     def _lock_and_warm(self) -> None:
         """Controls read-only while following (or pinned in a class experiment); Play held back while

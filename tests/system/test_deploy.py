@@ -234,6 +234,18 @@ def test_nginx_pins_the_websocket_to_the_page_backend(tmp_path):
     with contextlib.ExitStack() as stack:
         for port in ports:
             stack.enter_context(process_group([sys.executable, str(stub), port], tmp_path / f"stub{port}.log"))
+        # every stub answers before nginx starts: one it finds down is skipped for fail_timeout (10 s),
+        # and on a busy machine the page loads below would then all go to the others
+        deadline = time.monotonic() + 30
+        for port in ports:
+            while True:
+                try:
+                    if http_get(f"http://127.0.0.1:{port}/", timeout=2)[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, f"stub backend on {port} did not start"
+                time.sleep(0.1)
         stack.enter_context(process_group([nginx, "-p", str(tmp_path), "-c", str(main), "-g", "daemon off;"],
                                           tmp_path / "nginx.log"))
         base = f"http://127.0.0.1:{front}"

@@ -517,7 +517,8 @@ JS_REFERENCE_MAX_X = """() => { let best = 0;
     for (const doc of window.Bokeh.documents) for (const m of doc._all_models.values()) {
         if (m.type !== 'ColumnDataSource') continue;
         const x = m.data instanceof Map ? m.data.get('x') : (m.data || {})['x'];
-        if (x && x.length) best = Math.max(best, ...Array.from(x));
+        // (the t-SNE map holds NaN placeholders until its first map arrives)
+        if (x && x.length) best = Math.max(best, ...Array.from(x).filter(Number.isFinite));
     } return best; }"""
 
 
