@@ -204,6 +204,18 @@ def test_nginx_config_is_accepted(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def _wait_answering(url: str, timeout: float, why) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if http_get(url, timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, why()
+        time.sleep(0.1)
+
+
 def test_nginx_pins_the_websocket_to_the_page_backend(tmp_path):
     """Run nginx with the config (ports moved to free ones) in front of stub backends."""
     nginx = nginx_binary()
@@ -236,28 +248,14 @@ def test_nginx_pins_the_websocket_to_the_page_backend(tmp_path):
             stack.enter_context(process_group([sys.executable, str(stub), port], tmp_path / f"stub{port}.log"))
         # every stub answers before nginx starts: one it finds down is skipped for fail_timeout (10 s),
         # and on a busy machine the page loads below would then all go to the others
-        deadline = time.monotonic() + 30
+        # every stub answers before nginx starts: one it finds down is skipped for fail_timeout (10 s),
+        # and on a busy machine the page loads below would then all go to the others
         for port in ports:
-            while True:
-                try:
-                    if http_get(f"http://127.0.0.1:{port}/", timeout=2)[0] == 200:
-                        break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, f"stub backend on {port} did not start"
-                time.sleep(0.1)
+            _wait_answering(f"http://127.0.0.1:{port}/", 30, lambda: f"stub backend on {port} did not start")
         stack.enter_context(process_group([nginx, "-p", str(tmp_path), "-c", str(main), "-g", "daemon off;"],
                                           tmp_path / "nginx.log"))
         base = f"http://127.0.0.1:{front}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if http_get(f"{base}/liveness", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "logs" / "error.log").read_text()
-            time.sleep(0.2)
+        _wait_answering(f"{base}/liveness", 20, lambda: (tmp_path / "logs" / "error.log").read_text())
         served = set()
         for _ in range(len(ports)):
             status, headers, body = http_get(f"{base}/app")
