@@ -63,16 +63,14 @@ class Drain:
         """What the last drain brought: ``False`` only when it found nothing and nothing is expected."""
         self.empty_ticks = 0 if anything else self.empty_ticks + 1
 
-    def pace(self, cost_s: float, one_off: bool = False) -> None:
+    def pace(self, cost_s: float) -> None:
         """A drain took ``cost_s``: set this timer's period (see the module docstring).
 
-        ``one_off``: the drain built or attached a run's figures (0.3-1 s once per network).  Kept
-        out of the average, which would otherwise hold this page and every other in the process
-        at the slowest period for the next ~20 polls: a student whose Play was refused saw the
-        class-full reference curve only after 10-13 s.
+        Polls that built a run's figures (0.3-1 s, once per network) count too: while a class opens
+        they hold every drain back for the pages still being built.  Leaving them out made 30 pages
+        opened at once come later (served p50 16.6 -> 19.1 s, two alternated pairs, 12-02).
         """
-        if not one_off:
-            self.cost_s = cost_s if self.cost_s is None else 0.9 * self.cost_s + 0.1 * cost_s
+        self.cost_s = cost_s if self.cost_s is None else 0.9 * self.cost_s + 0.1 * cost_s
         self.ticks += 1
         timer = self.timer
         if timer is None:

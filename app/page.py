@@ -288,11 +288,10 @@ class Dashboard:
 
     def _timed_tick(self) -> None:
         t0 = time.perf_counter()
-        plots, attaching = self.plots, bool(self._to_attach)
         try:
             self.tick()
         finally:
-            self.drain.pace(time.perf_counter() - t0, one_off=attaching or self.plots is not plots)
+            self.drain.pace(time.perf_counter() - t0)
 
     def _lock_and_warm(self) -> None:
         """Controls read-only while following (or pinned in a class experiment); Play held back while

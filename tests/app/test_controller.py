@@ -496,19 +496,12 @@ def test_an_unused_page_dozes_and_news_wakes_it(monkeypatch):
     drain = dash.drain
     try:
         drain.timer = FakeTimer(drain_mod.POLL_PERIOD_MS)
-        paced = []
-        pace = drain.pace
-        drain.pace = lambda cost, one_off=False: (paced.append((dash.plots is not None, one_off)), pace(cost, one_off))
         c.activate()
         t0 = time.perf_counter()
         while (not drain.dozing or dash._to_attach) and time.perf_counter() - t0 < 30:
             dash._timed_tick()
             time.sleep(0.02)
         assert dash.plots is not None and not dash._to_attach and drain.dozing and not c.has_news
-        # the polls that built and attached the figures are kept out of the drain's cost
-        first_built = [has_plots for has_plots, _ in paced].index(True)
-        assert paced[first_built][1] and sum(one_off for _, one_off in paced) >= 2
-        assert not paced[-1][1]
         assert drain.timer.period == drain_mod.DOZE_PERIOD_MS
         # a dozing page leaves the drain budget to the others: alone awake, a costly drain is slowed
         other = drain_mod.Drain()
@@ -532,22 +525,6 @@ def test_an_unused_page_dozes_and_news_wakes_it(monkeypatch):
         assert drain.dozing and drain.timer.period == drain_mod.DOZE_PERIOD_MS
     finally:
         dash.close()
-
-
-def test_building_a_run_s_figures_does_not_slow_the_drains():
-    """A one-off poll (a run's figures built) leaves the drain's pace where the ordinary polls put it."""
-    from app import drain as drain_mod
-    d = drain_mod.Drain()
-    try:
-        d.timer = FakeTimer(drain_mod.POLL_PERIOD_MS)
-        for _ in range(5):
-            d.pace(0.004)
-        d.pace(0.9, one_off=True)
-        assert d.cost_s == pytest.approx(0.004)
-        d.pace(0.9)
-        assert d.cost_s == pytest.approx(0.9 * 0.004 + 0.09)
-    finally:
-        d.stop()
 
 
 def test_page_without_a_server_drains_into_its_plots():
