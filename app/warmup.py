@@ -41,8 +41,8 @@ def kernel_cache_is_warm() -> bool:
 
 def compile_in_a_child() -> bool:
     """Fill the kernel cache from a child process (its GIL is not the server's); True when it did."""
-    proc = subprocess.Popen([sys.executable, "-m", "app.warmup", "--compile-only"], cwd=_ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "app.warmup", "--compile-only", "--parent", str(os.getpid())],
+                            cwd=_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         # at the lowest priority: the first pages (and the students' browsers on the same machine) go
         # first (set from here: a preexec_fn is not safe in a process with threads)
@@ -179,6 +179,18 @@ def warm_up() -> None:
         raise RuntimeError(f"warm-up failed: {WARMUP.error}")
 
 
+def _end_with_parent(parent: int) -> None:
+    """The compiling child ends when its server (pid ``parent``, named by the server itself: a server
+    that ended before the child got here would otherwise be missed) does.  A stopped server's child
+    otherwise went on compiling for minutes, and a restarted server started a second one beside it."""
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(3)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def compile_only() -> None:
     """The child's work: compile every kernel into the on-disk cache (and nothing else)."""
     from dendcore import load_dataset
@@ -189,7 +201,9 @@ def compile_only() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--compile-only"]:
+    if sys.argv[1:2] == ["--compile-only"]:
+        # --compile-only [--parent PID]
+        _end_with_parent(int(sys.argv[3]) if sys.argv[2:3] == ["--parent"] else os.getppid())
         compile_only()
     else:
         warm_up()

@@ -37,3 +37,33 @@ def test_a_failing_child_leaves_the_compiling_to_the_server(monkeypatch, caplog)
     monkeypatch.setattr(warmup.subprocess, "Popen", lambda *a, **k: Failed())
     assert warmup.compile_in_a_child() is False
     assert "MemoryError: out of memory" in caplog.text
+
+
+def test_the_compiling_child_ends_with_its_server(tmp_path):
+    """A server stopped while its child compiles on a cold cache takes the child with it."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    root = Path(warmup.__file__).resolve().parents[1]
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cold")}
+    # a stand-in server: starts the child as the warm-up does, says its pid, and ends at once
+    out = subprocess.run(["sh", "-c", f"'{sys.executable}' -m app.warmup --compile-only --parent $$ >/dev/null 2>&1 & echo $!"],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=30)
+    pid = int(out.stdout.strip())
+
+    def running() -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        return state not in ("Z", "X")
+    t0 = time.monotonic()
+    try:
+        while running() and time.monotonic() - t0 < 60:
+            time.sleep(0.2)
+        assert not running(), "the compiling child outlived its parent (a cold compile takes minutes)"
+    finally:
+        if running():
+            os.kill(pid, 9)
