@@ -27,6 +27,8 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--perf", metavar="OUT", help="perf record the first preset's training into OUT")
+    ap.add_argument("--precision", choices=("float64", "float32"), default="float64",
+                    help="the spiking simulation's arithmetic (spec field precision)")
     opts = ap.parse_args()
     numba.set_num_threads(1)
     if opts.perf:
@@ -34,7 +36,8 @@ def main() -> None:
     data = load_mnist()
     trainers = {}
     for p in opts.presets:
-        trainers[p] = Trainer(get_preset(p).spec, data, seed=0, diagnostics=Diagnostics.none())
+        spec = get_preset(p).spec.replace(precision=opts.precision)
+        trainers[p] = Trainer(spec, data, seed=0, diagnostics=Diagnostics.none())
         trainers[p].train_examples(5)
     if opts.perf:
         from .perf_map import dump_functions, write_perf_map
