@@ -122,8 +122,9 @@ class Trainer:
         self._sums_t = make_sums(n_total, L, sim)
         # the float32 simulation's weights: refreshed from the float64 ones before every chunk (so
         # weights set by hand or restored are picked up), kept equal to them rounded by learning
-        self._ws = self.net.w.astype(sim) if sim is not np.float64 else self.net.w
-        self._bs = self.net.b.astype(sim) if sim is not np.float64 else self.net.b
+        self._sim_dtype = sim
+        self._ws = self.net.w.astype(sim) if sim is not np.float64 else None
+        self._bs = self.net.b.astype(sim) if sim is not np.float64 else None
         self._means = new_means(n_total)
         self._va_w0 = np.zeros(n_total, dtype=np.int64)
         self._va_w1 = np.zeros(n_total, dtype=np.int64)
@@ -287,9 +288,10 @@ class Trainer:
 
     def _simulated_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """The weights the spiking simulation reads: the float64 ones, or their float32 copies made current."""
-        if self._ws is not self.net.w:
-            np.copyto(self._ws, self.net.w, casting="same_kind")
-            np.copyto(self._bs, self.net.b, casting="same_kind")
+        if self._sim_dtype is np.float64:
+            return self.net.w, self.net.b
+        np.copyto(self._ws, self.net.w, casting="same_kind")
+        np.copyto(self._bs, self.net.b, casting="same_kind")
         return self._ws, self._bs
 
     def weights_changed(self) -> None:
