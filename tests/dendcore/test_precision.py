@@ -158,3 +158,19 @@ def test_cli_run_record_carries_the_precision(tmp_path):
     saved = json.loads((out / "spec.json").read_text())
     assert saved["precision"] == "float32"
     assert ModelSpec.from_dict({k: v for k, v in saved.items() if k != "precision"}).precision == "float64"
+
+
+def test_sweeps_stored_before_the_precision_field_still_match_their_runs():
+    """A spec written before a field existed means that field's default (the shipped example sweeps)."""
+    from dendcore.sweep import _record_matches, _same_definition, make_definition, plan_runs
+    definition = make_definition("glr17-1hl-rate", {"g_a": [0.0, 0.1]}, seeds=1, examples=100, test_images=50)
+    task = plan_runs(definition)[0]
+    old_spec = {k: v for k, v in task["spec"].items() if k != "precision"}
+    record = {"seed": task["seed"], "examples": task["examples"], "test_images": task["test_images"],
+              "dataset": task["dataset"], "spec": old_spec}
+    assert _record_matches(record, task)
+    assert not _record_matches(dict(record, spec=dict(old_spec, precision="float32")), task)
+    old_definition = dict(definition, base_spec={k: v for k, v in definition["base_spec"].items() if k != "precision"})
+    assert _same_definition(old_definition, definition) == []
+    assert _same_definition(dict(old_definition, base_spec=dict(old_definition["base_spec"], g_l=0.2)),
+                            definition) == ["base_spec"]
