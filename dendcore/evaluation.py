@@ -68,6 +68,13 @@ def rate_forward_batch(net: Network, spec: ModelSpec, images_u8: np.ndarray) -> 
     return acts[:L] + [v_out]
 
 
+def _test_weights(net: Network, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The weights a spiking test reads; float32 weights run the whole test in float32."""
+    if spec.precision == "float32":
+        return net.w.astype(np.float32), net.b.astype(np.float32)
+    return net.w, net.b
+
+
 def test_network(net: Network, spec: ModelSpec, prm: np.ndarray, kappa: np.ndarray, data: Dataset,
                  indices: np.ndarray, seed: int) -> TestResult:
     indices = np.asarray(indices, dtype=np.int64)
@@ -81,7 +88,8 @@ def test_network(net: Network, spec: ModelSpec, prm: np.ndarray, kappa: np.ndarr
     else:
         scores = np.zeros((indices.size, spec.n_outputs))
         w0 = spec.test_steps - 220 if spec.test_window == "last220" else spec.settle_steps
-        test_spiking(net.layout, prm, kappa, net.w, net.b, net.y, net.c, data.test_images, indices,
+        w, b = _test_weights(net, spec)
+        test_spiking(net.layout, prm, kappa, w, b, net.y, net.c, data.test_images, indices,
                      spec.test_steps, max(0, w0), spec.psp == "exact", np.uint64(seed), spec.psp_taps, scores)
     wall = time.perf_counter() - t0
     pred = scores.argmax(axis=1)

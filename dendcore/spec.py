@@ -25,6 +25,7 @@ PLATEAU_KINDS = ("sync", "jittered")
 # find out which of them changes how deeper networks learn.
 INIT_KINDS = ("paper", "head", "head-forward", "head-feedback")
 TEST_WINDOWS = ("last220", "settle")
+PRECISIONS = ("float64", "float32")
 
 MAX_HIDDEN_LAYERS = 3
 
@@ -144,6 +145,12 @@ class ModelSpec:
                                        "(0, 1000]")
     init_bias: float = declared(0.8, "Initial bias.")
     init_bias_spread: float = declared(0.001, "Spread of the initial biases.", "[0, 1000]")
+    # numerics
+    precision: str = declared("float64", "Arithmetic of the spiking simulation: float64 (the reference, equal to the "
+                              "NumPy twin to 1e-9) or float32 (weights read, potentials and filter states held in "
+                              "single precision: faster; the weights learn in float64 and the random draws are the "
+                              "same, so the two differ only by rounding). Rate mode always runs in float64.",
+                              choices=PRECISIONS, label="Precision")
 
     def __post_init__(self):
         # normalise sequences given as lists (e.g. from JSON) to tuples
@@ -233,7 +240,8 @@ class ModelSpec:
 
     def describe(self) -> str:
         arch = "-".join(str(n) for n in self.sizes)
-        return f"{arch} {self.mode} {self.rule} g_a={self.g_a:g} feedback={self.feedback}"
+        numerics = " float32" if self.precision == "float32" and self.mode == "spiking" else ""
+        return f"{arch} {self.mode} {self.rule} g_a={self.g_a:g} feedback={self.feedback}{numerics}"
 
 
 def paper_learning_rates(n_hidden: int) -> tuple[float, ...]:

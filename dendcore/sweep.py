@@ -254,9 +254,20 @@ def plan_runs(definition: dict) -> list[dict]:
     return tasks
 
 
+def _spec_today(spec_dict):
+    """A stored spec as this version writes it: a field added since it was stored takes its default
+    (which is what a run without the field did), so older sweeps still match their runs."""
+    try:
+        return ModelSpec.from_dict(spec_dict).to_dict()
+    except (SpecError, TypeError):
+        return spec_dict
+
+
 def _same_definition(a: dict, b: dict) -> list[str]:
     """Keys on which two definitions differ (after a JSON round trip)."""
-    norm = lambda d: json.loads(json.dumps({k: d.get(k) for k in DEFINING_KEYS}))  # noqa: E731
+    def norm(d):
+        return json.loads(json.dumps({k: _spec_today(d.get(k)) if k == "base_spec" else d.get(k)
+                                      for k in DEFINING_KEYS}))
     na, nb = norm(a), norm(b)
     return [k for k in DEFINING_KEYS if na[k] != nb[k]]
 
@@ -267,7 +278,7 @@ def _record_matches(record: dict, task: dict) -> bool:
         return (record.get("seed") == task["seed"] and record.get("examples") == task["examples"]
                 and record.get("test_images") == task["test_images"]
                 and record.get("dataset") == task["dataset"]
-                and json.loads(json.dumps(record.get("spec"))) == json.loads(json.dumps(task["spec"])))
+                and json.loads(json.dumps(_spec_today(record.get("spec")))) == json.loads(json.dumps(task["spec"])))
     except (TypeError, ValueError):
         return False
 

@@ -74,6 +74,11 @@ class ChunkStats:
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
 
 
+def simulation_dtype(spec: ModelSpec) -> type:
+    """The floating type of the spiking simulation's weights and state (learning is float64 always)."""
+    return np.float32 if spec.precision == "float32" and spec.mode == "spiking" else np.float64
+
+
 def _feedback_mode(spec: ModelSpec) -> int:
     if spec.feedback in ("symmetric", "noisy_symmetric"):
         return FEEDBACK_SYMMETRIC
@@ -102,7 +107,8 @@ class Trainer:
         self.prm = params_vector(spec)
         self.kappa = np.array(spec.kernel())
         n_total, L = self.net.n_total, self.net.n_layers
-        self.dyn = make_dynamics(n_total, spec.psp_taps)
+        sim = simulation_dtype(spec)
+        self.dyn = make_dynamics(n_total, spec.psp_taps, sim)
         self.rng_train = rngmod.new_state(self.seed, rngmod.STREAM_TRAIN)
         self.rng_order = rngmod.new_state(self.seed, rngmod.STREAM_ORDER)
         reset_dynamics(self.dyn, self.rng_train, spec.n_inputs)
@@ -112,8 +118,13 @@ class Trainer:
         self._perm = np.zeros(0, dtype=np.int64)
         self._pos = 0
         # scratch the kernels write into
-        self._sums_f = make_sums(n_total, L)
-        self._sums_t = make_sums(n_total, L)
+        self._sums_f = make_sums(n_total, L, sim)
+        self._sums_t = make_sums(n_total, L, sim)
+        # the float32 simulation's weights: refreshed from the float64 ones before every chunk (so
+        # weights set by hand or restored are picked up), kept equal to them rounded by learning
+        self._sim_dtype = sim
+        self._ws = self.net.w.astype(sim) if sim is not np.float64 else None
+        self._bs = self.net.b.astype(sim) if sim is not np.float64 else None
         self._means = new_means(n_total)
         self._va_w0 = np.zeros(n_total, dtype=np.int64)
         self._va_w1 = np.zeros(n_total, dtype=np.int64)
@@ -245,11 +256,12 @@ class Trainer:
         images, labels = self.data.train_images, self.data.train_labels
         t0 = time.perf_counter()
         if spec.mode == "spiking":
+            ws, bs = self._simulated_weights()
             done = train_chunk_spiking(net.layout, self.prm, self.kappa, net.w, net.b, net.y, net.c, self.dyn,
                                        self._sums_f, self._sums_t, self._means, images, labels, order,
                                        self._options(), lr, self.rng_train, out, self._sample_idx, jb, jg, jm,
                                        want_jac, self._rec, rec_idx, self._va_w0, self._va_w1,
-                                       self.examples_seen)
+                                       self.examples_seen, ws, bs)
         else:
             done = train_chunk_rate(net.layout, self.prm, net.w, net.b, net.y, net.c, self._means, images, labels,
                                     order, self._options(), lr, self.rng_train, out, self._sample_idx, jb, jg, jm,
@@ -274,9 +286,18 @@ class Trainer:
             self._loss_hist.append(row.copy())
         return stats
 
+    def _simulated_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The weights the spiking simulation reads: the float64 ones, or their float32 copies made current."""
+        if self._sim_dtype is np.float64:
+            return self.net.w, self.net.b
+        np.copyto(self._ws, self.net.w, casting="same_kind")
+        np.copyto(self._bs, self.net.b, casting="same_kind")
+        return self._ws, self._bs
+
     def weights_changed(self) -> None:
         """Call after editing weights by hand: the basal filter states are rebuilt."""
-        rebuild_projections(self.net.layout, self.prm, self.kappa, self.net.w, self.dyn, self.spec.psp == "exact")
+        rebuild_projections(self.net.layout, self.prm, self.kappa, self._simulated_weights()[0], self.dyn,
+                            self.spec.psp == "exact")
 
     def _diverged(self, order, done, out):
         j = int(out.flag[done])

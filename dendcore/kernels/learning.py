@@ -101,8 +101,15 @@ def check_finite(lay, e, sf, lr, prm):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def apply_updates(lay, prm, w, b, e, sf, lr):
-    """W_j <- W_j - lr_j P e_j sf_{j-1}^T; only presynaptic neurons with sf != 0 cost work."""
+def apply_updates(lay, prm, w, b, e, sf, lr, ws, bs, mirror):
+    """W_j <- W_j - lr_j P e_j sf_{j-1}^T; only presynaptic neurons with sf != 0 cost work.
+
+    With ``mirror`` the simulation's copies ``ws``/``bs`` (float32) receive every changed
+    weight rounded from the float64 one in the same pass, so they always equal the float64
+    weights rounded, however the run is cut into chunks: the weights learn in float64 (a
+    float32 weight would drop updates below its last place) and only the simulation reads
+    the rounded copy.
+    """
     sizes, noff, woff = lay.sizes, lay.noff, lay.woff
     L = sizes.size - 1
     for j in range(1, L + 1):
@@ -123,8 +130,15 @@ def apply_updates(lay, prm, w, b, e, sf, lr):
             row = np.uint64(woff[j] + i * nj)
             for n in range(unj):
                 w[row + n] -= f * e[ulo + n]
+            if mirror:
+                # a loop of its own: written in the loop above, the float32 store kept LLVM
+                # from vectorising it (measured: a scalar loop, twice the time of both)
+                for n in range(unj):
+                    ws[row + n] = w[row + n]
         for n in range(nj):
             b[lo + n] -= step * e[lo + n]
+            if mirror:
+                bs[lo + n] = b[lo + n]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -14,6 +14,8 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit
+from numba.core import types
+from numba.extending import overload
 
 from ..rng import _EXP_BIAS, _LN2_HI, _LN2_LO, exponential, fill_exponentials, poisson, uniform
 from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, P_HID, P_OUT, PHI_MAX, TAU_L, TAU_S
@@ -29,17 +31,20 @@ Sums = namedtuple("Sums", "v phi psp fb va va_n vb_now va_now psp_prev pnew spk_
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def make_dynamics(n_total, taps):
-    return Dynamics(np.zeros(n_total), np.zeros(n_total), np.zeros((taps, n_total)),
-                    np.zeros((taps, n_total)), np.zeros(n_total), np.zeros(n_total),
-                    np.zeros(n_total), np.zeros(n_total), np.zeros(1, dtype=np.int64))
+def make_dynamics(n_total, taps, dtype=np.float64):
+    """``dtype`` is the simulation's precision; the spike budgets stay float64 whatever it is, so
+    the Exp(1) draws they add are the same numbers in both precisions."""
+    return Dynamics(np.zeros(n_total, dtype), np.zeros(n_total), np.zeros((taps, n_total), dtype),
+                    np.zeros((taps, n_total), dtype), np.zeros(n_total, dtype), np.zeros(n_total, dtype),
+                    np.zeros(n_total, dtype), np.zeros(n_total, dtype), np.zeros(1, dtype=np.int64))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def make_sums(n_total, n_layers):
+def make_sums(n_total, n_layers, dtype=np.float64):
+    """Window sums stay float64 (they feed learning); the per-step scratch follows ``dtype``."""
     return Sums(np.zeros(n_total), np.zeros(n_total), np.zeros(n_total), np.zeros(n_total),
-                np.zeros(n_total), np.zeros(n_total), np.zeros(n_total), np.zeros(n_total),
-                np.zeros(n_total), np.zeros(n_total), np.zeros(n_total, dtype=np.int64),
+                np.zeros(n_total), np.zeros(n_total), np.zeros(n_total, dtype), np.zeros(n_total, dtype),
+                np.zeros(n_total, dtype), np.zeros(n_total, dtype), np.zeros(n_total, dtype=np.int64),
                 np.zeros(n_layers + 1, dtype=np.int64), np.zeros(n_total))
 
 
@@ -65,7 +70,8 @@ def sigmoid_vec(v):
     replaced (error 5e-14).  Used for the per-step rates.
     """
     y = min(max(-v, -60.0), 60.0)
-    k = math.floor(y * _LOG2E + 0.5)
+    # np.floor keeps k a double: math.floor's integer cost four scalar conversions per vector
+    k = np.floor(y * _LOG2E + 0.5)
     r = (y - k * _LN2_HI) - k * _LN2_LO
     r2 = r * r
     even = 1.0 + r2 * (1.0 / 9 + r2 * (1.0 / 1008))
@@ -74,6 +80,44 @@ def sigmoid_vec(v):
     scale = np.uint64(np.float64(k + _EXP_BIAS).view(np.uint64) << np.uint64(52)).view(np.float64)
     den = even - odd
     return den / (den + scale * (even + odd))
+
+
+_F32 = np.float32
+# ln 2 split for single precision: k * _LN2_HI32 is exact for |k| <= 87 (the clamp's range)
+_LN2_HI32 = 0.693145751953125
+_LN2_LO32 = 1.428606765330187e-06
+_EXP_BIAS32 = 8388608.0 + 127.0  # 2^23 + the float32 exponent bias
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy", fastmath=FAST)
+def sigmoid_vec32(v):
+    """:func:`sigmoid_vec` in single precision, for the float32 simulation: eight lanes per vector.
+
+    Every constant is a float32, so no operation widens to double.  The [3/3] Pade
+    approximant of e^r is within 6e-8 on |r| <= ln(2)/2; the whole function within
+    3e-7 (relative) of the exact logistic (tested), a few float32 roundings.
+    """
+    y = min(max(-v, _F32(-60.0)), _F32(60.0))
+    k = np.floor(y * _F32(_LOG2E) + _F32(0.5))
+    r = (y - k * _F32(_LN2_HI32)) - k * _F32(_LN2_LO32)
+    r2 = r * r
+    even = _F32(1.0) + r2 * _F32(0.1)
+    odd = r * (_F32(0.5) + r2 * _F32(1.0 / 120))
+    scale = np.uint32(np.float32(k + _F32(_EXP_BIAS32)).view(np.uint32) << np.uint32(23)).view(np.float32)
+    den = even - odd
+    return den / (den + scale * (even + odd))
+
+
+def rate_sigmoid(v):
+    """The per-step logistic in the precision of ``v`` (compiled code only)."""
+    raise NotImplementedError("rate_sigmoid is for compiled kernels")
+
+
+@overload(rate_sigmoid, inline="always")
+def _rate_sigmoid(v):
+    if isinstance(v, types.Float) and v.bitwidth == 32:
+        return lambda v: sigmoid_vec32(v)
+    return lambda v: sigmoid_vec(v)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -270,15 +314,20 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
     sizes, noff, woff, yoff, fsrc = lay.sizes, lay.noff, lay.woff, lay.yoff, lay.fsrc
     L = sizes.size - 1
     taps = kappa.size
-    g_l, g_b, g_a, g_d = prm[G_L], prm[G_B], prm[G_A], prm[G_D]
-    e_exc, e_inh, phi_max, scale = prm[E_EXC], prm[E_INH], prm[PHI_MAX], prm[FB_SCALE]
+    # The per-neuron loops run in the precision of the state (float32 or float64): every constant
+    # they use is cast to it once here, since one double operand would widen a float32 loop to
+    # four lanes and cost it a conversion per element.
+    ft = dyn.V.dtype.type
+    g_l, g_b, g_a, g_d = ft(prm[G_L]), ft(prm[G_B]), ft(prm[G_A]), ft(prm[G_D])
+    e_exc, e_inh, phi_max, scale = ft(prm[E_EXC]), ft(prm[E_INH]), ft(prm[PHI_MAX]), prm[FB_SCALE]
     tau_l, tau_s = prm[TAU_L], prm[TAU_S]
-    decay_l = math.exp(-1.0 / tau_l)
-    decay_s = math.exp(-1.0 / tau_s)
-    inv_dtau = 1.0 / (tau_l - tau_s)
+    decay_l64 = math.exp(-1.0 / tau_l)
+    decay_s64 = math.exp(-1.0 / tau_s)
+    decay_l, decay_s = ft(decay_l64), ft(decay_s64)
+    inv_dtau = ft(1.0 / (tau_l - tau_s))
     # weight of a projection leaving the truncated window (none for the exact kernel)
-    drop_l = 0.0 if exact else decay_l ** (taps + 1)
-    drop_s = 0.0 if exact else decay_s ** (taps + 1)
+    drop_l = ft(0.0 if exact else decay_l64 ** (taps + 1))
+    drop_s = ft(0.0 if exact else decay_s64 ** (taps + 1))
     n_in = sizes[0]
 
     ev_start, ev_idx = draw_input_events(x, phi_max, n_steps, rng)
@@ -416,16 +465,14 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                         v = V_all[g]
                         v += -g_l * v + g_b * (vb_now[g] - v) + g_a * (va_now[g] - v)
                         V_all[g] = v
-                        pnew[g] = phi_max * sigmoid_vec(v)
-                        budget[g] -= pnew[g]
+                        pnew[g] = phi_max * rate_sigmoid(v)
                 else:
                     for n in range(unj):
                         g = ulo + n
                         v = V_all[g]
                         v += -g_l * v + g_b * (vb_now[g] - v)
                         V_all[g] = v
-                        pnew[g] = phi_max * sigmoid_vec(v)
-                        budget[g] -= pnew[g]
+                        pnew[g] = phi_max * rate_sigmoid(v)
             else:
                 for n in range(nj):
                     g = lo + n
@@ -435,8 +482,11 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                         dv += (e_exc if n == label else e_inh) - v
                     v += dv
                     V_all[g] = v
-                    pnew[g] = phi_max * sigmoid_vec(v)
-                    budget[g] -= pnew[g]
+                    pnew[g] = phi_max * rate_sigmoid(v)
+            # the budgets (float64 in either precision) in a loop of their own: in the loop above
+            # they would widen a float32 loop to four lanes
+            for n in range(unj):
+                budget[ulo + n] -= pnew[ulo + n]
             if in_win:
                 for n in range(unj):
                     g = ulo + n

@@ -102,15 +102,17 @@ def _apical_means(lay, prm, y, c, sums, nw, need_va, out):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, jm, want_jac):
-    """Errors, safety check, updates and feedback upkeep; returns the divergence code."""
+def _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, jm, want_jac, ws, bs, mirror):
+    """Errors, safety check, updates and feedback upkeep; returns the divergence code.
+
+    ``ws``/``bs`` are the weights the simulation reads (see :func:`apply_updates`)."""
     compute_errors(lay, prm, w, y, mn.vf, mn.alpha_f, mn.alpha_t, mn.phit, opt.rule, mn.e, mn.ebp, losses)
     bad = check_finite(lay, mn.e, mn.sf, lr, prm)
     if bad != 0:
         return bad
     if want_jac:
         accumulate_jacobians(lay, prm, w, y, c, mn.vf, mn.vaf, jb, jg, jm)
-    apply_updates(lay, prm, w, b, mn.e, mn.sf, lr)
+    apply_updates(lay, prm, w, b, mn.e, mn.sf, lr, ws, bs, mirror)
     if opt.feedback_mode == FEEDBACK_SYMMETRIC:
         rebuild_symmetric(lay, w, y, opt.noise_sd, rng)
     elif opt.feedback_mode == FEEDBACK_LEARNED:
@@ -139,8 +141,12 @@ def _record_outputs(lay, mn, ex, out, samp_idx, losses, opt):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, images, labels, order,
-                        opt, lr, rng, out, samp_idx, jb, jg, jm, want_jac, rec, rec_idx, va_w0, va_w1, first):
+                        opt, lr, rng, out, samp_idx, jb, jg, jm, want_jac, rec, rec_idx, va_w0, va_w1, first,
+                        ws, bs):
     """Train on images[order[k]] for each k; returns how many examples completed.
+
+    The simulation reads the weights ``ws``/``bs``: ``w``/``b`` themselves in float64, else their
+    float32 copies, which learning keeps equal to the float64 weights rounded.
 
     ``first`` is the run's count of examples before this chunk: the basal
     filter states follow each weight update by a rank-one correction and are
@@ -151,6 +157,7 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
     L = sizes.size - 1
     n_in = sizes[0]
     need_va_base = prm[G_A] > 0.0 or opt.jitter_sd > 0.0
+    mirror = ws.itemsize != w.itemsize
     x = np.empty(n_in)
     losses = np.zeros(L)
     for ex in range(order.size):
@@ -162,7 +169,7 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
         recording = rec_idx.size > 0 and ex == order.size - 1
         need_va = need_va_base
         if (first + ex) % REBUILD_EVERY == 0:
-            rebuild_projections(lay, prm, kappa, w, dyn, opt.exact)
+            rebuild_projections(lay, prm, kappa, ws, dyn, opt.exact)
 
         lf = _phase_length(opt, rng)
         lt = _phase_length(opt, rng)
@@ -172,14 +179,14 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
         _clear(sums_f)
         w0, w1 = _window(opt, lf)
         _plateau_windows(lay, opt, lf, rng, va_w0, va_w1)
-        run_phase(lay, prm, kappa, w, b, y, c, dyn, sums_f, x, lf, -1, w0, w1, va_w0, va_w1,
+        run_phase(lay, prm, kappa, ws, bs, y, c, dyn, sums_f, x, lf, -1, w0, w1, va_w0, va_w1,
                   True, opt.exact, need_va, rng, rec, rec_idx, 0 if recording else -1)
         nw_f = w1 - w0
         # target phase
         _clear(sums_t)
         u0, u1 = _window(opt, lt)
         _plateau_windows(lay, opt, lt, rng, va_w0, va_w1)
-        run_phase(lay, prm, kappa, w, b, y, c, dyn, sums_t, x, lt, label, u0, u1, va_w0, va_w1,
+        run_phase(lay, prm, kappa, ws, bs, y, c, dyn, sums_t, x, lt, label, u0, u1, va_w0, va_w1,
                   True, opt.exact, need_va, rng, rec, rec_idx, lf if recording else -1)
         nw_t = u1 - u0
 
@@ -197,7 +204,7 @@ def train_chunk_spiking(lay, prm, kappa, w, b, y, c, dyn, sums_f, sums_t, mn, im
             alpha_f[g] = sigmoid(vaf[g])
             alpha_t[g] = sigmoid(vat[g])
 
-        bad = _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, jm, want_jac)
+        bad = _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, jm, want_jac, ws, bs, mirror)
         _record_outputs(lay, mn, ex, out, samp_idx, losses, opt)
         if bad != 0:
             out.flag[ex] = bad
@@ -294,7 +301,7 @@ def train_chunk_rate(lay, prm, w, b, y, c, mn, images, labels, order, opt, lr, r
         for g in range(noff[1], noff[L]):
             mn.alpha_f[g] = sigmoid(mn.vaf[g])
             mn.alpha_t[g] = sigmoid(mn.vat[g])
-        bad = _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, jm, want_jac)
+        bad = _finish_example(lay, prm, w, b, y, c, mn, opt, lr, rng, losses, jb, jg, jm, want_jac, w, b, False)
         _record_outputs(lay, mn, ex, out, samp_idx, losses, opt)
         out.lengths[ex, 0] = 0
         out.lengths[ex, 1] = 0
@@ -321,13 +328,14 @@ def test_one_spiking(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, w0, exa
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def test_spiking(lay, prm, kappa, w, b, y, c, images, idx, n_steps, w0, exact, seed, taps, scores):
     """Score images[idx[k]] into scores[k]; each image has its own random stream
-    (seed, test stream, image index) so results do not depend on threads."""
+    (seed, test stream, image index) so results do not depend on threads.
+    The simulation runs in the precision of ``w`` (float32 weights: float32 state)."""
     sizes = lay.sizes
     n_total = lay.noff[sizes.size]
     n_in = sizes[0]
     for k in prange(idx.size):
-        dyn = make_dynamics(n_total, taps)
-        sums = make_sums(n_total, sizes.size - 1)
+        dyn = make_dynamics(n_total, taps, w.dtype)
+        sums = make_sums(n_total, sizes.size - 1, w.dtype)
         rng = np.zeros(4, dtype=np.uint64)
         seed_state(rng, seed, 4, idx[k])
         x = np.empty(n_in)
