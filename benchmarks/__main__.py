@@ -111,7 +111,6 @@ def main() -> None:
             runners[name], budgets[name] = trainers[name].train_examples, n
     runners["dense_numpy_train_ex_s"], budgets["dense_numpy_train_ex_s"] = dense_trainer("glr17-1hl", data), 12 if q else 32
     res.update(interleaved_rates(runners, budgets, rounds=4))
-    tr1 = trainers["spiking_train_ex_s"]
     print(f"dense NumPy per-step simulation, 1 core:  {res['dense_numpy_train_ex_s']:8.1f} examples/s")
     for precision in PRECISIONS:
         x = _suffix(precision)
