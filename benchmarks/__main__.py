@@ -21,6 +21,7 @@ import numpy as np
 
 from dendcore import Diagnostics, Trainer, load_mnist
 from dendcore.presets import get_preset
+from dendcore.spec import PRECISIONS
 
 from .dense_baseline import DenseSpikingNetwork
 
@@ -30,7 +31,6 @@ def _set_threads(n: int) -> None:
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
-PRECISIONS = ("float64", "float32")
 
 
 def spiking_trainer(preset: str, precision: str, data) -> Trainer:

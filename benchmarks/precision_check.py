@@ -24,8 +24,8 @@ import numpy as np
 
 from dendcore import Diagnostics, Trainer, load_mnist
 from dendcore.presets import get_preset
+from dendcore.spec import PRECISIONS
 
-PRECISIONS = ("float64", "float32")
 
 
 def one_run(preset: str, precision: str, seed: int, examples: int, test_images: int, data) -> dict:

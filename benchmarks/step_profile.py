@@ -19,6 +19,7 @@ import numba
 
 from dendcore import Diagnostics, Trainer, load_mnist
 from dendcore.presets import get_preset
+from dendcore.spec import PRECISIONS
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--perf", metavar="OUT", help="perf record the first preset's training into OUT")
-    ap.add_argument("--precision", choices=("float64", "float32"), default="float64",
+    ap.add_argument("--precision", choices=PRECISIONS, default="float64",
                     help="the spiking simulation's arithmetic (spec field precision)")
     opts = ap.parse_args()
     numba.set_num_threads(1)

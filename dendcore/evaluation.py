@@ -68,11 +68,17 @@ def rate_forward_batch(net: Network, spec: ModelSpec, images_u8: np.ndarray) -> 
     return acts[:L] + [v_out]
 
 
+def simulation_dtype(spec: ModelSpec) -> type:
+    """The floating type of the spiking simulation's weights and state (learning is float64 always)."""
+    return np.float32 if spec.precision == "float32" and spec.mode == "spiking" else np.float64
+
+
 def _test_weights(net: Network, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     """The weights a spiking test reads; float32 weights run the whole test in float32."""
-    if spec.precision == "float32":
-        return net.w.astype(np.float32), net.b.astype(np.float32)
-    return net.w, net.b
+    sim = simulation_dtype(spec)
+    if sim is np.float64:
+        return net.w, net.b
+    return net.w.astype(sim), net.b.astype(sim)
 
 
 def test_network(net: Network, spec: ModelSpec, prm: np.ndarray, kappa: np.ndarray, data: Dataset,

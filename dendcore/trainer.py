@@ -25,7 +25,7 @@ from .kernels.train import (FEEDBACK_FIXED, FEEDBACK_LEARNED, FEEDBACK_SYMMETRIC
 from .network import Network, build_network
 from .snapshot import SCHEMA_VERSION, Snapshot, Traces
 from .spec import LIVE_FIELDS, ModelSpec, SpecError
-from .evaluation import RATE_FIXED_POINT_ITERATIONS, TestResult, rate_forward_batch, test_network
+from .evaluation import RATE_FIXED_POINT_ITERATIONS, TestResult, rate_forward_batch, simulation_dtype, test_network
 
 
 class DivergenceError(RuntimeError):
@@ -74,11 +74,6 @@ class ChunkStats:
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
 
 
-def simulation_dtype(spec: ModelSpec) -> type:
-    """The floating type of the spiking simulation's weights and state (learning is float64 always)."""
-    return np.float32 if spec.precision == "float32" and spec.mode == "spiking" else np.float64
-
-
 def _feedback_mode(spec: ModelSpec) -> int:
     if spec.feedback in ("symmetric", "noisy_symmetric"):
         return FEEDBACK_SYMMETRIC
@@ -122,7 +117,6 @@ class Trainer:
         self._sums_t = make_sums(n_total, L, sim)
         # the float32 simulation's weights: refreshed from the float64 ones before every chunk (so
         # weights set by hand or restored are picked up), kept equal to them rounded by learning
-        self._sim_dtype = sim
         self._ws = self.net.w.astype(sim) if sim is not np.float64 else None
         self._bs = self.net.b.astype(sim) if sim is not np.float64 else None
         self._means = new_means(n_total)
@@ -288,7 +282,7 @@ class Trainer:
 
     def _simulated_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """The weights the spiking simulation reads: the float64 ones, or their float32 copies made current."""
-        if self._sim_dtype is np.float64:
+        if self._ws is None:
             return self.net.w, self.net.b
         np.copyto(self._ws, self.net.w, casting="same_kind")
         np.copyto(self._bs, self.net.b, casting="same_kind")
