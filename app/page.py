@@ -1,6 +1,7 @@
 """The page of one browser session: template, controls, plots and the periodic drain."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -326,7 +327,7 @@ class Dashboard:
             up = self.ctrl.poll()
             if up.empty:
                 if self._to_attach:
-                    self._attach(1)
+                    self._attach()
                 else:
                     self.drain.found(waiting or self.link_fix.watching or self.ctrl.has_news)
                 self._show_reference()
@@ -337,7 +338,7 @@ class Dashboard:
                 self._showing_reference = False
                 self.timeline.setdefault("first_network", time.perf_counter())
             elif self._to_attach:
-                self._attach(1)
+                self._attach()
             if self.plots is not None and self.plots.update(up, example_image=self.ctrl.example_image):
                 now = time.perf_counter()
                 self.update_times.append(now)
@@ -403,20 +404,30 @@ class Dashboard:
         if self.downloads is not None:
             self.downloads.name(self._stem)
         figures = self.plots.figures()
-        # the browser draws the learning curves first; the other groups follow one per poll, so
-        # the first point does not wait for all ten figures to be laid out
+        # the browser draws the learning curves first and the other groups at the next poll, so the
+        # first point does not wait for all ten figures to be laid out
         self._to_attach = [(name, figures[name]) for name in ATTACH_ORDER]
         self._attach(1)
         self.first_point_t = None
 
-    def _attach(self, n: int) -> None:
-        for name, figs in self._to_attach[:n]:
-            self.panes[name].objects = [pn.pane.Bokeh(f, sizing_mode="stretch_both", margin=0) for f in figs]
+    def _attach(self, n: int | None = None) -> None:
+        """Put the next ``n`` figure groups (all that wait, by default) into their cells."""
+        # each cell's new figure made Bokeh walk the whole document again: a dozen walks of its ~680
+        # models per page. Inside one freeze it is walked once per call: building and attaching a
+        # run's figures took 0.62 s of the loop, 0.52 s with a walk per group, 0.41 s with one walk
+        n = len(self._to_attach) if n is None else n
+        with self._models_frozen():
+            for name, figs in self._to_attach[:n]:
+                self.panes[name].objects = [pn.pane.Bokeh(f, sizing_mode="stretch_both", margin=0) for f in figs]
         del self._to_attach[:n]
         if not self._to_attach and not self._frozen and not self._closed and memory.ENABLED:
             # the page is complete: what it holds lives as long as the session
             memory.session_ready()
             self._frozen, self._frozen_plots = True, self.plots
+
+    def _models_frozen(self):
+        doc = self._doc
+        return doc.models.freeze() if doc is not None else contextlib.nullcontext()
 
     def _on_destroyed(self, session_context) -> None:   # Bokeh checks this exact signature; None is fine
         self.close()

@@ -700,13 +700,17 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
     return r
 
 
-async def _drive_opening(servers: list[Server], n: int, timeout: float, client: str) -> list[Session]:
+async def _drive_opening(servers: list[Server], n: int, timeout: float, client: str) -> tuple[list[Session], float]:
+    """The sessions, and the server processes' CPU seconds from the first request until each is quiet
+    (every page built, connected and its figures attached; the t-SNE worker's maps not counted)."""
     sessions = [Session(i, servers[i % len(servers)].base, presses_play=False, client=client) for i in range(n)]
     play, stop = asyncio.Event(), asyncio.Event()
+    before = [srv.sample() for srv in servers]
     tasks, _ = await _open_all(sessions, play, stop, timeout)
+    after = [await _until_quiet(srv, timeout, with_children=False) for srv in servers]
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return sessions
+    return sessions, sum(b["cpu_s"] - a["cpu_s"] for a, b in zip(before, after))
 
 
 def run_opening(n: int = 30, servers: int = 1, timeout: float = 300.0, log=print, client: str = "stream") -> dict:
@@ -723,16 +727,34 @@ def run_opening(n: int = 30, servers: int = 1, timeout: float = 300.0, log=print
             srv.wait_ready()
         time.sleep(2.0)
         log(f"{servers} server(s) up on port(s) {', '.join(str(x.port) for x in procs)}; opening {n} pages at once")
-        sessions = asyncio.run(_drive_opening(procs, n, timeout, client))
+        sessions, cpu_s = asyncio.run(_drive_opening(procs, n, timeout, client))
         tracebacks = sum(x.log_text().count("Traceback") for x in procs)
     served = [s.page_s for s in sessions if s.page_s]
     ready = [s.ready_s for s in sessions if s.ready_s]
     return {"sessions": n, "servers": servers, "client": client,
             "served": {"p50": quantile(served, 0.5), "max": max(served, default=math.nan)},
             "interactive": {"p50": quantile(ready, 0.5), "max": max(ready, default=math.nan), "n": len(ready)},
+            "server_cpu_s_per_page": cpu_s / n,
             "errors": [f"session {s.index}: {s.error}" for s in sessions if s.error],
             "server_tracebacks": tracebacks, "load_average": os.getloadavg(),
             "targets": {"all_interactive_within_3s": len(ready) == n and max(ready) <= 3.0}}
+
+
+async def _until_quiet(server: Server, timeout: float, with_children: bool) -> dict:
+    """Wait until the server (and, ``with_children``, its t-SNE worker) used under a tenth of a core
+    over 2 s; the last sample."""
+    t0 = time.perf_counter()
+    b = server.sample()
+    while time.perf_counter() - t0 < timeout:
+        a = b
+        await asyncio.sleep(2.0)
+        b = server.sample()
+        used = b["cpu_s"] - a["cpu_s"]
+        if with_children:
+            used += b["children_cpu_s"] - a["children_cpu_s"]
+        if used / (b["t"] - a["t"]) < 0.1:
+            break
+    return b
 
 
 async def _drive_idle(server: Server, n: int, seconds: float, settle: float, timeout: float) -> dict:
@@ -748,13 +770,7 @@ async def _drive_idle(server: Server, n: int, seconds: float, settle: float, tim
     # core over 2 s) before the idle window
     t0 = time.perf_counter()
     await asyncio.sleep(settle)
-    while time.perf_counter() - t0 < timeout:
-        a = server.sample()
-        await asyncio.sleep(2.0)
-        b = server.sample()
-        used = b["cpu_s"] + b["children_cpu_s"] - a["cpu_s"] - a["children_cpu_s"]
-        if used / (b["t"] - a["t"]) < 0.1:
-            break
+    await _until_quiet(server, timeout, with_children=True)
     quiet_s = time.perf_counter() - t0
     probe_stop.set()
     await probe
@@ -920,6 +936,7 @@ def report_opening(r: dict) -> str:
         f"{'interactive (network built) after (s) p50 / max':<44} {r['interactive']['p50']:>8.1f} / "
         f"{r['interactive']['max']:<8.1f}   all within 3 s: {OK[r['targets']['all_interactive_within_3s']]}",
         f"{'pages interactive':<44} {r['interactive']['n']:>8} / {r['sessions']:<8}",
+        f"{'server CPU per page, until quiet (s)':<44} {r['server_cpu_s_per_page']:>8.2f}   (figures attached too)",
         f"{'tracebacks in the server logs':<44} {r['server_tracebacks']:>8}",
     ]
     return _with_errors(lines, r)

@@ -560,3 +560,33 @@ def test_page_without_a_server_drains_into_its_plots():
     finally:
         dash.close()
     assert not c.engine.alive
+
+
+def test_a_runs_figures_reach_a_served_document_in_two_walks_of_its_models():
+    """Each cell filled on its own made Bokeh walk the whole document again (about a dozen walks per
+    page while a class opens); the learning curves go first, the rest at the next poll, each at once."""
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from app.page import ATTACH_ORDER, build_page
+
+    doc = Document()
+    with set_curdoc(doc):
+        tpl = build_page(controller=make())
+        with doc.models.freeze():
+            tpl.server_doc(doc, title="walks")
+        dash = tpl.dashboard
+        dash._doc = doc
+        walks = []
+        recompute = doc.models.recompute
+        doc.models.recompute = lambda: (walks.append(1), recompute())[1]
+        try:
+            run = PRESETS["glr17-1hl-rate"].spec
+            dash._make_plots(run, "glr17-1hl-rate", "mnist", list(range(10)))
+            assert len(walks) == 1 and [g for g, _ in dash._to_attach] == list(ATTACH_ORDER[1:])
+            dash._attach()
+            assert len(walks) == 2 and not dash._to_attach
+            figures = [f for figs in dash.plots.figures().values() for f in figs]
+            assert all(doc.get_model_by_id(f.id) is f for f in figures)     # every figure reached the document
+        finally:
+            dash.close()
