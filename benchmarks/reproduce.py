@@ -16,6 +16,7 @@ from pathlib import Path
 import numba
 
 from dendcore import Diagnostics, Trainer, get_preset, load_mnist, load_run, save_run
+from dendcore.spec import PRECISIONS
 
 CURVES = Path(__file__).resolve().parents[1] / "dendcore" / "data" / "curves"
 FIELDS = ["examples_seen", "epoch", "test_error_pct", "train_error_pct", "train_wall_s", "test_wall_s",
@@ -30,16 +31,21 @@ def main() -> None:
     ap.add_argument("--run", type=Path, required=True, help="run directory (resumed if it exists)")
     ap.add_argument("--csv", type=Path, help="curve file (default: dendcore/data/curves/<preset>.csv)")
     ap.add_argument("--threads", type=int, default=1, help="Numba threads for testing")
+    ap.add_argument("--precision", choices=PRECISIONS, default="float64",
+                    help="the simulation's floating-point type (a float32 curve is compared with the float64 one)")
     opts = ap.parse_args()
     numba.set_num_threads(opts.threads)
     data = load_mnist()
     diag = Diagnostics(eigen=False, alignment=False, plateaus=False)
+    if opts.csv is None and opts.precision != "float64":
+        ap.error("a float32 curve is not a shipped reference curve: say where it goes with --csv")
     csv_path = opts.csv or CURVES / f"{opts.preset}.csv"
     if (opts.run / "state.npz").is_file():
         tr = load_run(opts.run, data=data, diagnostics=diag)
         print(f"resuming {opts.run} at epoch {tr.epoch:g}", flush=True)
     else:
-        tr = Trainer(get_preset(opts.preset).spec, data, seed=opts.seed, diagnostics=diag)
+        spec = get_preset(opts.preset).spec.replace(precision=opts.precision)
+        tr = Trainer(spec, data, seed=opts.seed, diagnostics=diag)
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         with open(csv_path, "w", newline="") as f:
             csv.writer(f).writerow(FIELDS)
