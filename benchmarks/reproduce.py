@@ -1,6 +1,7 @@
 """The long reproduction: paper settings, a full test after every epoch.
 
     python -m benchmarks.reproduce --preset glr17-1hl --epochs 60 --run runs/repro-1hl
+    python -m benchmarks.reproduce --preset glr17-1hl --precision float32 --run runs/f32 --csv f32.csv
 
 Resumable: rerunning the same command continues from the saved run.  After
 every epoch a row is appended to ``dendcore/data/curves/<preset>.csv`` (the
@@ -34,14 +35,16 @@ def main() -> None:
     ap.add_argument("--precision", choices=PRECISIONS, default="float64",
                     help="the simulation's floating-point type (a float32 curve is compared with the float64 one)")
     opts = ap.parse_args()
+    if opts.csv is None and opts.precision != "float64":
+        ap.error("a float32 curve is not a shipped reference curve: say where it goes with --csv")
     numba.set_num_threads(opts.threads)
     data = load_mnist()
     diag = Diagnostics(eigen=False, alignment=False, plateaus=False)
-    if opts.csv is None and opts.precision != "float64":
-        ap.error("a float32 curve is not a shipped reference curve: say where it goes with --csv")
     csv_path = opts.csv or CURVES / f"{opts.preset}.csv"
     if (opts.run / "state.npz").is_file():
         tr = load_run(opts.run, data=data, diagnostics=diag)
+        if tr.spec.precision != opts.precision:     # else a float32 run resumed without the flag would extend a shipped curve
+            ap.error(f"the run in {opts.run} is {tr.spec.precision}: resume it with --precision {tr.spec.precision}")
         print(f"resuming {opts.run} at epoch {tr.epoch:g}", flush=True)
     else:
         spec = get_preset(opts.preset).spec.replace(precision=opts.precision)
