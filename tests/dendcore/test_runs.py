@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,3 +174,22 @@ def test_in_memory_state_resumes_exactly(mnist):
     assert b.examples_seen == a.examples_seen == 200
     for name, arr in a.net.arrays().items():
         assert np.array_equal(arr, b.net.arrays()[name]), name
+
+
+def test_reproduction_script_keeps_float32_away_from_the_shipped_curves(small_trainer, tmp_path):
+    """`benchmarks.reproduce` appends to a shipped reference curve unless told otherwise: a float32 run
+    must name its own file, and a float32 run resumed without the flag is refused, not continued."""
+    root = Path(__file__).resolve().parents[2]
+
+    def reproduce(*args):
+        return subprocess.run([sys.executable, "-m", "benchmarks.reproduce", "--preset", "glr17-1hl", *args],
+                              capture_output=True, text=True, timeout=300, cwd=root)
+
+    r = reproduce("--precision", "float32", "--run", str(tmp_path / "new"))
+    assert r.returncode == 2 and "say where it goes with --csv" in r.stderr
+    assert not (tmp_path / "new").exists()
+    run = tmp_path / "f32"
+    save_run(small_trainer(precision="float32"), run)
+    r = reproduce("--epochs", "1", "--run", str(run))
+    assert r.returncode == 2 and "is float32: resume it with --precision float32" in r.stderr
+    assert not r.stdout                                 # nothing trained, no curve touched
