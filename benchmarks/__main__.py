@@ -31,8 +31,6 @@ def _set_threads(n: int) -> None:
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
-
-
 def spiking_trainer(preset: str, precision: str, data) -> Trainer:
     tr = Trainer(get_preset(preset).spec.replace(precision=precision), data, seed=0, diagnostics=Diagnostics.none())
     tr.train_examples(5)  # compile / warm up

@@ -27,7 +27,6 @@ from dendcore.presets import get_preset
 from dendcore.spec import PRECISIONS
 
 
-
 def one_run(preset: str, precision: str, seed: int, examples: int, test_images: int, data) -> dict:
     tr = Trainer(get_preset(preset).spec.replace(precision=precision), data, seed=seed,
                  diagnostics=Diagnostics.none())
