@@ -11,12 +11,13 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DENDRITE_ORIGIN=localhost:5006 \
     DENDRITE_PORT=5006 \
-    DENDRITE_NUM_PROCS=1
+    DENDRITE_SERVERS=2
 
 # jemalloc: the server gives the memory of a closed class back to the system (deploy/serve.sh).
+# nginx: in front of the image's two servers, one per core (DENDRITE_SERVERS, deploy/README.md).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libjemalloc2 \
+    && apt-get install -y --no-install-recommends libjemalloc2 nginx \
     && rm -rf /var/lib/apt/lists/*
 
 # The runtime user (numeric id, so that Kubernetes' runAsNonRoot can check it).
@@ -36,7 +37,7 @@ RUN pip install --no-cache-dir ".[app]"
 COPY app ./app
 # the page's own assets (CSS, its script, the network picture), sent inline by app/assets.py
 COPY static ./static
-COPY deploy/serve.sh ./deploy/serve.sh
+COPY deploy/serve.sh deploy/nginx_conf.py ./deploy/
 
 # Compile and cache the Numba kernels (and load MNIST, Panel and openTSNE once) as the
 # runtime user: the cache lands in ~/.cache/dendcore, which only that user can write and

@@ -18,6 +18,8 @@ import os
 import threading
 from typing import Iterable
 
+from .compute import SERVERS
+
 N_INPUTS, N_OUTPUTS = 784, 10
 BYTES_PER_WEIGHT = 10.0         # above every measured network (8.4–9.8), so the budget errs on the safe side
 BYTES_PER_UNIT = 512            # per-neuron state (voltages, traces, plateau buffers)
@@ -120,10 +122,11 @@ def _env_mb(name: str, default: int) -> int:
 
 
 def budget_from_env() -> MemoryBudget:
-    """``DENDRITE_MEMORY_BUDGET_MB`` (default: half the memory this process may use, at least 1 GB)
+    """``DENDRITE_MEMORY_BUDGET_MB`` (default: half the memory this process may use, shared by the
+    DENDRITE_SERVERS processes of deploy/serve.sh, at least 1 GB)
     and ``DENDRITE_SESSION_MEMORY_MB`` (default: the largest network the page offers, with its ghost)."""
     machine = machine_bytes()
-    default_total = max(1024 * MB, machine // 2) if machine else 4096 * MB
+    default_total = max(1024 * MB, machine // 2 // SERVERS) if machine else 4096 * MB
     largest = session_bytes((2000, 2000, 2000), ghost=True)
     return MemoryBudget(_env_mb("DENDRITE_MEMORY_BUDGET_MB", default_total),
                         _env_mb("DENDRITE_SESSION_MEMORY_MB", largest))

@@ -80,7 +80,16 @@ class ComputeGate:
         return len(self._waiting)
 
 
-COMPUTE = ComputeGate(env_number("DENDRITE_COMPUTE_THREADS", os.cpu_count() or 1, minimum=1, integer=True))
+# deploy/serve.sh runs DENDRITE_SERVERS processes side by side (the Docker image: two, behind nginx):
+# each counts its share of the machine's cores, and of its memory (app/capacity.py), as its own
+def own_cores(servers: int, cpus: int | None = None) -> int:
+    """The cores one of ``servers`` processes on this machine counts as its own."""
+    return max(1, (cpus or os.cpu_count() or 1) // max(1, servers))
+
+
+SERVERS = int(env_number("DENDRITE_SERVERS", 1, minimum=1, integer=True))
+CORES = own_cores(SERVERS)
+COMPUTE = ComputeGate(env_number("DENDRITE_COMPUTE_THREADS", CORES, minimum=1, integer=True))
 ENGINE_NICE = 10     # training threads run at this niceness, below the server's event loop
 
 

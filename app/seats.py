@@ -6,12 +6,11 @@ Step needs no place, so the Steps of all sessions share one budget (:class:`Step
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Callable
 
-from .compute import env_number
+from .compute import CORES, env_number
 
 CLASS_FULL = ("The class is full — you can watch: {n} training on this server right now, the most it runs at "
               "once. Meanwhile the error plot shows the whole reference run where this setup has one, Step "
@@ -82,13 +81,13 @@ def places_for(cores: int, spiking_rate_per_core: float) -> int:
 
 _ENV_CAP = int(env_number("DENDRITE_MAX_TRAININGS", 0, minimum=1, integer=True))   # 0: unset or a typo (reported)
 CAP_FROM_ENV = _ENV_CAP > 0
-SLOTS = TrainingSlots(_ENV_CAP or MAX_PER_CORE * (os.cpu_count() or 1))
+SLOTS = TrainingSlots(_ENV_CAP or MAX_PER_CORE * CORES)
 
 
 def size_from_speed(spiking_rate_per_core: float | None, slots: TrainingSlots = SLOTS) -> int:
     """After the warm-up measured the engine: the cap it allows (unless DENDRITE_MAX_TRAININGS set one)."""
     if not CAP_FROM_ENV and spiking_rate_per_core:
-        slots.capacity = places_for(os.cpu_count() or 1, spiking_rate_per_core)
+        slots.capacity = places_for(CORES, spiking_rate_per_core)
     return slots.capacity
 
 
@@ -126,5 +125,5 @@ class StepBudget:
 
 
 # a few Steps a second per core: each costs the event loop a redraw of the latest example's panels
-STEPS = StepBudget(env_number("DENDRITE_STEPS_PER_S", 3.0 * (os.cpu_count() or 1), minimum=0.1),
+STEPS = StepBudget(env_number("DENDRITE_STEPS_PER_S", 3.0 * CORES, minimum=0.1),
                    burst=env_number("DENDRITE_STEP_BURST", 10, minimum=1))

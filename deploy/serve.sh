@@ -7,7 +7,11 @@
 #   DENDRITE_ADDRESS           address to bind                  (0.0.0.0)
 #   DENDRITE_ORIGIN            host[:port] the browser uses to reach the page; several may be
 #                              given, separated by commas       (localhost:5006)
-#   DENDRITE_NUM_PROCS         panel worker processes           (1, see deploy/README.md)
+#   DENDRITE_SERVERS           server processes side by side behind an nginx of their own (1; the
+#                              Docker image: 2). Above 1, nginx listens on DENDRITE_PORT and the
+#                              servers on the loopback ports after it (deploy/README.md)
+#   DENDRITE_BACKEND_PORT      with several servers, the first of their loopback ports (DENDRITE_PORT + 1)
+#   DENDRITE_NUM_PROCS         panel worker processes per server (1, see deploy/README.md)
 #   DENDRITE_SESSION_LIFETIME  ms an unused session is kept after its tab closed (60000)
 #   DENDRITE_EXTRA_ARGS        anything else for `panel serve`, word-split
 #   DENDRITE_ALLOCATOR         jemalloc (the default when Debian's libjemalloc2 is installed) or
@@ -55,23 +59,91 @@ if [ "${DENDRITE_ALLOCATOR:-jemalloc}" = jemalloc ] && [ -z "${LD_PRELOAD:-}" ];
     done
 fi
 
+servers="${DENDRITE_SERVERS:-1}"
+case "$servers" in
+    [1-8]) ;;
+    *) echo "serve.sh: DENDRITE_SERVERS must be a whole number from 1 to 8, not '$servers'" >&2
+       exit 2 ;;
+esac
+port="${DENDRITE_PORT:-5006}"
+backend_port="${DENDRITE_BACKEND_PORT:-$((port + 1))}"
+
 set --
 for origin in $(printf '%s' "${DENDRITE_ORIGIN:-localhost:5006}" | tr ',' ' '); do
     set -- "$@" --allow-websocket-origin "$origin"
 done
 
-# shellcheck disable=SC2086  # DENDRITE_EXTRA_ARGS is meant to be split into words
-exec panel serve app \
-    --address "${DENDRITE_ADDRESS:-0.0.0.0}" \
-    --port "${DENDRITE_PORT:-5006}" \
-    "$@" \
-    --num-procs "${DENDRITE_NUM_PROCS:-1}" \
-    --liveness \
-    --use-xheaders \
-    --keep-alive 15000 \
-    --check-unused-sessions 10000 \
-    --unused-session-lifetime "${DENDRITE_SESSION_LIFETIME:-60000}" \
-    --session-token-expiration 300 \
-    --session-ids signed \
-    --plugins app.front_door \
-    ${DENDRITE_EXTRA_ARGS:-}
+# serve ADDRESS PORT [ORIGIN ARGS...]: one server, replacing the (sub)shell that runs it
+serve() {
+    address=$1
+    serve_port=$2
+    shift 2
+    # shellcheck disable=SC2086  # DENDRITE_EXTRA_ARGS is meant to be split into words
+    exec panel serve app \
+        --address "$address" \
+        --port "$serve_port" \
+        "$@" \
+        --num-procs "${DENDRITE_NUM_PROCS:-1}" \
+        --liveness \
+        --use-xheaders \
+        --keep-alive 15000 \
+        --check-unused-sessions 10000 \
+        --unused-session-lifetime "${DENDRITE_SESSION_LIFETIME:-60000}" \
+        --session-token-expiration 300 \
+        --session-ids signed \
+        --plugins app.front_door \
+        ${DENDRITE_EXTRA_ARGS:-}
+}
+
+if [ "$servers" = 1 ]; then
+    serve "${DENDRITE_ADDRESS:-0.0.0.0}" "$port" "$@"
+fi
+
+# Several servers: one event loop builds every page of its process, so 30 pages asked for at once
+# queued ~1.2 s of loop each behind one another; two processes on two cores halved the time to the
+# last page (benchmarks/README.md). nginx in front balances the pages and pins each websocket and
+# class code to its server, with the same config as a multi-host setup (deploy/nginx_conf.py).
+nginx_bin=$(command -v nginx || true)
+[ -n "$nginx_bin" ] || [ ! -x /usr/sbin/nginx ] || nginx_bin=/usr/sbin/nginx
+if [ -z "$nginx_bin" ]; then
+    echo "serve.sh: DENDRITE_SERVERS=$servers needs nginx in front (apt-get install nginx); or set DENDRITE_SERVERS=1" >&2
+    exit 2
+fi
+listen="${DENDRITE_ADDRESS:-0.0.0.0}:$port"
+[ "${DENDRITE_ADDRESS:-0.0.0.0}" != 0.0.0.0 ] || listen="$port"
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/dendrite-nginx.XXXXXX")
+python deploy/nginx_conf.py container --servers "$servers" --first-port "$backend_port" --listen "$listen" \
+    --prefix "$run_dir" > "$run_dir/nginx.conf"
+for temp in client_body proxy fastcgi uwsgi scgi; do mkdir "$run_dir/$temp"; done
+
+pids=
+i=0
+while [ "$i" -lt "$servers" ]; do
+    # each server makes class codes from its own letters, the ones nginx routes to it
+    DENDRITE_CODE_LETTERS=$(python deploy/nginx_conf.py letters --servers "$servers" --index "$i")
+    export DENDRITE_CODE_LETTERS DENDRITE_SERVERS="$servers"
+    serve 127.0.0.1 $((backend_port + i)) "$@" &
+    pids="$pids $!"
+    i=$((i + 1))
+done
+"$nginx_bin" -e stderr -p "$run_dir" -c "$run_dir/nginx.conf" -g 'daemon off;' &
+pids="$pids $!"
+
+stop() {
+    trap - INT TERM HUP
+    # shellcheck disable=SC2086  # the list of process ids
+    kill $pids 2>/dev/null || true
+    wait
+    rm -rf "$run_dir"
+    exit "$1"
+}
+trap 'stop 0' INT TERM HUP
+# One of them ending ends all: the container stops (a restart policy brings it back whole) rather
+# than run on with a server that nginx would keep sending students to.
+while :; do
+    for pid in $pids; do
+        kill -0 "$pid" 2>/dev/null || { echo "serve.sh: process $pid ended; stopping the others" >&2; stop 1; }
+    done
+    sleep 1 &
+    wait $! || true
+done

@@ -59,6 +59,15 @@ def test_budget_from_the_environment(monkeypatch):
             budget_from_env()
 
 
+def test_servers_side_by_side_share_the_default_memory_budget(monkeypatch):
+    from app import capacity
+    monkeypatch.delenv("DENDRITE_MEMORY_BUDGET_MB", raising=False)
+    machine = capacity.machine_bytes()
+    alone = budget_from_env().total_bytes
+    monkeypatch.setattr(capacity, "SERVERS", 2)
+    assert budget_from_env().total_bytes == max(1024 * MB, machine // 2 // 2) <= alone
+
+
 def test_tab_watch_reports_a_closed_tab_once_after_the_grace():
     w = TabWatch(grace_s=2.0)
     assert not w.gone(1, 0.0)

@@ -1,5 +1,6 @@
 """The class's training cap: sized from the engine's measured speed unless the environment sets it."""
 from app import seats
+from app.compute import own_cores
 from app.seats import MAX_PER_CORE, MIN_PER_CORE, WATCHABLE_RATE, TrainingSlots, places_for
 
 
@@ -11,10 +12,17 @@ def test_places_keep_every_training_watchable_within_the_safety_bounds():
     assert places_for(0, 1000) >= MIN_PER_CORE
 
 
+def test_servers_side_by_side_share_the_cores():
+    """deploy/serve.sh's DENDRITE_SERVERS processes each count their share of the cores (at least one),
+    so two servers on two cores have one compute place and half the training places each."""
+    assert own_cores(1, 2) == 2 and own_cores(2, 2) == 1 and own_cores(3, 2) == 1 and own_cores(2, 8) == 4
+    assert places_for(own_cores(2, 2), 2875) * 2 == places_for(2, 2875)
+
+
 def test_the_warm_up_measure_sizes_the_cap_unless_the_environment_set_it(monkeypatch):
     slots = TrainingSlots(99)
     monkeypatch.setattr(seats, "CAP_FROM_ENV", False)
-    monkeypatch.setattr(seats.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(seats, "CORES", 2)
     assert seats.size_from_speed(400.0, slots) == 20 and slots.capacity == 20
     assert seats.size_from_speed(None, slots) == 20          # no measurement: unchanged
     monkeypatch.setattr(seats, "CAP_FROM_ENV", True)

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 SERVE = ROOT / "deploy" / "serve.sh"
 NGINX_SITE = ROOT / "deploy" / "nginx" / "dendrite-lab.conf"
+STUB_BACKEND = ROOT / "tests" / "system" / "stub_backend.py"
 USER_CREATION = ("groupadd", "useradd", "adduser", "addgroup")
 
 
@@ -234,23 +235,9 @@ def test_nginx_pins_the_websocket_to_the_page_backend(tmp_path):
     site = tmp_path / "site.conf"
     site.write_text(text)
     main = nginx_main_conf(tmp_path, site)
-    stub = tmp_path / "stub.py"
-    stub.write_text(
-        "import sys, http.server\n"
-        "port = sys.argv[1]\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n"
-        "    def do_GET(self):\n"
-        "        body = f'{port} {self.headers.get(\"Upgrade\")} {self.headers.get(\"Connection\")}'.encode()\n"
-        "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
-        "        self.end_headers(); self.wfile.write(body)\n"
-        "    def log_message(self, *a): pass\n"
-        "http.server.HTTPServer(('127.0.0.1', int(port)), H).serve_forever()\n")
     ports = list(moved.values())
     with contextlib.ExitStack() as stack:
-        for port in ports:
-            stack.enter_context(process_group([sys.executable, str(stub), port], tmp_path / f"stub{port}.log"))
-        # every stub answers before nginx starts: one it finds down is skipped for fail_timeout (10 s),
-        # and on a busy machine the page loads below would then all go to the others
+        stack.enter_context(process_group([sys.executable, str(STUB_BACKEND), *ports], tmp_path / "stub.log"))
         # every stub answers before nginx starts: one it finds down is skipped for fail_timeout (10 s),
         # and on a busy machine the page loads below would then all go to the others
         for port in ports:
@@ -269,11 +256,105 @@ def test_nginx_pins_the_websocket_to_the_page_backend(tmp_path):
             served.add(backend)
             status, _, body = http_get(f"{base}/app/ws", headers={
                 "Cookie": f"dendrite_backend=127.0.0.1:{backend}", "Upgrade": "websocket", "Connection": "Upgrade"})
-            assert body.split() == [backend, "websocket", "upgrade"]
+            port_, _host, upgrade, connection = body.split()
+            assert [port_, upgrade, connection] == [backend, "websocket", "upgrade"]
         assert len(served) > 1, "least_conn should spread page loads over the backends"
         # a cookie naming anything else must not steer nginx there
         status, _, body = http_get(f"{base}/app/ws", headers={"Cookie": "dendrite_backend=10.0.0.1:22"})
         assert status == 200 and body.split()[0] in ports
+
+
+def consecutive_free_ports() -> int:
+    """The first of two free loopback ports in a row (serve.sh's servers sit on consecutive ports)."""
+    for _ in range(100):
+        first = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", first + 1))
+            except OSError:
+                continue
+        return first
+    raise AssertionError("no two consecutive free ports")
+
+
+def _nginx_conf(*args: str) -> str:
+    return subprocess.run([sys.executable, str(ROOT / "deploy" / "nginx_conf.py"), *args], capture_output=True,
+                          text=True, timeout=30, check=True).stdout
+
+
+def test_the_shipped_config_is_the_generators_and_routes_every_code_once():
+    """deploy/nginx/dendrite-lab.conf is what deploy/nginx_conf.py makes (so its upstream, its maps and
+    the servers' code letters cannot drift apart), and for any number of servers every possible first
+    character of a code reaches exactly one server, which makes codes from its own characters."""
+    sys.path.insert(0, str(ROOT / "deploy"))
+    try:
+        import nginx_conf
+    finally:
+        sys.path.remove(str(ROOT / "deploy"))
+    from app.presenting import CODE_ALPHABET, CODE_PATTERN
+    assert NGINX_SITE.read_text() == _nginx_conf("site")
+    assert nginx_conf.CODE_ALPHABET == CODE_ALPHABET
+    typed = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"       # what CODE_PATTERN lets a teacher type
+    assert all(CODE_PATTERN.match(c * 3) for c in typed)
+    for n in range(1, nginx_conf.MAX_SERVERS + 1):
+        letters, routed = nginx_conf.letter_groups(n), nginx_conf.routed_characters(n)
+        assert "".join(letters) == CODE_ALPHABET and all(letters)
+        assert sorted("".join(routed)) == sorted(typed)
+        assert all(set(own) <= set(r) for own, r in zip(letters, routed))
+        assert [_nginx_conf("letters", "--servers", str(n), "--index", str(i)).strip() for i in range(n)] == letters
+    with pytest.raises(subprocess.CalledProcessError):
+        _nginx_conf("site", "--servers", "9")
+
+
+def test_the_containers_nginx_sends_each_code_to_the_server_that_makes_it(tmp_path):
+    """serve.sh's own nginx (DENDRITE_SERVERS=2, unprivileged, every file under one directory) in front of
+    stub backends: pages and websockets as in the site config, and a link with a code goes to the
+    server whose letters make it."""
+    nginx = nginx_binary()
+    first, front = consecutive_free_ports(), free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(_nginx_conf("container", "--servers", "2", "--first-port", str(first),
+                                "--listen", f"127.0.0.1:{front}", "--prefix", str(tmp_path)))
+    for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / d).mkdir()
+    check = subprocess.run([nginx, "-e", "stderr", "-t", "-p", str(tmp_path), "-c", str(conf)],
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+    ports = [str(first), str(first + 1)]
+    base = f"http://127.0.0.1:{front}"
+    with contextlib.ExitStack() as stack:
+        # serve.sh starts nginx beside servers that listen only seconds later: requests meanwhile fail
+        stack.enter_context(process_group([nginx, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf),
+                                           "-g", "daemon off;"], tmp_path / "nginx.log"))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if http_get(f"{base}/liveness", timeout=2)[0] == 502:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "nginx.log").read_text()
+            time.sleep(0.1)
+        assert all(http_get(f"{base}/liveness", timeout=5)[0] == 502 for _ in range(6))
+        stack.enter_context(process_group([sys.executable, str(STUB_BACKEND), *ports], tmp_path / "stub.log"))
+        for port in ports:
+            _wait_answering(f"http://127.0.0.1:{port}/", 30, lambda: (tmp_path / "stub.log").read_text())
+        # ... and once they listen, both get pages at once: a server nginx had marked down would get
+        # one page per 10 s until one came back from it (a class opening at once went 29 to 1)
+        served = [http_get(f"{base}/app")[2].split()[0] for _ in range(4)]
+        assert sorted(served) == sorted(ports * 2), "pages are spread over both servers"
+        # the browser's host and port reach the server (the container's port is mapped to any other)
+        assert http_get(f"{base}/app")[2].split()[1] == f"127.0.0.1:{front}"
+        # (a few codes per server: nginx lets one address load 40 pages at once, then 6 a minute)
+        for index, port in enumerate(ports):
+            own = _nginx_conf("letters", "--servers", "2", "--index", str(index)).strip()
+            for key, c in (("follow", own[0]), ("present", own[-1]), ("follow", own[-1].lower())):
+                assert http_get(f"{base}/app?{key}={c}K2P9")[2].split()[0] == port, (key, c)
+        # a typed code may start with a character no server makes: one server has it all the same
+        for c in "IO01":
+            assert {http_get(f"{base}/app?{key}={c}K2P9")[2].split()[0] for key in ("follow", "present")} < set(ports)
+        status, _, body = http_get(f"{base}/app/ws", headers={"Cookie": f"dendrite_backend=127.0.0.1:{ports[1]}"})
+        assert status == 200 and body.split()[0] == ports[1]
 
 
 # ---------------------------------------------------------------- the image, without Docker
@@ -409,13 +490,28 @@ def test_image_steps_in_fresh_venv(tmp_path):
         assert "<html" in body.lower() and "Dendrite Lab" in body
         check = subprocess.run(health, cwd=workdir, env=env, capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, check.stderr
-        while "warm-up done" not in log.read_text():         # it runs in the background, pages served meanwhile
-            assert time.monotonic() - t0 < 180, f"no warm-up after 180 s:\n{log.read_text()}"
+        servers = int(env.get("DENDRITE_SERVERS", "1"))
+        while log.read_text().count("warm-up done") < servers:   # in the background, pages served meanwhile
+            assert time.monotonic() - t0 < 180, f"not every server warmed up after 180 s:\n{log.read_text()}"
             time.sleep(0.5)
-        # serve.sh found the image's jemalloc and the server (serve.sh execs into it) runs on it
-        maps = Path(f"/proc/{proc.pid}/maps")
-        if maps.exists():
-            assert "libjemalloc" in maps.read_text(), "the server does not run on jemalloc"
+        # the image's servers: one per core behind nginx (serve.sh stays their parent), each on
+        # the image's jemalloc; with one server serve.sh execs into it
+        tree = [proc.pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                                            text=True).stdout.split()]
+        def cmdline(pid):
+            try:
+                return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except FileNotFoundError:     # serve.sh's watch loop: a `sleep 1` that just ended
+                return ""
+        cmdlines = {pid: cmdline(pid) for pid in tree}
+        panels = [pid for pid, c in cmdlines.items() if "panel serve app" in c]
+        assert len(panels) == servers, cmdlines
+        if servers > 1:
+            assert any("nginx" in c for c in cmdlines.values()), cmdlines
+            assert headers.get("Server", "").startswith("nginx"), headers
+            assert re.match(r"dendrite_backend=127\.0\.0\.1:\d+;", headers.get("Set-Cookie", "")), headers
+        for pid in panels:
+            assert "libjemalloc" in Path(f"/proc/{pid}/maps").read_text(), "a server does not run on jemalloc"
     # The server found the build-time cache: it compiled nothing new and warmed up quickly.
     assert cached_files() == cached, "the server compiled kernels the warm-up step had not cached"
     warm = re.search(r"warm-up done in ([0-9.]+) s", log.read_text())

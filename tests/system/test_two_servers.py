@@ -1,0 +1,108 @@
+"""deploy/serve.sh with two servers behind its own nginx (DENDRITE_SERVERS=2, the Docker image's
+default), driven by Debian's headless Chromium: students land on both servers and train, a follow
+link reaches the server that presents the code, and stopping serve.sh stops every process."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("panel")
+pytest.importorskip("playwright.sync_api")
+
+from tests.system.conftest import (CHROMIUM, ROOT, end_process_group, examples_seen, free_port,  # noqa: E402
+                                   http_get, open_page, wait_until)
+from tests.system.test_deploy import consecutive_free_ports  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def two_servers():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    if not (shutil.which("nginx") or os.access("/usr/sbin/nginx", os.X_OK)):
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    port, first = free_port(), consecutive_free_ports()
+    env = {**os.environ, "DENDRITE_SERVERS": "2", "DENDRITE_PORT": str(port), "DENDRITE_BACKEND_PORT": str(first),
+           "DENDRITE_ADDRESS": "127.0.0.1", "DENDRITE_ORIGIN": f"127.0.0.1:{port}",
+           "DENDRITE_SESSION_LIFETIME": "10000", "DENDRITE_EXTRA_ARGS": "--check-unused-sessions 1000"}
+    log = Path(tempfile.mkstemp(prefix="dendrite-two-servers-", suffix=".log")[1])
+    with open(log, "w") as out:
+        proc = subprocess.Popen(["sh", "deploy/serve.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def up():
+        assert proc.poll() is None, f"serve.sh exited with {proc.returncode}:\n{log.read_text()}"
+        try:
+            return http_get(f"{base}/liveness", timeout=2)[0] == 200 and log.read_text().count("warm-up done") == 2
+        except OSError:
+            return False
+    try:
+        wait_until(up, 240, "both servers to be live and warmed up", interval=0.5)
+        yield base, proc, log, (first, first + 1)
+    finally:
+        end_process_group(proc, 30)
+
+
+def backend_of(page) -> int:
+    """The server that rendered the page, from the cookie nginx set with it."""
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "dendrite_backend")
+    return int(cookie.rsplit(":", 1)[1])
+
+
+def test_students_train_on_both_servers_and_a_follow_link_reaches_the_presenter(two_servers, browser):
+    base, proc, log, backends = two_servers
+    # Pages opened one after another find both servers idle (a websocket goes straight to its
+    # server, outside least_conn's count), so which one builds the next page is nginx's turn-taking
+    # over every request, the page's own assets included: open pages until one lands on each.
+    teacher = open_page(browser, f"{base}/app")
+    student, spare = None, []
+    for _ in range(8):
+        page = open_page(browser, f"{base}/app")
+        if backend_of(page) != backend_of(teacher):
+            student = page
+            break
+        spare.append(page)
+    assert student is not None, "nginx sent 9 pages in a row to one server"
+    assert {backend_of(teacher), backend_of(student)} == set(backends)
+    for page in spare:
+        page.close()
+
+    teacher.get_by_role("button", name="Share with the class").click()
+    code = wait_until(lambda: re.search(r"code ([A-Z0-9]{5})", teacher.get_by_text(re.compile(r"^code ")).first
+                                        .inner_text()), 60, "the class code").group(1)
+    follower = open_page(browser, f"{base}/app?follow={code}")
+    assert backend_of(follower) == backend_of(teacher), "the code's letter routes to the presenting server"
+    follower.get_by_text(f"Following {code}").first.wait_for(timeout=30_000)
+
+    teacher.get_by_role("button", name="▶ Play").click()
+    student.get_by_role("button", name="▶ Play").click()
+    wait_until(lambda: examples_seen(student) > 50, 120, "the student's own run to train")
+    wait_until(lambda: examples_seen(follower) > 50, 120, "the follower to see the presenter's run")
+    for page in (teacher, student, follower):
+        page.close()
+
+
+def test_stopping_serve_sh_stops_both_servers_and_nginx(two_servers):
+    _base, proc, log, backends = two_servers
+    def name(pid):
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip()
+        except FileNotFoundError:      # serve.sh's watch loop: a `sleep 1` that just ended
+            return "sleep"
+    listed = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    children = [pid for pid in listed if name(pid) != "sleep"]
+    names = sorted(name(pid) for pid in children)
+    assert names == ["nginx", "panel", "panel"], names
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in children):
+        assert time.monotonic() < deadline, "a server or nginx outlived serve.sh"
+        time.sleep(0.2)
