@@ -81,7 +81,8 @@ class ComputeGate:
 
 
 # deploy/serve.sh runs DENDRITE_SERVERS processes side by side (the Docker image: two, behind nginx):
-# each counts its share of the machine's cores, and of its memory (app/capacity.py), as its own
+# each counts its share of the machine's cores as its own when it sizes its training places and
+# Steps, and its share of the memory (app/capacity.py)
 def own_cores(servers: int, cpus: int | None = None) -> int:
     """The cores one of ``servers`` processes on this machine counts as its own."""
     return max(1, (cpus or os.cpu_count() or 1) // max(1, servers))
@@ -89,7 +90,11 @@ def own_cores(servers: int, cpus: int | None = None) -> int:
 
 SERVERS = int(env_number("DENDRITE_SERVERS", 1, minimum=1, integer=True))
 CORES = own_cores(SERVERS)
-COMPUTE = ComputeGate(env_number("DENDRITE_COMPUTE_THREADS", CORES, minimum=1, integer=True))
+# ... but its compute gate stays as wide as the machine, and the kernel shares the cores between the
+# processes: with a gate of its share, one run's tests waited for its training, so a presenter alone
+# trained 1,524 examples/s instead of 1,930, and a class of 30 over two servers did 1,209 instead of
+# 1,648 (benchmarks/README.md, 2026-12-03)
+COMPUTE = ComputeGate(env_number("DENDRITE_COMPUTE_THREADS", os.cpu_count() or 1, minimum=1, integer=True))
 ENGINE_NICE = 10     # training threads run at this niceness, below the server's event loop
 
 

@@ -14,7 +14,7 @@ def test_places_keep_every_training_watchable_within_the_safety_bounds():
 
 def test_servers_side_by_side_share_the_cores():
     """deploy/serve.sh's DENDRITE_SERVERS processes each count their share of the cores (at least one),
-    so two servers on two cores have one compute place and half the training places each."""
+    so two servers on two cores have half the training places each."""
     assert own_cores(1, 2) == 2 and own_cores(2, 2) == 1 and own_cores(3, 2) == 1 and own_cores(2, 8) == 4
     assert places_for(own_cores(2, 2), 2875) * 2 == places_for(2, 2875)
 
