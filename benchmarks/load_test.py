@@ -4,12 +4,15 @@
     python -m benchmarks.load_test --cap default         # the server's own cap (from its measured speed, 2-16 per core)
     python -m benchmarks.load_test --sessions 6 --seconds 10 --json
     python -m benchmarks.load_test --followers           # one presenter, then 30 followers of its code
-    python -m benchmarks.load_test --opening --servers 2 # 30 pages at once over two server processes
+    python -m benchmarks.load_test --opening --servers 2 # 30 pages at once, two servers behind serve.sh's nginx
+    python -m benchmarks.load_test --servers 2           # a class of 30 training on the Docker image's setup
     python -m benchmarks.load_test --idle --sessions 40  # 40 open pages nobody uses: what they cost the loop
     python -m benchmarks.load_test --flood               # one client floods /app while a student trains
 
 Starts ``deploy/serve.sh`` (the Docker image's command) on a free loopback port and
-opens N sessions at once.  Each session does what a browser does: it GETs ``/app``
+opens N sessions at once; with ``--servers 2`` serve.sh runs two server processes behind its own
+nginx, as the image does, and the server's figures are those of all its processes together.
+Each session does what a browser does: it GETs ``/app``
 (which renders the page and creates the server session), opens the Bokeh websocket
 with the token from the page, pulls the document, reports it rendered (Panel's
 ``onload``, which builds the network), clicks ▶ Play once the network is there,
@@ -64,11 +67,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports_in_a_row(n: int) -> int:
+    """The first of ``n`` free loopback ports in a row (serve.sh's servers sit on consecutive ports)."""
+    for _ in range(100):
+        first = free_port()
+        with contextlib.ExitStack() as stack:
+            try:
+                for k in range(1, n):
+                    stack.enter_context(socket.socket()).bind(("127.0.0.1", first + k))
+            except OSError:
+                continue
+        return first
+    raise RuntimeError(f"no {n} free ports in a row")
+
+
 # ------------------------------------------------------------------ the server
 class Server:
-    """``deploy/serve.sh`` on a loopback port, in its own process group (ended on exit)."""
+    """``deploy/serve.sh`` on a loopback port, in its own process group (ended on exit).
 
-    def __init__(self, cap: int | None, session_lifetime_ms: int = 60000, extra_env: dict | None = None):
+    With ``servers`` above 1, serve.sh stays the parent of that many server processes and of the nginx
+    in front of them; their CPU and memory are summed, nginx's included (it is part of the cost).
+    """
+
+    def __init__(self, cap: int | None, session_lifetime_ms: int = 60000, extra_env: dict | None = None,
+                 servers: int = 1):
+        self.servers = servers
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DENDRITE_PORT": str(self.port), "DENDRITE_ADDRESS": "127.0.0.1",
@@ -81,12 +104,16 @@ class Server:
                # per-client page budget (app/ratelimit.py) is for floods, so it is opened wide for a class
                "DENDRITE_PAGE_BURST_S": "3600", **(extra_env or {})}
         env.pop("DENDRITE_MAX_TRAININGS", None)
+        env["DENDRITE_SERVERS"] = str(servers)
+        if servers > 1:
+            env["DENDRITE_BACKEND_PORT"] = str(free_ports_in_a_row(servers))
         if cap is not None:
             env["DENDRITE_MAX_TRAININGS"] = str(cap)
         self.log = tempfile.NamedTemporaryFile("w+", prefix="dendrite-load-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(["sh", "deploy/serve.sh"], cwd=ROOT, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self._ps = None
+        self._parts = None
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         import urllib.request
@@ -98,7 +125,7 @@ class Server:
                 # a class arrives at a server that has been up for a while: its warm-up (in the
                 # background since pages are served at once) is done
                 with urllib.request.urlopen(f"{self.base}/liveness?endpoint=/app", timeout=30) as r:
-                    if r.status == 200 and "warm-up done" in self.log_text():
+                    if r.status == 200 and self.log_text().count("warm-up done") >= self.servers:
                         return
             except OSError:
                 pass
@@ -114,21 +141,47 @@ class Server:
         return self._ps
 
     @property
+    def parts(self) -> list:
+        """The processes that serve: serve.sh itself with one server (it execs into it), else its
+        server processes and nginx (not the `sleep` of its watch loop)."""
+        if self._parts is None:
+            if self.servers == 1:
+                self._parts = [self.process]
+            else:
+                kids = [c for c in self.process.children() if c.name() in ("panel", "python", "nginx")]
+                if sum(c.name() != "nginx" for c in kids) != self.servers:
+                    raise RuntimeError(f"serve.sh runs {[c.name() for c in kids]}, not {self.servers} servers")
+                self._parts = kids
+        return self._parts
+
+    @property
     def jemalloc(self) -> bool:
         try:
-            return "libjemalloc" in Path(f"/proc/{self.proc.pid}/maps").read_text()
+            return all("libjemalloc" in Path(f"/proc/{p.pid}/maps").read_text()
+                       for p in self.parts if p.name() != "nginx")
         except OSError:
             return False
 
     def sample(self) -> dict:
-        p = self.process
-        with p.oneshot():
-            threads = p.num_threads()
-            rss = p.memory_info().rss
-            cpu = p.cpu_times()
-        children = p.children(recursive=True)
+        threads = rss = 0
+        cpu = 0.0
+        children = []
+        for p in self.parts:
+            with p.oneshot():
+                threads += p.num_threads()
+                rss += p.memory_info().rss
+                t = p.cpu_times()
+                cpu += t.user + t.system
+            # nginx's workers are counted with it; a server's children are its t-SNE worker
+            children += p.children(recursive=True)
+        if self.servers > 1:
+            nginx_workers = [c for c in children if c.name() == "nginx"]
+            children = [c for c in children if c.name() != "nginx"]
+            threads += len(nginx_workers)
+            rss += sum(_safe_rss(c) for c in nginx_workers)
+            cpu += sum(_safe_cpu(c) for c in nginx_workers)
         child_rss = sum(_safe_rss(c) for c in children)
-        return {"t": time.perf_counter(), "threads": threads, "rss": rss, "cpu_s": cpu.user + cpu.system,
+        return {"t": time.perf_counter(), "threads": threads, "rss": rss, "cpu_s": cpu,
                 "children_rss": child_rss, "children_cpu_s": sum(_safe_cpu(c) for c in children)}
 
     def log_text(self) -> str:
@@ -234,8 +287,12 @@ class Session:
             self.error = "no session token in the page"
             return
         ws_url = self.base.replace("http://", "ws://") + "/app/ws"
+        # behind nginx, the cookie of the page's answer names the server that holds the session
+        cookies = "; ".join(c.split(";", 1)[0] for c in resp.headers.get_list("Set-Cookie"))
+        ws_headers = {**self.headers, **({"Cookie": cookies} if cookies else {})}
         try:
-            ws = await websocket_connect(HTTPRequest(ws_url, request_timeout=timeout), subprotocols=["bokeh", m.group(1)],
+            ws = await websocket_connect(HTTPRequest(ws_url, request_timeout=timeout, headers=ws_headers),
+                                         subprotocols=["bokeh", m.group(1)],
                                          max_message_size=256 * 1024 * 1024)
         except Exception as exc:
             self.error = f"websocket refused: {exc}"
@@ -538,7 +595,8 @@ async def _drive_followers(server: Server, n: int, seconds: float, settle: float
 
 def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settle: float = 10.0,
         timeout: float = 180.0, after_timeout: float = 90.0, rounds: int = 1, log=print,
-        page_seconds: float = 30.0, bare_seconds: float = 15.0, session_lifetime_s: float = 60.0) -> dict:
+        page_seconds: float = 30.0, bare_seconds: float = 15.0, session_lifetime_s: float = 60.0,
+        servers: int = 1) -> dict:
     """Serve, load, measure; returns the figures (see the module docstring).
 
     With ``rounds`` > 1 the same server takes one class after another; the figures are the
@@ -546,9 +604,14 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
     """
     cap_value = n if cap == "all" else (None if cap in (None, "default") else int(cap))
     rss_after_rounds = []
+    if servers > 1 and page_seconds > 0:
+        # nginx lets one address open 40 pages at once and then 6 a minute: after the class's 30, the
+        # probe's page every 2 s would be timed as refusals, not as pages
+        log("with several servers behind nginx, page latency during the class is not measured")
+        page_seconds = 0.0
     # serve.sh's session lifetime by default: with a shorter one, a page whose websocket waited in the
     # queue of a class opening at once was dropped as unused and built a second time when it connected
-    with Server(cap_value, session_lifetime_ms=int(1000 * session_lifetime_s)) as server:
+    with Server(cap_value, session_lifetime_ms=int(1000 * session_lifetime_s), servers=servers) as server:
         server.wait_ready()
         time.sleep(2.0)                       # warm-up threads and the t-SNE worker settle
         before = server.sample()
@@ -603,7 +666,7 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
     page = [x for x in res["http"].get("/app", [])]
     live = [x for x in res["http"].get("/liveness", [])]
     result = {
-        "sessions": n, "cap": cap_value if cap_value is not None else "default",
+        "sessions": n, "servers": servers, "cap": cap_value if cap_value is not None else "default",
         "measured_s": round(t1 - t0, 1), "open_all_s": round(res["open_s"], 1),
         "errors": [f"session {s.index}: {s.error}" for s in sessions if s.error],
         "training": len(training), "watching": len(watching),
@@ -661,7 +724,7 @@ def _seen_at(s: Session, t: float) -> float:
 
 
 def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, timeout: float = 180.0,
-                  log=print, client_nice: int = 0, client: str = "stream") -> dict:
+                  log=print, client_nice: int = 0, client: str = "stream", servers: int = 1) -> dict:
     """Presenter mode under load: the presenter's speed alone, then with ``n`` followers.
 
     In a class the followers' browsers are other machines.  Here they share the server's two
@@ -669,7 +732,7 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
     document (most of a core), with ``"stream"`` it only reads the websockets.  ``client_nice``
     lowers this client (its thread only, after the server started).
     """
-    with Server(None) as server:
+    with Server(None, servers=servers) as server:
         server.wait_ready()
         time.sleep(2.0)
         if client_nice:
@@ -685,7 +748,7 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
     # how far behind the presenter's own page each follower's status line is, over the window
     lag = [quantile([_seen_at(p, x.t) - x.seen for x in f.samples if t0 <= x.t <= t1], 0.5)
            for f in followers if p.samples and any(t0 <= x.t <= t1 for x in f.samples)]
-    r = {"followers": n, "presenter_alone": solo, "presenter_followed": crowd,
+    r = {"followers": n, "servers": servers, "presenter_alone": solo, "presenter_followed": crowd,
          "server_cpu_cores": {"alone": _cores(res["solo"]), "followed": _cores(res["crowd"])},
          "client_cpu_cores": {k: res[w]["client_cpu_s"] / (res[w]["t1"] - res[w]["t0"])
                               for k, w in (("alone", "solo"), ("followed", "crowd"))},
@@ -700,35 +763,32 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
     return r
 
 
-async def _drive_opening(servers: list[Server], n: int, timeout: float, client: str) -> tuple[list[Session], float]:
-    """The sessions, and the server processes' CPU seconds from the first request until each is quiet
+async def _drive_opening(server: Server, n: int, timeout: float, client: str) -> tuple[list[Session], float]:
+    """The sessions, and the server processes' CPU seconds from the first request until they are quiet
     (every page built, connected and its figures attached; the t-SNE worker's maps not counted)."""
-    sessions = [Session(i, servers[i % len(servers)].base, presses_play=False, client=client) for i in range(n)]
+    sessions = [Session(i, server.base, presses_play=False, client=client) for i in range(n)]
     play, stop = asyncio.Event(), asyncio.Event()
-    before = [srv.sample() for srv in servers]
+    before = server.sample()
     tasks, _ = await _open_all(sessions, play, stop, timeout)
-    after = [await _until_quiet(srv, timeout, with_children=False) for srv in servers]
+    after = await _until_quiet(server, timeout, with_children=False)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return sessions, sum(b["cpu_s"] - a["cpu_s"] for a, b in zip(before, after))
+    return sessions, after["cpu_s"] - before["cpu_s"]
 
 
 def run_opening(n: int = 30, servers: int = 1, timeout: float = 300.0, log=print, client: str = "stream") -> dict:
-    """``n`` pages asked for in the same second, spread over ``servers`` server processes in turn.
+    """``n`` pages asked for in the same second of serve.sh with ``servers`` server processes.
 
-    Several processes are how the nginx config scales (deploy/README.md): each has its own event
-    loop, so page builds run side by side.  Here the sessions alternate between them, about what
-    nginx's ``least_conn`` does with a class arriving at once.  Nobody presses Play: this is the
+    With more than one, serve.sh's nginx spreads the pages (``least_conn``) and each process builds
+    its share on its own event loop, as in the Docker image.  Nobody presses Play: this is the
     opening alone, timed from the request to the page served and to the network built.
     """
-    with contextlib.ExitStack() as stack:
-        procs = [stack.enter_context(Server(None)) for _ in range(servers)]
-        for srv in procs:
-            srv.wait_ready()
+    with Server(None, servers=servers) as server:
+        server.wait_ready()
         time.sleep(2.0)
-        log(f"{servers} server(s) up on port(s) {', '.join(str(x.port) for x in procs)}; opening {n} pages at once")
-        sessions, cpu_s = asyncio.run(_drive_opening(procs, n, timeout, client))
-        tracebacks = sum(x.log_text().count("Traceback") for x in procs)
+        log(f"serve.sh up on port {server.port} with {servers} server(s); opening {n} pages at once")
+        sessions, cpu_s = asyncio.run(_drive_opening(server, n, timeout, client))
+        tracebacks = server.log_text().count("Traceback")
     served = [s.page_s for s in sessions if s.page_s]
     ready = [s.ready_s for s in sessions if s.ready_s]
     return {"sessions": n, "servers": servers, "client": client,
@@ -964,7 +1024,7 @@ def report_idle(r: dict) -> str:
 def report_followers(r: dict) -> str:
     lines = [
         f"Presenter mode: one presenting session training spiking 784-500-10, then {r['followers']} followers "
-        f"({_load_average(r)})",
+        f"({r.get('servers', 1)} server process(es); {_load_average(r)})",
         f"{'presenter examples/s alone / with followers':<44} {r['presenter_alone']:>8.0f} / {r['presenter_followed']:<8.0f}",
         f"{'cost of the followers to the presenter':<44} {100 * r['cost']:>7.0f} %   target <= 20 %: "
         f"{OK[r['targets']['cost_at_most_20pct']]}",
@@ -988,7 +1048,8 @@ def report(r: dict) -> str:
         return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
     t = r["targets"]
     lines = [
-        f"Load test: {r['sessions']} sessions, training cap {r['cap']}, measured for {r['measured_s']} s "
+        f"Load test: {r['sessions']} sessions on {r.get('servers', 1)} server process(es), training cap {r['cap']}, "
+        f"measured for {r['measured_s']} s "
         f"(all pages open and networks built after {r['open_all_s']} s; {_load_average(r)})",
         "",
         f"{'figure':<44} {'value':>28}   target",
@@ -1070,14 +1131,17 @@ def main(argv=None) -> int:
     ap.add_argument("--flood", action="store_true",
                     help="one student trains; then 4 loops of page requests from another client, --seconds each")
     ap.add_argument("--servers", type=int, default=1,
-                    help="with --opening: server processes the pages are spread over (1..4)")
+                    help="DENDRITE_SERVERS: server processes behind serve.sh's nginx (1..4; the Docker image runs 2); "
+                         "with --opening, --followers and a training class")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
     a = ap.parse_args(argv)
     if not 1 <= a.sessions <= 60 or not 1 <= a.seconds <= 600 or not 1 <= a.rounds <= 5:
         ap.error("--sessions must be 1..60, --seconds 1..600 and --rounds 1..5 (the test is bounded on purpose)")
     log = (lambda *x: print(*x, file=sys.stderr)) if a.json else print
-    if a.opening and not 1 <= a.servers <= 4:
+    if not 1 <= a.servers <= 4:
         ap.error("--servers must be 1..4")
+    if a.servers > 1 and (a.idle or a.flood):
+        ap.error("--idle and --flood measure one server process (--servers 1)")
     if a.opening:
         r, text = run_opening(a.sessions, a.servers, log=log, client=a.client), report_opening
     elif a.flood:
@@ -1085,11 +1149,12 @@ def main(argv=None) -> int:
     elif a.idle:
         r, text = run_idle(a.sessions, a.seconds, a.settle, log=log), report_idle
     elif a.followers:
-        r = run_followers(a.sessions, a.seconds, a.settle, log=log, client_nice=a.client_nice, client=a.client)
+        r = run_followers(a.sessions, a.seconds, a.settle, log=log, client_nice=a.client_nice, client=a.client,
+                          servers=a.servers)
         text = report_followers
     else:
         r = run(a.sessions, a.seconds, a.cap, a.settle, rounds=a.rounds, log=log, page_seconds=a.page_seconds,
-                bare_seconds=a.bare_seconds)
+                bare_seconds=a.bare_seconds, servers=a.servers)
         text = report
     print(text(r))
     if a.json:
