@@ -109,8 +109,13 @@ if [ -z "$nginx_bin" ]; then
     echo "serve.sh: DENDRITE_SERVERS=$servers needs nginx in front (apt-get install nginx); or set DENDRITE_SERVERS=1" >&2
     exit 2
 fi
-listen="${DENDRITE_ADDRESS:-0.0.0.0}:$port"
-[ "${DENDRITE_ADDRESS:-0.0.0.0}" != 0.0.0.0 ] || listen="$port"
+# nginx listens where the one server would have (0.0.0.0: IPv4 only, as panel serve does; an
+# IPv6 address goes in brackets)
+address="${DENDRITE_ADDRESS:-0.0.0.0}"
+case "$address" in
+    *:*) listen="[$address]:$port" ;;
+    *) listen="$address:$port" ;;
+esac
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/dendrite-nginx.XXXXXX")
 python deploy/nginx_conf.py container --servers "$servers" --first-port "$backend_port" --listen "$listen" \
     --prefix "$run_dir" > "$run_dir/nginx.conf"
