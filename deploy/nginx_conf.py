@@ -17,6 +17,7 @@ No imports beyond the standard library: serve.sh runs this before any server sta
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 # app/presenting.py's alphabet (tests/system/test_deploy.py keeps the two equal)
@@ -230,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not a.prefix:
             ap.error("container needs --prefix")
+        for temp in TEMPS:          # nginx does not make them itself
+            os.makedirs(os.path.join(a.prefix, temp), exist_ok=True)
         sys.stdout.write(container(a.servers, a.first_port, a.listen, a.prefix))
     return 0
 

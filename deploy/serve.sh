@@ -119,7 +119,6 @@ esac
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/dendrite-nginx.XXXXXX")
 python deploy/nginx_conf.py container --servers "$servers" --first-port "$backend_port" --listen "$listen" \
     --prefix "$run_dir" > "$run_dir/nginx.conf"
-for temp in client_body proxy fastcgi uwsgi scgi; do mkdir "$run_dir/$temp"; done
 
 pids=
 i=0

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.load_test import free_ports_in_a_row
 from tests.system.conftest import end_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,11 +209,11 @@ def test_nginx_config_is_accepted(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-def _wait_answering(url: str, timeout: float, why) -> None:
+def _wait_answering(url: str, timeout: float, why, status: int = 200) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if http_get(url, timeout=2)[0] == 200:
+            if http_get(url, timeout=2)[0] == status:
                 return
         except OSError:
             pass
@@ -264,19 +265,6 @@ def test_nginx_pins_the_websocket_to_the_page_backend(tmp_path):
         assert status == 200 and body.split()[0] in ports
 
 
-def consecutive_free_ports() -> int:
-    """The first of two free loopback ports in a row (serve.sh's servers sit on consecutive ports)."""
-    for _ in range(100):
-        first = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", first + 1))
-            except OSError:
-                continue
-        return first
-    raise AssertionError("no two consecutive free ports")
-
-
 def _nginx_conf(*args: str) -> str:
     return subprocess.run([sys.executable, str(ROOT / "deploy" / "nginx_conf.py"), *args], capture_output=True,
                           text=True, timeout=30, check=True).stdout
@@ -311,12 +299,10 @@ def test_the_containers_nginx_sends_each_code_to_the_server_that_makes_it(tmp_pa
     stub backends: pages and websockets as in the site config, and a link with a code goes to the
     server whose letters make it."""
     nginx = nginx_binary()
-    first, front = consecutive_free_ports(), free_port()
+    first, front = free_ports_in_a_row(2), free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(_nginx_conf("container", "--servers", "2", "--first-port", str(first),
                                 "--listen", f"127.0.0.1:{front}", "--prefix", str(tmp_path)))
-    for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp_path / d).mkdir()
     check = subprocess.run([nginx, "-e", "stderr", "-t", "-p", str(tmp_path), "-c", str(conf)],
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
@@ -326,15 +312,7 @@ def test_the_containers_nginx_sends_each_code_to_the_server_that_makes_it(tmp_pa
         # serve.sh starts nginx beside servers that listen only seconds later: requests meanwhile fail
         stack.enter_context(process_group([nginx, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf),
                                            "-g", "daemon off;"], tmp_path / "nginx.log"))
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if http_get(f"{base}/liveness", timeout=2)[0] == 502:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "nginx.log").read_text()
-            time.sleep(0.1)
+        _wait_answering(f"{base}/liveness", 20, lambda: (tmp_path / "nginx.log").read_text(), status=502)
         assert all(http_get(f"{base}/liveness", timeout=5)[0] == 502 for _ in range(6))
         stack.enter_context(process_group([sys.executable, str(STUB_BACKEND), *ports], tmp_path / "stub.log"))
         for port in ports:

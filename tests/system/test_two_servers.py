@@ -17,7 +17,7 @@ pytest.importorskip("playwright.sync_api")
 
 from tests.system.conftest import (CHROMIUM, ROOT, end_process_group, examples_seen, free_port,  # noqa: E402
                                    http_get, open_page, wait_until)
-from tests.system.test_deploy import consecutive_free_ports  # noqa: E402
+from benchmarks.load_test import free_ports_in_a_row  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def two_servers():
         pytest.skip("Debian's chromium is not installed")
     if not (shutil.which("nginx") or os.access("/usr/sbin/nginx", os.X_OK)):
         pytest.skip("nginx is not installed (apt-get install nginx)")
-    port, first = free_port(), consecutive_free_ports()
+    port, first = free_port(), free_ports_in_a_row(2)
     env = {**os.environ, "DENDRITE_SERVERS": "2", "DENDRITE_PORT": str(port), "DENDRITE_BACKEND_PORT": str(first),
            "DENDRITE_ADDRESS": "127.0.0.1", "DENDRITE_ORIGIN": f"127.0.0.1:{port}",
            "DENDRITE_SESSION_LIFETIME": "10000", "DENDRITE_EXTRA_ARGS": "--check-unused-sessions 1000"}
