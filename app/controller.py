@@ -31,6 +31,7 @@ from . import engine as engine_module
 from .engine import Engine, RunConfig
 from .events import LiveApplied, Stopped
 from .experiments import Scoreboard
+from .opening import OPENING
 from .ghost import GHOSTS, Ghost, GhostUpdate
 from .paper import paper_reference
 from .seats import PLACE_FREE, REFUSED, SLOTS, STEPS, StepBudget, TrainingSlots
@@ -206,7 +207,9 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
             self._notify(f"{refused} The running network was kept.", "warning")
             return
         if self._engine is None:
-            self._engine = Engine(probe_sink=self._tsne.submit, probe_ready=lambda: not self._tsne.busy,
+            # the t-SNE map of a network (~0.2 s of a core) waits while pages of this server open
+            self._engine = Engine(probe_sink=self._tsne.submit,
+                                  probe_ready=lambda: not self._tsne.busy and not OPENING.busy(),
                                   name=f"engine-{id(self):x}")
         was_playing = self._engine.running
         self._run_id += 1
@@ -344,6 +347,11 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
             return True
         engines = [self._engine, self._ghost.engine]
         return any(e is not None and e.has_news for e in engines) or self._tsne.has_result
+
+    @property
+    def building(self) -> bool:
+        """A network of this session is being built (its page does not show it yet)."""
+        return self._pending_run is not None
 
     @property
     def threads_alive(self) -> bool:

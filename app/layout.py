@@ -115,27 +115,40 @@ class ExplainDrawer:
 
     def __init__(self, dataset: str = "mnist"):
         self.pages = [("About", explain.INTRO)] + list(explain.SECTIONS.values()) + [("Glossary", glossary.TEXT)]
-        self.texts = [pn.pane.Markdown("", sizing_mode="stretch_width", disable_math=True, name=f"explain-{i}")
-                      for i in range(len(self.pages))]
-        self.tabs = pn.Tabs(*[(title, text) for (title, _), text in zip(self.pages, self.texts)],
-                            sizing_mode="stretch_width", name="explain-tabs")
-        self.follow_dataset(dataset)
+        self.dataset = dataset
+        # the texts are made when the drawer first opens: rendering their Markdown and sending them
+        # was about a tenth of every page's build, for a drawer most pages never open
+        self.texts: list[pn.pane.Markdown] = []
+        self.tabs: pn.Tabs | None = None
         self.toggle = pn.widgets.Toggle(**{LABEL_KEY: "What am I looking at?"}, value=False, width=200, margin=(5, 4),
                                         css_classes=["dl-explain-toggle"])
         self.glossary_button = pn.widgets.Button(**{LABEL_KEY: "Glossary"}, width=100, margin=(5, 4),
                                                  description="The words used on this page, explained")
         self.glossary_button.on_click(self.show_glossary)
-        self.drawer = pn.Column(self.tabs, visible=self.toggle.param.value, sizing_mode="stretch_width",
+        self.drawer = pn.Column(visible=self.toggle.param.value, sizing_mode="stretch_width",
                                 css_classes=["dl-drawer"], name="explain-drawer",
                                 styles={"border": "1px solid #c8cfdb", "border-radius": "6px",
                                         "padding": "4px 10px", "background": "white"})
+        self.toggle.param.watch(lambda e: self._fill() if e.new else None, "value")
+
+    def _fill(self) -> None:
+        if self.tabs is not None:
+            return
+        self.texts = [pn.pane.Markdown("", sizing_mode="stretch_width", disable_math=True, name=f"explain-{i}")
+                      for i in range(len(self.pages))]
+        self.tabs = pn.Tabs(*[(title, text) for (title, _), text in zip(self.pages, self.texts)],
+                            sizing_mode="stretch_width", name="explain-tabs")
+        self.follow_dataset(self.dataset)
+        self.drawer.objects = [self.tabs]
 
     def follow_dataset(self, dataset: str) -> None:
         """The texts about the images on the screen (digits or garments)."""
+        self.dataset = dataset
         for (_, text), pane in zip(self.pages, self.texts):
             pane.object = glossary.unicode_math(explain.for_dataset(text, dataset))
 
     def show_glossary(self, _event=None) -> None:
+        self._fill()
         self.tabs.active = len(self.tabs) - 1
         self.toggle.value = True
 
@@ -149,6 +162,9 @@ TITLE = "Dendrite Lab · deep learning with segregated dendrites"
 def page_template(dash) -> pn.template.FastListTemplate:
     """The page: Panel's Fast list template, offline (app/assets.py), with a viewport for phones."""
     return pn.template.FastListTemplate(
-        title=TITLE, sidebar=dash.sidebar(), main=dash.main(), sidebar_width=340, accent="#2f5d8f",
+        # one root for the whole sidebar: the template pays for each root (its design is set and
+        # restored around each, ~1.5 ms apiece), and the sidebar's fifteen parts were fifteen roots
+        title=TITLE, sidebar=[pn.Column(*dash.sidebar(), sizing_mode="stretch_width", margin=0, name="settings")],
+        main=dash.main(), sidebar_width=340, accent="#2f5d8f",
         theme_toggle=False, raw_css=[assets.text("page.css")], design=assets.OfflineFast, font=assets.FONT,
         font_url="", meta_viewport="width=device-width, initial-scale=1", main_layout=None)

@@ -12,6 +12,7 @@ import numpy as np
 import panel as pn
 
 from . import assets, class_experiment, glossary, limits, memory, ratelimit
+from .opening import OPENING
 from .address_bar import LinkFix
 from .drain import Drain
 from .downloads import Downloads
@@ -95,6 +96,10 @@ class Dashboard:
         self._doc = None                        # the session's document, once the page is shown
         self._tab = limits.TabWatch()
         self._page_ticket: ratelimit.PageTicket | None = None   # this page's building time, given back
+        self._opening: int | None = None        # this page's count among the pages opening (app/opening.py)
+        self._held: list | None = None          # a new run's updates, while its plots wait for opening pages
+        self._held_since = 0.0
+        self._attach_since = 0.0
 
         c = controller
         self.status = pn.pane.Str(c.param.status, css_classes=["dl-status"], name="status",
@@ -227,6 +232,7 @@ class Dashboard:
         # through it the document, so no closed session was ever freed (about 21,000 objects and
         # 5 MB each in the load test); the handler holds the dashboard weakly.
         pn.config.exception_handler = _weak_handler(self)
+        self._opening = OPENING.requested()
         pn.state.onload(self._go)
 
     def _give_page_time_back(self) -> None:
@@ -325,31 +331,59 @@ class Dashboard:
             self.link_fix.recheck()
         with pn.io.hold():      # every change of this poll (status line too) reaches the browser as one message
             up = self.ctrl.poll()
+            if self._opening is not None and (up.new_run or not self.ctrl.building):
+                OPENING.shown(self._opening)        # its network is on the page (or it builds none)
+                self._opening = None
+            if up.new_run:
+                # the new run's status goes out now; its plots, and every update until they exist,
+                # wait while other pages of this server are opening (app/opening.py)
+                self._held, self._held_since = [], OPENING.now()
+                self.timeline.setdefault("first_network", time.perf_counter())
+            if self._held is not None:
+                if not up.empty:
+                    self._held.append(up)
+                if OPENING.defers(self._held_since):
+                    self.drain.found(True)
+                    return
+                self._show_held()
+                return
             if up.empty:
-                if self._to_attach:
+                if self._to_attach and not OPENING.defers(self._attach_since):
                     self._attach()
                 else:
-                    self.drain.found(waiting or self.link_fix.watching or self.ctrl.has_news)
+                    self.drain.found(waiting or self.link_fix.watching or self.ctrl.has_news or bool(self._to_attach))
                 self._show_reference()
                 return
             self.drain.found(True)
-            if up.new_run:
-                self._new_plots()
-                self._showing_reference = False
-                self.timeline.setdefault("first_network", time.perf_counter())
-            elif self._to_attach:
+            if self._to_attach and not OPENING.defers(self._attach_since):
                 self._attach()
-            if self.plots is not None and self.plots.update(up, example_image=self.ctrl.example_image):
-                now = time.perf_counter()
-                self.update_times.append(now)
-                if self.first_point_t is None and up.snapshots:
-                    self.first_point_t = now
-                if up.snapshots:
-                    self._showing_reference = False    # the update cut the reference back to the run
+            self._apply(up)
+
+    def _show_held(self) -> None:
+        """The plots of the new run, and every update since its network was built."""
+        held, self._held = self._held, None
+        self._new_plots()
+        self._showing_reference = False
+        self.drain.found(True)
+        for up in held:
+            self._apply(up)
+        if not held:
             self._show_reference()
             self.picture.flush()
-            if self.cards is not None:
-                self.cards.refresh()        # only redraws when a result changed
+
+    def _apply(self, up) -> None:
+        """One poll's update into the plots."""
+        if self.plots is not None and self.plots.update(up, example_image=self.ctrl.example_image):
+            now = time.perf_counter()
+            self.update_times.append(now)
+            if self.first_point_t is None and up.snapshots:
+                self.first_point_t = now
+            if up.snapshots:
+                self._showing_reference = False    # the update cut the reference back to the run
+        self._show_reference()
+        self.picture.flush()
+        if self.cards is not None:
+            self.cards.refresh()        # only redraws when a result changed
 
     def _check_tab(self, now: float) -> None:
         """A tab gone for a second stops its training and frees its place (app/limits.py); Bokeh
@@ -407,6 +441,7 @@ class Dashboard:
         # the browser draws the learning curves first and the other groups at the next poll, so the
         # first point does not wait for all ten figures to be laid out
         self._to_attach = [(name, figures[name]) for name in ATTACH_ORDER]
+        self._attach_since = OPENING.now()
         self._attach(1)
         self.first_point_t = None
 
@@ -436,6 +471,8 @@ class Dashboard:
         if self._closed:
             return
         self._closed = True
+        OPENING.shown(self._opening)
+        self._opening = None
         if self._page_ticket is not None:
             ratelimit.page_budgets().closed(self._page_ticket.key)
             self._page_ticket = None

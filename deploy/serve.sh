@@ -43,6 +43,13 @@ unset DENDRITE_SECRET_KEY
 # A fixed threshold gives blocks of 256 KiB and more back to the system as soon as they are freed.
 export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-262144}"
 
+# Bokeh's development checks, off in service: the signature of every callback Panel registers
+# (inspect.signature, about 11 % of a page's build) and the layout checks of each new document
+# (8 %); a class opening the link at once waits on page builds. tests/app/test_page_document.py
+# runs the layout checks on the page instead.
+export BOKEH_PERFORM_ERROR_DIAGNOSTICS="${BOKEH_PERFORM_ERROR_DIAGNOSTICS:-false}"
+export BOKEH_VALIDATE_DOC="${BOKEH_VALIDATE_DOC:-false}"
+
 # Python's small-object allocator gives memory back in 1 MiB arenas only when an arena is
 # entirely empty. After a class of 30 closed, the objects that outlive it (caches, interned
 # names) were spread over hundreds of arenas: the server kept +70 % of its baseline even after

@@ -590,3 +590,44 @@ def test_a_runs_figures_reach_a_served_document_in_two_walks_of_its_models():
             assert all(doc.get_model_by_id(f.id) is f for f in figures)     # every figure reached the document
         finally:
             dash.close()
+
+
+def test_a_new_runs_plots_wait_while_other_pages_open(monkeypatch):
+    """While a class opens the link, a page shows its network (status line, Play) at once and builds its
+    figures only when the other pages of the process are open; the updates of the meantime are kept."""
+    from app import controller as controller_mod
+    from app import page as page_mod
+    from app.opening import GRACE_S, Opening
+
+    clock = [1000.0]
+    opening = Opening(lambda: clock[0])
+    monkeypatch.setattr(page_mod, "OPENING", opening)
+    monkeypatch.setattr(controller_mod, "OPENING", opening)
+    c = make()
+    dash = page_mod.build_page(controller=c).dashboard
+    try:
+        other = opening.requested()                 # another student's page, built, not shown yet
+        c.activate()
+        t0 = time.perf_counter()
+        while not c.in_force and time.perf_counter() - t0 < 20:
+            dash.tick()
+            time.sleep(0.02)
+        assert c.in_force and c.run is not None     # "Running now: ..." went out with the network
+        assert dash.plots is None and dash._held is not None
+        assert not c.engine._probe_ready()          # nor does its t-SNE map start yet
+        c.start()                                   # Play works meanwhile
+        t0 = time.perf_counter()
+        while sum(len(u.snapshots) for u in dash._held) < 2 and time.perf_counter() - t0 < 20:
+            dash.tick()
+            time.sleep(0.02)
+        assert dash.plots is None and sum(len(u.snapshots) for u in dash._held) >= 2
+        held = [s.examples_seen for u in dash._held for s in u.snapshots if s.train_error_pct is not None]
+        opening.shown(other)
+        clock[0] += GRACE_S
+        assert c.engine._probe_ready()
+        dash.tick()
+        assert dash.plots is not None and dash._held is None
+        # every update of the wait reached the plots, in order
+        assert list(dash.plots._h["train_src"].data["x"])[:len(held)] == held
+    finally:
+        dash.close()

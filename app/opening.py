@@ -1,0 +1,65 @@
+"""Pages on their way to the browser, so that the work of pages already open can wait for them.
+
+A class opens the link in the same second: each page is built on the process's one event loop,
+then its browser connects and its network is built.  A page that is already open would meanwhile
+build its ten figures (~0.3 s of the loop) and map its untrained network for t-SNE (~0.2 s of a
+core), so the last student of the class waited behind everyone else's figures.  While pages are
+opening, that work waits: the page already shows its network, its status line and a working
+Play, and its figures follow once the opening is over (or after ``MAX_WAIT_S`` in any case, so a
+steady trickle of new pages cannot hold anyone's figures back for long).
+
+One tracker per server process (its event loop builds the pages); read from engine threads too.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Callable
+
+STALE_S = 10.0      # a page built but never connected (a closed tab, a flood) stops counting after this
+GRACE_S = 0.5       # the requests of a class arrive spread over a moment: a new one is likely just behind
+MAX_WAIT_S = 10.0   # a page's figures wait at most this long for the others (one server opens 30 in ~8 s)
+
+
+class Opening:
+    """The pages of this process that were built and whose browser has not shown them yet."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._pending: dict[int, float] = {}
+        self._last = -float("inf")
+        self._tokens = itertools.count()
+        self._lock = threading.Lock()
+
+    def requested(self) -> int:
+        """A page was built for a browser; the token ends its count (:meth:`shown`)."""
+        with self._lock:
+            token = next(self._tokens)
+            self._last = self._pending[token] = self._clock()
+            return token
+
+    def shown(self, token: int | None) -> None:
+        """The page's browser shows it (or the page closed before)."""
+        if token is not None:
+            with self._lock:
+                self._pending.pop(token, None)
+
+    def busy(self) -> bool:
+        """Pages are opening now (or one was just asked for)."""
+        now = self._clock()
+        with self._lock:
+            for token in [k for k, t in self._pending.items() if now - t > STALE_S]:
+                del self._pending[token]
+            return bool(self._pending) or now - self._last < GRACE_S
+
+    def defers(self, since: float) -> bool:
+        """Work that has waited since ``since`` (this clock) waits on: pages are opening, and it has
+        not waited ``MAX_WAIT_S`` yet."""
+        return self._clock() - since < MAX_WAIT_S and self.busy()
+
+    def now(self) -> float:
+        return self._clock()
+
+
+OPENING = Opening()

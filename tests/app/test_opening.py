@@ -1,0 +1,60 @@
+"""Pages opening (app/opening.py): what waits for them, and for how long."""
+import pytest
+
+from app.opening import GRACE_S, MAX_WAIT_S, STALE_S, Opening
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_a_page_counts_from_its_request_until_its_network_shows():
+    clock = Clock()
+    o = Opening(clock)
+    assert not o.busy()
+    a, b = o.requested(), o.requested()
+    clock.t += 5 * GRACE_S
+    assert o.busy()
+    o.shown(a)
+    assert o.busy()                     # b is still on its way
+    o.shown(b)
+    o.shown(b)                          # shown twice (its network, then its tab closing): no harm
+    o.shown(None)
+    assert not o.busy()
+
+
+def test_a_request_keeps_the_process_busy_for_a_moment_after_it():
+    """A class's requests arrive spread over a moment: a page shown at once does not end the opening."""
+    clock = Clock()
+    o = Opening(clock)
+    o.shown(o.requested())
+    assert o.busy()
+    clock.t += GRACE_S + 0.01
+    assert not o.busy()
+
+
+def test_a_page_nobody_opens_stops_counting():
+    clock = Clock()
+    o = Opening(clock)
+    o.requested()                       # a flood's page, or a tab closed before it connected
+    clock.t += STALE_S - 0.1
+    assert o.busy()
+    clock.t += 0.2
+    assert not o.busy()
+
+
+@pytest.mark.parametrize("waited, defers", [(0.0, True), (MAX_WAIT_S - 0.1, True), (MAX_WAIT_S + 0.1, False)])
+def test_work_waits_for_opening_pages_at_most_max_wait(waited, defers):
+    """A steady trickle of new pages cannot hold a page's figures back for long."""
+    clock = Clock()
+    o = Opening(clock)
+    since = clock.t
+    clock.t += waited
+    o.requested()                       # the latest of the trickle
+    assert o.defers(since) is defers
+    o2 = Opening(clock)
+    assert not o2.defers(since)         # nothing opening: nothing waits
