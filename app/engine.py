@@ -38,11 +38,7 @@ from .pacing import ChunkPacer, MeasurementSchedule, Pacing
 
 log = logging.getLogger("dendrite_lab.engine")
 
-# events; the thread waits when the page falls this far behind.  At full speed an engine posts about 20
-# a second (a snapshot per chunk, ~38 KB each), and a crowded server polls each page only every 2 s
-# (app/drain.py): with 32 the presenter's engine waited on its queue a fifth of the time while 30
-# followers were open.  96 holds about twice the slowest poll period (3.6 MB at most per page).
-QUEUE_SIZE = 96
+QUEUE_SIZE = 32            # events; the thread waits when the page falls this far behind
 PROBE_EVERY_S = 6.0        # t-SNE probe activity at most this often
 FIRST_PROBE_DELAY_S = 2.0  # the first map waits this long, so it does not slow the page's first seconds
 ALLOWANCE_WAIT_S = 0.02    # a thread held back by ``allowance`` looks again this often
