@@ -298,6 +298,7 @@ class Dashboard:
         try:
             self.tick()
         finally:
+            self.drain.priority = bool(self.ctrl.presenting)
             self.drain.pace(time.perf_counter() - t0)
 
     def _lock_and_warm(self) -> None:

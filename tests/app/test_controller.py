@@ -631,3 +631,40 @@ def test_a_new_runs_plots_wait_while_other_pages_open(monkeypatch):
         assert list(dash.plots._h["train_src"].data["x"])[:len(held)] == held
     finally:
         dash.close()
+
+
+def test_a_presenters_drain_keeps_its_pace_and_the_followers_slow_down_for_it():
+    """30 followers' drains slow every page to one poll in 2 s; the presenter's engine then waited on
+    its full queue a fifth of the time. The presenter's page keeps 5 polls a second; its cost still
+    counts, so the other pages slow down further instead."""
+    from app import drain as drain_mod
+
+    crowd = []
+    try:
+        for _ in range(30):
+            d = drain_mod.Drain()
+            d.timer, d.cost_s = FakeTimer(drain_mod.POLL_PERIOD_MS), 0.02
+            crowd.append(d)
+        presenter = drain_mod.Drain()
+        presenter.timer = FakeTimer(drain_mod.POLL_PERIOD_MS)
+        for _ in range(drain_mod.REPACE_EVERY):
+            presenter.pace(0.02)
+        assert presenter.timer.period == drain_mod.MAX_POLL_PERIOD_MS        # an ordinary page: slowed down
+        presenter.priority = True
+        presenter.found(True)
+        presenter.pace(0.02)
+        assert presenter.timer.period == drain_mod.POLL_PERIOD_MS
+        for d in crowd[5:]:
+            d.stop()                                                         # a smaller class: 5 others
+        without = drain_mod.paced_period(drain_mod.POLL_PERIOD_MS)
+        presenter.stop()
+        alone = drain_mod.paced_period(drain_mod.POLL_PERIOD_MS)
+        presenter.timer = FakeTimer(drain_mod.POLL_PERIOD_MS)
+        assert without > alone                                               # its cost still slows the others
+        presenter.priority = False
+        for _ in range(drain_mod.REPACE_EVERY):
+            presenter.pace(0.02)
+        assert presenter.timer.period > drain_mod.POLL_PERIOD_MS
+    finally:
+        for d in crowd:
+            d.stop()
