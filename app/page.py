@@ -366,11 +366,8 @@ class Dashboard:
         self._new_plots()
         self._showing_reference = False
         self.drain.found(True)
-        for up in held:
+        for up in held:         # the first is the new run's own
             self._apply(up)
-        if not held:
-            self._show_reference()
-            self.picture.flush()
 
     def _apply(self, up) -> None:
         """One poll's update into the plots."""
