@@ -29,6 +29,7 @@ class Opening:
         self._clock = clock
         self._pending: dict[int, float] = {}
         self._last = -float("inf")
+        self._busy_since: float | None = None
         self._tokens = itertools.count()
         self._lock = threading.Lock()
 
@@ -47,11 +48,25 @@ class Opening:
 
     def busy(self) -> bool:
         """Pages are opening now (or one was just asked for)."""
+        with self._lock:
+            return self._busy(self._clock())
+
+    def holds_back(self) -> bool:
+        """Pages are opening, and have been for less than ``MAX_WAIT_S`` without a pause: pages
+        requested without end (a flood, however slowed by the page budget) hold nothing back for ever."""
         now = self._clock()
         with self._lock:
-            for token in [k for k, t in self._pending.items() if now - t > STALE_S]:
-                del self._pending[token]
-            return bool(self._pending) or now - self._last < GRACE_S
+            return self._busy(now) and now - self._busy_since < MAX_WAIT_S
+
+    def _busy(self, now: float) -> bool:
+        for token in [k for k, t in self._pending.items() if now - t > STALE_S]:
+            del self._pending[token]
+        busy = bool(self._pending) or now - self._last < GRACE_S
+        if not busy:
+            self._busy_since = None
+        elif self._busy_since is None:
+            self._busy_since = now
+        return busy
 
     def defers(self, since: float) -> bool:
         """Work that has waited since ``since`` (this clock) waits on: pages are opening, and it has

@@ -58,3 +58,19 @@ def test_work_waits_for_opening_pages_at_most_max_wait(waited, defers):
     assert o.defers(since) is defers
     o2 = Opening(clock)
     assert not o2.defers(since)         # nothing opening: nothing waits
+
+
+def test_pages_requested_without_end_hold_nothing_back_for_ever():
+    """A flood (or a long trickle) keeps the process busy; the t-SNE maps wait only MAX_WAIT_S for it."""
+    clock = Clock()
+    o = Opening(clock)
+    o.requested()
+    assert o.holds_back()
+    for _ in range(int(MAX_WAIT_S)):
+        clock.t += 1.0
+        o.requested()
+    assert o.busy() and not o.holds_back()
+    clock.t += STALE_S + GRACE_S                 # the flood stopped: the next class is waited for again
+    assert not o.busy()
+    o.requested()
+    assert o.holds_back()
