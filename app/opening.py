@@ -71,7 +71,7 @@ class Opening:
     def defers(self, since: float) -> bool:
         """Work that has waited since ``since`` (this clock) waits on: pages are opening, and it has
         not waited ``MAX_WAIT_S`` yet."""
-        return self._clock() - since < MAX_WAIT_S and self.busy()
+        return self._clock() - since < MAX_WAIT_S and self.holds_back()
 
     def now(self) -> float:
         return self._clock()
