@@ -29,15 +29,18 @@ class Opening:
         self._clock = clock
         self._pending: dict[int, float] = {}
         self._last = -float("inf")
-        self._busy_since: float | None = None
+        self._busy_since = -float("inf")      # when the current opening began (a request found the process idle)
         self._tokens = itertools.count()
         self._lock = threading.Lock()
 
     def requested(self) -> int:
         """A page was built for a browser; the token ends its count (:meth:`shown`)."""
+        now = self._clock()
         with self._lock:
+            if not self._busy(now):
+                self._busy_since = now
             token = next(self._tokens)
-            self._last = self._pending[token] = self._clock()
+            self._last = self._pending[token] = now
             return token
 
     def shown(self, token: int | None) -> None:
@@ -61,12 +64,7 @@ class Opening:
     def _busy(self, now: float) -> bool:
         for token in [k for k, t in self._pending.items() if now - t > STALE_S]:
             del self._pending[token]
-        busy = bool(self._pending) or now - self._last < GRACE_S
-        if not busy:
-            self._busy_since = None
-        elif self._busy_since is None:
-            self._busy_since = now
-        return busy
+        return bool(self._pending) or now - self._last < GRACE_S
 
     def defers(self, since: float) -> bool:
         """Work that has waited since ``since`` (this clock) waits on: pages are opening, and it has

@@ -74,3 +74,15 @@ def test_pages_requested_without_end_hold_nothing_back_for_ever():
     assert not o.busy()
     o.requested()
     assert o.holds_back()
+
+
+def test_a_later_class_is_waited_for_even_if_nobody_asked_in_between():
+    """The start of an opening is taken when a request finds the process idle, not when someone
+    happens to ask: an hour without questions does not leave an old start behind."""
+    clock = Clock()
+    o = Opening(clock)
+    o.shown(o.requested())
+    assert o.holds_back()
+    clock.t += 3600.0
+    o.requested()
+    assert o.holds_back()
