@@ -164,7 +164,7 @@ def page_template(dash) -> pn.template.FastListTemplate:
     return pn.template.FastListTemplate(
         # one root for the whole sidebar: the template pays for each root (its design is set and
         # restored around each, ~1.5 ms apiece), and the sidebar's fifteen parts were fifteen roots
-        title=TITLE, sidebar=[pn.Column(*dash.sidebar(), sizing_mode="stretch_width", margin=0, name="settings")],
+        title=TITLE, sidebar=[dash.settings],
         main=dash.main(), sidebar_width=340, accent="#2f5d8f",
         theme_toggle=False, raw_css=[assets.text("page.css")], design=assets.OfflineFast, font=assets.FONT,
         font_url="", meta_viewport="width=device-width, initial-scale=1", main_layout=None)

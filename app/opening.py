@@ -2,11 +2,17 @@
 
 A class opens the link in the same second: each page is built on the process's one event loop,
 then its browser connects and its network is built.  A page that is already open would meanwhile
-build its ten figures (~0.3 s of the loop) and map its untrained network for t-SNE (~0.2 s of a
-core), so the last student of the class waited behind everyone else's figures.  While pages are
-opening, that work waits: the page already shows its network, its status line and a working
-Play, and its figures follow once the opening is over (or after ``MAX_WAIT_S`` in any case, so a
-steady trickle of new pages cannot hold anyone's figures back for long).
+build its settings and plot grid (~0.15 s of the loop), its ten figures (~0.3 s) and map its
+untrained network for t-SNE (~0.2 s of a core), so the last student of the class waited behind
+everyone else's.  So a page opens in two stages, and each waits for the one before on every page:
+
+1. the header (Play and the status line) and the network: built for every page first;
+2. the settings and the plot grid (app/page.py, ``Dashboard.show_rest``), once no page is still
+   at stage 1 (:meth:`Opening.defers` with ``headers_only``);
+3. the figures and the t-SNE maps, once no page is at stage 1 or 2.
+
+Nothing waits more than ``MAX_WAIT_S``, so a steady trickle of new pages cannot hold anyone's
+page back for long.
 
 One tracker per server process (its event loop builds the pages); read from engine threads too.
 """
@@ -27,7 +33,8 @@ class Opening:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
-        self._pending: dict[int, float] = {}
+        self._pending: dict[int, float] = {}  # pages not complete (stage 1 or 2), by request time
+        self._headers: set[int] = set()       # ... of which the header is not shown yet (stage 1)
         self._last = -float("inf")
         self._busy_since = -float("inf")      # when the current opening began (a request found the process idle)
         self._tokens = itertools.count()
@@ -41,35 +48,44 @@ class Opening:
                 self._busy_since = now
             token = next(self._tokens)
             self._last = self._pending[token] = now
+            self._headers.add(token)
             return token
 
+    def header_shown(self, token: int | None) -> None:
+        """The page's browser shows its header and network (stage 1 done)."""
+        if token is not None:
+            with self._lock:
+                self._headers.discard(token)
+
     def shown(self, token: int | None) -> None:
-        """The page's browser shows it (or the page closed before)."""
+        """The page's browser shows all of it (or the page closed before)."""
         if token is not None:
             with self._lock:
                 self._pending.pop(token, None)
+                self._headers.discard(token)
 
-    def busy(self) -> bool:
-        """Pages are opening now (or one was just asked for)."""
+    def busy(self, headers_only: bool = False) -> bool:
+        """Pages are opening now (or one was just asked for); ``headers_only``: pages at stage 1."""
         with self._lock:
-            return self._busy(self._clock())
+            return self._busy(self._clock(), headers_only)
 
-    def holds_back(self) -> bool:
+    def holds_back(self, headers_only: bool = False) -> bool:
         """Pages are opening, and have been for less than ``MAX_WAIT_S`` without a pause: pages
         requested without end (a flood, however slowed by the page budget) hold nothing back for ever."""
         now = self._clock()
         with self._lock:
-            return self._busy(now) and now - self._busy_since < MAX_WAIT_S
+            return self._busy(now, headers_only) and now - self._busy_since < MAX_WAIT_S
 
-    def _busy(self, now: float) -> bool:
+    def _busy(self, now: float, headers_only: bool = False) -> bool:
         for token in [k for k, t in self._pending.items() if now - t > STALE_S]:
             del self._pending[token]
-        return bool(self._pending) or now - self._last < GRACE_S
+            self._headers.discard(token)
+        return bool(self._headers if headers_only else self._pending) or now - self._last < GRACE_S
 
-    def defers(self, since: float) -> bool:
-        """Work that has waited since ``since`` (this clock) waits on: pages are opening, and it has
-        not waited ``MAX_WAIT_S`` yet."""
-        return self._clock() - since < MAX_WAIT_S and self.holds_back()
+    def defers(self, since: float, headers_only: bool = False) -> bool:
+        """Work that has waited since ``since`` (this clock) waits on: pages are opening (at stage 1
+        only, with ``headers_only``), and it has not waited ``MAX_WAIT_S`` yet."""
+        return self._clock() - since < MAX_WAIT_S and self.holds_back(headers_only)
 
     def now(self) -> float:
         return self._clock()

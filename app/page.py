@@ -75,10 +75,10 @@ class Dashboard:
     def __init__(self, controller: Controller):
         self.ctrl = controller
         self.plots: LivePlots | None = None
-        self.grid, self.panes = plot_grid()     # the figure groups' cells (app/layout.py)
+        self.grid = None                        # the plot grid, made with the rest of the page (show_rest)
+        self.panes: dict = {}                   # the figure groups' cells in it (app/layout.py)
         self.explain = ExplainDrawer()
         self.picture = NetworkPicture()         # its cell is filled once; it follows each run's plots
-        self.panes.pop("network").objects = [self.picture.panel()]
         self.update_times: deque[float] = deque(maxlen=500)   # wall times of plot updates (benchmark)
         self.first_point_t: float | None = None
         self.timeline: dict[str, float] = {"created": time.perf_counter()}   # for the benchmark
@@ -122,11 +122,10 @@ class Dashboard:
         self.ghost_line = pn.pane.Str(c.param.ghost_status, visible=pn.bind(bool, c.param.ghost_status),
                                       css_classes=["dl-status", "dl-ghost-status"], name="ghost-status",
                                       sizing_mode="stretch_width")
-        self.ghost_note = pn.pane.Markdown(pn.bind(self.ghost_text, c.param.ghost, c.param.in_force),
-                                           sizing_mode="stretch_width", name="ghost-note")
-        self.ghost_card = pn.Card(self.ghost_note, title="What the ghost run compares", collapsible=True,
-                                  visible=pn.bind(lambda g: g != "off", c.param.ghost), sizing_mode="stretch_width",
-                                  header_background="#efe6f5", css_classes=["dl-ghost-card"], name="ghost-card")
+        # the ghost's card and the class experiment's box are made when first needed: most pages show
+        # neither, and hidden they still cost a page ~10 % of its build
+        self.ghost_card: pn.Card | None = None
+        self.header: pn.Column | None = None
         self.tabs: pn.Tabs | None = None
         # the other tabs are built when first opened (~40 ms of server time a session would pay up front)
         self.cards: ExperimentCards | None = None
@@ -135,9 +134,13 @@ class Dashboard:
         self.class_map: ClassMap | None = None
         self.warming = pn.pane.Alert(WARMUP.text, alert_type="info", visible=not WARMUP.done.is_set(),
                                      name="warming", sizing_mode="stretch_width", margin=(0, 10))
-        self._class_box = pn.Card(title="Class experiment", visible=False, sizing_mode="stretch_width",
-                                  collapsible=True, name="class-box")
+        self._class_box: pn.Card | None = None
         self.share = ShareView(c, lambda: self._param_panes + ([self._buttons] if self._buttons else []))
+        # the sidebar's settings and the tabs below the header follow the page (show_rest)
+        self.settings = pn.Column(pn.pane.Markdown("Loading the settings…", name="settings-loading"),
+                                  sizing_mode="stretch_width", margin=0, name="settings")
+        self.below = pn.Column(sizing_mode="stretch_width", margin=0, name="below-header")   # the tabs, later
+        self._rest_since: float | None = None       # when the rest of the page began to wait; None once shown
         self._sweeps_tab = pn.Column(sizing_mode="stretch_width", name="sweeps-tab")
 
     # ------------------------------------------------------------- widgets
@@ -161,13 +164,16 @@ class Dashboard:
             share,
         ]
 
-    def main(self) -> list:
-        # the ghost's card sits above the tabs: a change to it must not reach a tab the browser has not drawn
-        transport = transport_bar(self.ctrl, self.status, self.explain.bar())
-        self._buttons = transport.objects[0]
-        self._lock_and_warm()
-        header = pn.Column(self.warming, self._class_box, transport, self.class_note, self.ghost_line, self.in_force,
-                           self.alert, self.ghost_card, sizing_mode="stretch_width", margin=0)
+    def show_rest(self) -> None:
+        """The settings into the sidebar and the tabs with the plot grid below the header (once).
+
+        They are more than half of a page's build (0.12 of 0.24 s; 81 and 20 of its 146 models),
+        and a page going to a browser sends them once the browser shows the page and the pages
+        opening with it are out (``tick``): the header, with Play and the status line, comes first.
+        """
+        self._rest_since = None
+        self.grid, self.panes = plot_grid()
+        self.panes.pop("network").objects = [self.picture.panel()]
         live = pn.Column(self.explain.drawer, self.grid, sizing_mode="stretch_width", margin=0)
         # only the open tab is sent to the browser: the page's first load stays as light as before
         self.tabs = pn.Tabs(("Live run", live),
@@ -175,7 +181,36 @@ class Dashboard:
                             ("Sweeps", self._sweeps_tab),
                             dynamic=True, sizing_mode="stretch_width", name="tabs", margin=0)
         self.tabs.param.watch(lambda e: self.open_tab(e.new), "active")
-        return [header, self.tabs]
+        with self._models_frozen():
+            self.settings.objects = self.sidebar()
+            self.below.objects = [self.tabs]
+
+    @property
+    def rest_waits(self) -> bool:
+        return self._rest_since is not None
+
+    def main(self) -> list:
+        # the ghost's card sits above the tabs: a change to it must not reach a tab the browser has not drawn
+        transport = transport_bar(self.ctrl, self.status, self.explain.bar())
+        self._buttons = transport.objects[0]
+        self._lock_and_warm()
+        self.header = pn.Column(self.warming, transport, self.class_note, self.ghost_line, self.in_force,
+                                self.alert, sizing_mode="stretch_width", margin=0)
+        self._ghost_chosen(self.ctrl.ghost)
+        self.ctrl.param.watch(lambda e: self._ghost_chosen(e.new), "ghost")
+        return [self.header, self.below]
+
+    def _ghost_chosen(self, choice: str) -> None:
+        """The first ghost chosen adds the card saying what it compares, at the foot of the header."""
+        if choice == "off" or self.ghost_card is not None or self.header is None:
+            return
+        c = self.ctrl
+        note = pn.pane.Markdown(pn.bind(self.ghost_text, c.param.ghost, c.param.in_force),
+                                sizing_mode="stretch_width", name="ghost-note")
+        self.ghost_card = pn.Card(note, title="What the ghost run compares", collapsible=True,
+                                  visible=pn.bind(lambda g: g != "off", c.param.ghost), sizing_mode="stretch_width",
+                                  header_background="#efe6f5", css_classes=["dl-ghost-card"], name="ghost-card")
+        self.header.append(self.ghost_card)
 
     def open_tab(self, index: int) -> None:
         """Build a tab's contents the first time it is shown (the sweep list is read then, too)."""
@@ -193,9 +228,13 @@ class Dashboard:
         a = self.ctrl._assignment
         self.class_map = ClassMap(code, mine=dict(a.task["grid"]) if a is not None else None)
         self.class_map.start()
-        self._class_box.objects = [pn.pane.Markdown(self.ctrl.param.experiment_note, sizing_mode="stretch_width"),
-                                   self.class_map.panel()]
-        self._class_box.visible = True
+        objects = [pn.pane.Markdown(self.ctrl.param.experiment_note, sizing_mode="stretch_width"), self.class_map.panel()]
+        if self._class_box is None:
+            self._class_box = pn.Card(*objects, title="Class experiment", sizing_mode="stretch_width",
+                                      collapsible=True, name="class-box")
+            self.header.insert(1, self._class_box)      # below the warm-up note, above Play
+        else:
+            self._class_box.objects = objects
 
     def _created(self, code: str) -> None:
         """A class experiment was made here: list it, open its heat map in the Sweeps tab."""
@@ -331,10 +370,13 @@ class Dashboard:
         if self.link_fix.watching:
             self.link_fix.recheck()
         with pn.io.hold():      # every change of this poll (status line too) reaches the browser as one message
+            if self.rest_waits and not OPENING.defers(self._rest_since, headers_only=True):
+                self.show_rest()
+                OPENING.shown(self._opening)        # all of it is on the page but the figures
+                self._opening = None
             up = self.ctrl.poll()
             if self._opening is not None and (up.new_run or not self.ctrl.building):
-                OPENING.shown(self._opening)        # its network is on the page (or it builds none)
-                self._opening = None
+                OPENING.header_shown(self._opening)     # its network is on the page (or it builds none)
             if up.new_run:
                 # the new run's status goes out now; its plots, and every update until they exist,
                 # wait while other pages of this server are opening (app/opening.py)
@@ -352,7 +394,8 @@ class Dashboard:
                 if self._to_attach and not OPENING.defers(self._attach_since):
                     self._attach()
                 else:
-                    self.drain.found(waiting or self.link_fix.watching or self.ctrl.has_news or bool(self._to_attach))
+                    self.drain.found(waiting or self.link_fix.watching or self.ctrl.has_news or bool(self._to_attach)
+                                     or self.rest_waits)
                 self._show_reference()
                 return
             self.drain.found(True)
@@ -415,6 +458,8 @@ class Dashboard:
     def _new_plots(self) -> None:
         """A network was built: fresh plots for it."""
         run = self.ctrl.run
+        if self.rest_waits:
+            self.show_rest()                    # the plots' cells first (never needed so far: it comes first)
         if run is not None:
             self._make_plots(run.spec, run.preset, run.dataset, run.probe_indices)
 
@@ -531,6 +576,10 @@ def build_page(controller: Controller | None = None):
         dash.link_refused = names + [n for n in screened.refused if n in URL_PARAMS and n not in names]
         dash.role = role_of(query)
     template = page_template(dash)
+    if doc is not None and doc.session_context is not None:
+        dash._rest_since = OPENING.now()        # a browser's page: settings and plot grid follow (show_rest)
+    else:
+        dash.show_rest()                        # a page rendered whole (the liveness check, tests, a notebook)
     if doc is not None:
         assets.install_page_script(doc)
     dash.start()

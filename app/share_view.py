@@ -49,6 +49,14 @@ class ShareView:
     def __init__(self, ctrl, param_panes: Callable[[], list]):
         self.ctrl = ctrl
         self._param_panes = param_panes
+        # the widgets are made with the settings sidebar they sit in (``panel``); the controls are
+        # locked from the start
+        self.share_button = self.take_button = self.link = self.banner = None
+        ctrl.param.watch(self._roles_changed, ["presenting", "following", "experiment"])
+        self._roles_changed()
+
+    def panel(self) -> pn.Column:
+        ctrl = self.ctrl
         self.share_button = button("Share with the class", "primary",
                                    description="Show this run on every student's screen", css_classes=["dl-share"])
         self.share_button.on_click(lambda _e: ctrl.present())
@@ -57,14 +65,14 @@ class ShareView:
         self.link = pn.pane.HTML("", name="follow-link", sizing_mode="stretch_width")
         self.banner = pn.pane.Alert("", alert_type="primary", name="following-banner", sizing_mode="stretch_width",
                                     visible=False)
-        ctrl.param.watch(self._roles_changed, ["presenting", "following", "experiment"])
         self._roles_changed()
-
-    def panel(self) -> pn.Column:
         return pn.Column(self.banner, self.take_button, self.share_button, self.link, sizing_mode="stretch_width",
                          margin=0, name="share")
 
     def _roles_changed(self, *_events) -> None:
+        if self.banner is None:
+            self.lock_controls(bool(self.ctrl.following), bool(self.ctrl.in_experiment))
+            return
         presenting, following = self.ctrl.presenting, self.ctrl.following
         self.share_button.visible = not presenting and not following and not self.ctrl.in_experiment
         self.take_button.visible = bool(following)

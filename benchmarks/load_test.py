@@ -243,6 +243,7 @@ class Session:
     refusals: int = 0                     # 429s (page budget) before the page was served
     page_s: float | None = None
     ready_s: float | None = None          # from the page request to the network being built
+    settings_s: float | None = None       # ... to the settings sidebar and the plot grid arriving (stream client)
     played: bool = False
     status: str = ""
     class_note: str = ""
@@ -409,6 +410,8 @@ class Session:
             seen = SEEN.search(fragment)
             if self.ready_s is None and (seen or "Running now:" in fragment):
                 self.ready_s = time.perf_counter() - t0     # the network is built (or followed)
+            if self.settings_s is None and "dl-speed" in fragment:
+                self.settings_s = time.perf_counter() - t0  # the rest of the page (app/page.py, show_rest)
             if seen:
                 now = time.perf_counter()
                 if not self.samples or now - self.samples[-1].t >= 0.2:
@@ -791,9 +794,11 @@ def run_opening(n: int = 30, servers: int = 1, timeout: float = 300.0, log=print
         tracebacks = server.log_text().count("Traceback")
     served = [s.page_s for s in sessions if s.page_s]
     ready = [s.ready_s for s in sessions if s.ready_s]
+    complete = [s.settings_s for s in sessions if s.settings_s]
     return {"sessions": n, "servers": servers, "client": client,
             "served": {"p50": quantile(served, 0.5), "max": max(served, default=math.nan)},
             "interactive": {"p50": quantile(ready, 0.5), "max": max(ready, default=math.nan), "n": len(ready)},
+            "settings": {"p50": quantile(complete, 0.5), "max": max(complete, default=math.nan), "n": len(complete)},
             "server_cpu_s_per_page": cpu_s / n,
             "errors": [f"session {s.index}: {s.error}" for s in sessions if s.error],
             "server_tracebacks": tracebacks, "load_average": os.getloadavg(),
@@ -996,6 +1001,8 @@ def report_opening(r: dict) -> str:
         f"{'interactive (network built) after (s) p50 / max':<44} {r['interactive']['p50']:>8.1f} / "
         f"{r['interactive']['max']:<8.1f}   all within 3 s: {OK[r['targets']['all_interactive_within_3s']]}",
         f"{'pages interactive':<44} {r['interactive']['n']:>8} / {r['sessions']:<8}",
+        f"{'settings and plot grid after (s) p50 / max':<44} {r['settings']['p50']:>8.1f} / "
+        f"{r['settings']['max']:<8.1f}   ({r['settings']['n']} pages; the header with Play comes first)",
         f"{'server CPU per page, until quiet (s)':<44} {r['server_cpu_s_per_page']:>8.2f}   (figures attached too)",
         f"{'tracebacks in the server logs':<44} {r['server_tracebacks']:>8}",
     ]

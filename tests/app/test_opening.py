@@ -86,3 +86,27 @@ def test_a_later_class_is_waited_for_even_if_nobody_asked_in_between():
     clock.t += 3600.0
     o.requested()
     assert o.holds_back()
+
+
+def test_a_page_opens_in_stages_and_each_waits_for_the_one_before_on_every_page():
+    """Headers (Play, status, network) first; settings and plot grid once no header is due; figures
+    and t-SNE maps once no page is incomplete."""
+    clock = Clock()
+    o = Opening(clock)
+    a, b = o.requested(), o.requested()
+    clock.t += 2 * GRACE_S
+    since = clock.t
+    assert o.defers(since, headers_only=True) and o.defers(since)
+    o.header_shown(a)
+    assert o.busy(headers_only=True)            # b's header is still due: no page's rest yet
+    o.header_shown(b)
+    assert not o.defers(since, headers_only=True) and o.defers(since)   # rests now, figures wait
+    o.shown(a)
+    assert o.defers(since)                      # b's rest is not out yet
+    o.shown(b)
+    assert not o.busy() and not o.defers(since)
+    c = o.requested()
+    clock.t += STALE_S + 0.1                    # never connected: counts at neither stage any more
+    assert not o.busy(headers_only=True) and not o.busy()
+    o.header_shown(c)                           # late news of a forgotten page: no harm
+    assert not o.busy()

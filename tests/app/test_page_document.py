@@ -4,14 +4,20 @@ deploy/serve.sh turns Bokeh's document validation and callback-signature checks 
 fifth of every page's build), so they run here on the page a session gets, and on the explanations
 drawer once opened (its texts are made on first opening).
 """
+import weakref
+from types import SimpleNamespace
+
 import pytest
 
 pytest.importorskip("panel")
 
 from bokeh.core.validation.check import check_integrity  # noqa: E402
 from bokeh.document import Document  # noqa: E402
+from bokeh.io.doc import patch_curdoc  # noqa: E402
 from panel.io.state import set_curdoc  # noqa: E402
 
+from app import page as page_mod  # noqa: E402
+from app.opening import MAX_WAIT_S, Opening  # noqa: E402
 from app.page import build_page  # noqa: E402
 
 
@@ -41,3 +47,94 @@ def test_the_page_document_has_no_layout_errors():
             assert _issues(doc).error == []
         finally:
             tpl.dashboard.close()
+
+
+class _BrowserSession:
+    """A document's session context as a browser's page has it (no query in its link)."""
+    id = "test-session"
+    server_context = None
+    request = SimpleNamespace(arguments={}, headers={}, cookies={}, uri="/app", host="localhost",
+                              protocol="http", remote_ip="127.0.0.1")
+
+
+def _browsers_page(monkeypatch):
+    """A page built for a browser's session, with an opening tracker on a clock of the test's own."""
+    clock = [100.0]
+    opening = Opening(clock=lambda: clock[0])
+    monkeypatch.setattr(page_mod, "OPENING", opening)
+    ctx, doc = _BrowserSession(), Document()
+    doc._session_context = weakref.ref(ctx)
+    with patch_curdoc(doc):
+        tpl = page_mod.build_page()
+    tpl.dashboard._test_session = ctx       # the document holds its context weakly
+    return tpl.dashboard, doc, opening, clock
+
+
+def test_a_browsers_page_sends_its_header_first_and_the_rest_once_the_pages_opening_with_it_are_out(monkeypatch):
+    """The settings and the plot grid (more than half a page's build) wait while pages are opening."""
+    dash, doc, opening, clock = _browsers_page(monkeypatch)
+    try:
+        # what goes out with the page: Play and the status line, no settings, no tabs
+        assert dash.rest_waits and dash.tabs is None and dash.grid is None and dash.downloads is None
+        assert [o.name for o in dash.settings.objects] == ["settings-loading"] and dash.below.objects == []
+        assert dash._buttons is not None and dash.status in dash.header.objects[1].objects
+        other = opening.requested()               # another page of the class is on its way
+        clock[0] += 1.0
+        with patch_curdoc(doc):
+            dash.tick()
+        assert dash.rest_waits and dash.tabs is None, "the rest waits while a page is opening"
+        opening.header_shown(other)               # its header is out: its rest and figures may wait
+        opening.header_shown(dash._opening)
+        clock[0] += 1.0                           # past the grace after the last request
+        with patch_curdoc(doc):
+            dash.tick()
+        assert not dash.rest_waits and dash.below.objects == [dash.tabs]
+        assert opening.busy() and not opening.busy(headers_only=True)   # the other page's rest is due
+        opening.shown(other)
+        assert not opening.busy(), "this page is complete but for its figures"
+        assert dash.preset_box is not None and dash.downloads is not None and dash.panes["learning"].cells
+        assert len(dash.settings.objects) > 10 and dash.settings.objects[0] is not None
+        with patch_curdoc(doc):
+            dash.tick()                           # once only
+        assert dash.below.objects == [dash.tabs]
+    finally:
+        dash.close()
+
+
+def test_a_page_that_never_stops_waiting_gets_the_rest_after_the_longest_wait(monkeypatch):
+    dash, doc, opening, clock = _browsers_page(monkeypatch)
+    try:
+        for _ in range(int(MAX_WAIT_S) + 1):      # pages keep arriving, one a second
+            opening.requested()
+            clock[0] += 1.0
+            with patch_curdoc(doc):
+                dash.tick()
+        assert not dash.rest_waits and dash.tabs is not None
+    finally:
+        dash.close()
+
+
+def test_the_ghost_card_and_the_class_box_are_made_when_first_needed(tmp_path, monkeypatch):
+    from app import class_experiment as cx
+    from app.class_view import parse_grid_text
+
+    monkeypatch.setenv("DENDRITE_SWEEPS_DIR", str(tmp_path))
+    doc = Document()
+    with set_curdoc(doc):
+        tpl = build_page()
+        dash = tpl.dashboard
+        try:
+            assert dash.ghost_card is None and dash._class_box is None
+            n = len(dash.header.objects)
+            dash.ctrl.ghost = "backprop"
+            assert dash.header.objects[-1] is dash.ghost_card and len(dash.header.objects) == n + 1
+            assert "backprop" in dash.ghost_card.objects[0].object and dash.ghost_card.visible
+            dash.ctrl.ghost = "off"
+            assert not dash.ghost_card.visible and len(dash.header.objects) == n + 1
+            code = cx.create("glr17-1hl-rate", parse_grid_text("g_a=0,0.6"), examples=500, test_images=100)
+            assert dash.ctrl.join_experiment(code), dash.ctrl.message
+            dash.show_class_map(code)
+            assert dash.header.objects[1] is dash._class_box, "the class box sits above Play"
+            assert len(dash._class_box.objects) == 2 and dash._class_box.visible
+        finally:
+            dash.close()

@@ -191,5 +191,6 @@ def open_page(browser, url):
     page.set_default_timeout(30_000)
     page.goto(url, timeout=60_000)
     page.get_by_text("Running now:").first.wait_for(timeout=60_000)   # the network is built
+    page.locator(".dl-speed").first.wait_for(timeout=60_000)          # the settings follow the header
     return page
 

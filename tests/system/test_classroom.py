@@ -103,6 +103,7 @@ def screen(browser, base, width, height, **kw):
         page.set_default_timeout(30_000)
         page.goto(f"{base}/app", timeout=90_000)
         page.get_by_text("Running now:").first.wait_for(timeout=90_000)
+        page.locator(".dl-speed").first.wait_for(timeout=60_000)     # the settings follow the header
         yield page
         assert outside == [], f"requests for other hosts: {outside}"
     finally:
@@ -159,7 +160,8 @@ def test_projector_shows_every_live_plot_without_scrolling(short_lived_server, b
         # the picture of the network too, once the first example coloured it
         picture = page.locator("svg[aria-labelledby='net-title net-desc']").first
         wait_until(lambda: "ink 0." in picture.inner_html(), 30, "the picture to show the latest example")
-        assert inside(as_box(picture.bounding_box()), 1920, 1080)
+        # the picture is redrawn with each example: between two drawings it has no box for a moment
+        assert inside(as_box(wait_until(picture.bounding_box, 10, "the picture's box")), 1920, 1080)
         page.get_by_role("button", name="‖ Pause").click()     # a busy machine answers clicks slowly while training
         # the explanations are one click away
         page.get_by_role("button", name="What am I looking at?").click()
@@ -213,6 +215,7 @@ def test_first_load_is_light_compressed_and_stays_on_the_server(short_lived_serv
     try:
         page.goto(f"{base}/app", timeout=90_000)
         page.get_by_text("Running now:").first.wait_for(timeout=90_000)
+        page.locator(".dl-speed").first.wait_for(timeout=60_000)
         wait_until(lambda: all_plots_drawn(page), 60, "every figure")
         page.wait_for_load_state("networkidle", timeout=60_000)
         for tab in ("The paper's experiments", "Sweeps", "Live run"):     # what the other tabs load counts too
