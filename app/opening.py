@@ -14,6 +14,12 @@ everyone else's.  So a page opens in two stages, and each waits for the one befo
 Nothing waits more than ``MAX_WAIT_S``, so a steady trickle of new pages cannot hold anyone's
 page back for long.
 
+Stages 2 and 3 are done in the pages' drains, and the event loop runs every drain that is due
+before it reads its sockets again: fifteen pages completing at once held it for seconds (a
+liveness probe waited 8 s).  So they also take turns (:meth:`Opening.my_turn`): after one
+page's stage of d seconds, the next waits d seconds, which leaves the loop at least half its time
+for requests, clicks and every page's news.
+
 One tracker per server process (its event loop builds the pages); read from engine threads too.
 """
 from __future__ import annotations
@@ -38,6 +44,7 @@ class Opening:
         self._last = -float("inf")
         self._busy_since = -float("inf")      # when the current opening began (a request found the process idle)
         self._tokens = itertools.count()
+        self._turn_at = -float("inf")         # when the next page's stage 2 or 3 may start
         self._lock = threading.Lock()
 
     def requested(self) -> int:
@@ -86,6 +93,14 @@ class Opening:
         """Work that has waited since ``since`` (this clock) waits on: pages are opening (at stage 1
         only, with ``headers_only``), and it has not waited ``MAX_WAIT_S`` yet."""
         return self._clock() - since < MAX_WAIT_S and self.holds_back(headers_only)
+
+    def my_turn(self) -> bool:
+        """Whether a page's stage 2 or 3 may run now (see the module's doc)."""
+        return self._clock() >= self._turn_at
+
+    def took(self, seconds: float) -> None:
+        """A page's stage just took ``seconds`` of the loop: the next waits as long."""
+        self._turn_at = self._clock() + max(0.0, seconds)
 
     def now(self) -> float:
         return self._clock()

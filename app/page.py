@@ -370,8 +370,9 @@ class Dashboard:
         if self.link_fix.watching:
             self.link_fix.recheck()
         with pn.io.hold():      # every change of this poll (status line too) reaches the browser as one message
-            if self.rest_waits and not OPENING.defers(self._rest_since, headers_only=True):
-                self.show_rest()
+            if self.rest_waits and not OPENING.defers(self._rest_since, headers_only=True) and OPENING.my_turn():
+                with self._turn():
+                    self.show_rest()
                 OPENING.shown(self._opening)        # all of it is on the page but the figures
                 self._opening = None
             up = self.ctrl.poll()
@@ -385,23 +386,38 @@ class Dashboard:
             if self._held is not None:
                 if not up.empty:
                     self._held.append(up)
-                if OPENING.defers(self._held_since):
+                if OPENING.defers(self._held_since) or not OPENING.my_turn():
                     self.drain.found(True)
                     return
-                self._show_held()
+                with self._turn():
+                    self._show_held()
                 return
             if up.empty:
-                if self._to_attach and not OPENING.defers(self._attach_since):
-                    self._attach()
+                if self._attach_due():
+                    with self._turn():
+                        self._attach()
                 else:
                     self.drain.found(waiting or self.link_fix.watching or self.ctrl.has_news or bool(self._to_attach)
                                      or self.rest_waits)
                 self._show_reference()
                 return
             self.drain.found(True)
-            if self._to_attach and not OPENING.defers(self._attach_since):
-                self._attach()
+            if self._attach_due():
+                with self._turn():
+                    self._attach()
             self._apply(up)
+
+    def _attach_due(self) -> bool:
+        return bool(self._to_attach) and not OPENING.defers(self._attach_since) and OPENING.my_turn()
+
+    @contextlib.contextmanager
+    def _turn(self):
+        """A stage of the page's opening (app/opening.py): its time is the next page's wait."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            OPENING.took(time.perf_counter() - t0)
 
     def _show_held(self) -> None:
         """The plots of the new run, and every update since its network was built."""

@@ -110,3 +110,19 @@ def test_a_page_opens_in_stages_and_each_waits_for_the_one_before_on_every_page(
     assert not o.busy(headers_only=True) and not o.busy()
     o.header_shown(c)                           # late news of a forgotten page: no harm
     assert not o.busy()
+
+
+def test_pages_take_turns_so_the_loop_keeps_half_its_time():
+    """Fifteen pages completing in one pass of the loop held it for seconds; a stage of d seconds now
+    makes the next one wait d seconds."""
+    clock = Clock()
+    o = Opening(clock)
+    assert o.my_turn()
+    o.took(0.3)
+    assert not o.my_turn()
+    clock.t += 0.29
+    assert not o.my_turn()
+    clock.t += 0.02
+    assert o.my_turn()
+    o.took(-1.0)                                # a clock step backwards costs no one a turn
+    assert o.my_turn()
