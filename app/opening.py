@@ -16,14 +16,15 @@ page back for long.
 
 Stages 2 and 3 are done in the pages' drains, and the event loop runs every drain that is due
 before it reads its sockets again: fifteen pages completing at once held it for seconds (a
-liveness probe waited 8 s).  So they also take turns (:meth:`Opening.my_turn`): after one
-page's stage of d seconds, the next waits d seconds, which leaves the loop at least half its time
-for requests, clicks and every page's news.
+liveness probe waited 8 s).  So they also take turns (:meth:`Opening.my_turn`): one stage per pass
+of the loop, which reads its sockets between two.  (A wait as long as the stage itself, tried
+first, got the last page's settings out after 14 s instead of 8.)
 
 One tracker per server process (its event loop builds the pages); read from engine threads too.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
@@ -32,6 +33,7 @@ from typing import Callable
 STALE_S = 10.0      # a page built but never connected (a closed tab, a flood) stops counting after this
 GRACE_S = 0.5       # the requests of a class arrive spread over a moment: a new one is likely just behind
 MAX_WAIT_S = 10.0   # a page's figures wait at most this long for the others (one server opens 30 in ~8 s)
+REST_STALE_S = 60.0  # a connected page whose settings never went out (its drain stopped) stops counting after this
 
 
 class Opening:
@@ -44,7 +46,7 @@ class Opening:
         self._last = -float("inf")
         self._busy_since = -float("inf")      # when the current opening began (a request found the process idle)
         self._tokens = itertools.count()
-        self._turn_at = -float("inf")         # when the next page's stage 2 or 3 may start
+        self._turn_taken = False              # a page's stage 2 or 3 ran in this pass of the loop
         self._lock = threading.Lock()
 
     def requested(self) -> int:
@@ -84,7 +86,8 @@ class Opening:
             return self._busy(now, headers_only) and now - self._busy_since < MAX_WAIT_S
 
     def _busy(self, now: float, headers_only: bool = False) -> bool:
-        for token in [k for k, t in self._pending.items() if now - t > STALE_S]:
+        for token in [k for k, t in self._pending.items()
+                      if now - t > (STALE_S if k in self._headers else REST_STALE_S)]:
             del self._pending[token]
             self._headers.discard(token)
         return bool(self._headers if headers_only else self._pending) or now - self._last < GRACE_S
@@ -94,13 +97,31 @@ class Opening:
         only, with ``headers_only``), and it has not waited ``MAX_WAIT_S`` yet."""
         return self._clock() - since < MAX_WAIT_S and self.holds_back(headers_only)
 
-    def my_turn(self) -> bool:
-        """Whether a page's stage 2 or 3 may run now (see the module's doc)."""
-        return self._clock() >= self._turn_at
+    def my_turn(self, settings: bool = False) -> bool:
+        """Whether a page's stage 2 (``settings``) or 3 may run now (see the module's doc).  Stage 3
+        also gives way to every connected page whose settings are due: they are cheap, and a page's
+        figures had the turns for half a minute before the last settings went out."""
+        if self._turn_taken:
+            return False
+        if settings:
+            return True
+        with self._lock:
+            self._busy(self._clock())
+            return not (self._pending.keys() - self._headers)
 
-    def took(self, seconds: float) -> None:
-        """A page's stage just took ``seconds`` of the loop: the next waits as long."""
-        self._turn_at = self._clock() + max(0.0, seconds)
+    def took(self, call_soon: Callable | None = None) -> None:
+        """A page's stage just ran: the next one waits for the loop's next pass (``call_soon``: the
+        running loop's; without a running loop nothing waits)."""
+        if call_soon is None:
+            try:
+                call_soon = asyncio.get_running_loop().call_soon
+            except RuntimeError:
+                return
+        self._turn_taken = True
+        call_soon(self._free_turn)
+
+    def _free_turn(self) -> None:
+        self._turn_taken = False
 
     def now(self) -> float:
         return self._clock()

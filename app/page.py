@@ -370,7 +370,7 @@ class Dashboard:
         if self.link_fix.watching:
             self.link_fix.recheck()
         with pn.io.hold():      # every change of this poll (status line too) reaches the browser as one message
-            if self.rest_waits and not OPENING.defers(self._rest_since, headers_only=True) and OPENING.my_turn():
+            if self.rest_waits and not OPENING.defers(self._rest_since, headers_only=True) and OPENING.my_turn(True):
                 with self._turn():
                     self.show_rest()
                 OPENING.shown(self._opening)        # all of it is on the page but the figures
@@ -412,12 +412,11 @@ class Dashboard:
 
     @contextlib.contextmanager
     def _turn(self):
-        """A stage of the page's opening (app/opening.py): its time is the next page's wait."""
-        t0 = time.perf_counter()
+        """A stage of the page's opening (app/opening.py): the next page's waits for the loop's next pass."""
         try:
             yield
         finally:
-            OPENING.took(time.perf_counter() - t0)
+            OPENING.took()
 
     def _show_held(self) -> None:
         """The plots of the new run, and every update since its network was built."""

@@ -1,7 +1,7 @@
 """Pages opening (app/opening.py): what waits for them, and for how long."""
 import pytest
 
-from app.opening import GRACE_S, MAX_WAIT_S, STALE_S, Opening
+from app.opening import GRACE_S, MAX_WAIT_S, REST_STALE_S, STALE_S, Opening
 
 
 class Clock:
@@ -112,17 +112,32 @@ def test_a_page_opens_in_stages_and_each_waits_for_the_one_before_on_every_page(
     assert not o.busy()
 
 
-def test_pages_take_turns_so_the_loop_keeps_half_its_time():
-    """Fifteen pages completing in one pass of the loop held it for seconds; a stage of d seconds now
-    makes the next one wait d seconds."""
+def test_pages_take_turns_one_stage_per_pass_of_the_loop():
+    """Fifteen pages completing in one pass of the loop held it for seconds; now the loop reads its
+    sockets between two pages' stages."""
+    o = Opening(Clock())
+    next_pass = []
+    assert o.my_turn()
+    o.took(next_pass.append)
+    assert not o.my_turn() and not o.my_turn(settings=True)   # the other drains of this pass wait
+    for callback in next_pass:                  # the loop's next pass
+        callback()
+    assert o.my_turn()
+    o.took()                                    # no running loop (a test, a notebook): nothing waits
+    assert o.my_turn()
+
+
+def test_the_settings_of_connected_pages_come_before_anyones_figures():
     clock = Clock()
     o = Opening(clock)
+    a, b = o.requested(), o.requested()
+    o.header_shown(a)
+    assert o.my_turn(settings=True) and not o.my_turn()     # a's settings are due: no figures yet
+    clock.t += STALE_S + 1.0                    # b never connected; a still waits for its settings
+    assert o.my_turn(settings=True) and not o.my_turn()
+    o.shown(a)
     assert o.my_turn()
-    o.took(0.3)
-    assert not o.my_turn()
-    clock.t += 0.29
-    assert not o.my_turn()
-    clock.t += 0.02
-    assert o.my_turn()
-    o.took(-1.0)                                # a clock step backwards costs no one a turn
+    c = o.requested()
+    o.header_shown(c)
+    clock.t += REST_STALE_S + 1.0               # a page whose drain stopped holds no one for good
     assert o.my_turn()
