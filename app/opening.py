@@ -4,7 +4,7 @@ A class opens the link in the same second: each page is built on the process's o
 then its browser connects and its network is built.  A page that is already open would meanwhile
 build its settings and plot grid (~0.15 s of the loop), its ten figures (~0.3 s) and map its
 untrained network for t-SNE (~0.2 s of a core), so the last student of the class waited behind
-everyone else's.  So a page opens in two stages, and each waits for the one before on every page:
+everyone else's.  So a page opens in three stages, and each waits for the one before on every page:
 
 1. the header (Play and the status line) and the network: built for every page first;
 2. the settings and the plot grid (app/page.py, ``Dashboard.show_rest``), once no page is still

@@ -412,7 +412,7 @@ class Dashboard:
 
     @contextlib.contextmanager
     def _turn(self):
-        """A stage of the page's opening (app/opening.py): the next page's waits for the loop's next pass."""
+        """A stage of the page's opening (app/opening.py): the next page's stage waits for the loop's next pass."""
         try:
             yield
         finally:

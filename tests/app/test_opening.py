@@ -130,10 +130,11 @@ def test_pages_take_turns_one_stage_per_pass_of_the_loop():
 def test_the_settings_of_connected_pages_come_before_anyones_figures():
     clock = Clock()
     o = Opening(clock)
-    a, b = o.requested(), o.requested()
+    a = o.requested()
+    o.requested()                               # b: never connects
     o.header_shown(a)
     assert o.my_turn(settings=True) and not o.my_turn()     # a's settings are due: no figures yet
-    clock.t += STALE_S + 1.0                    # b never connected; a still waits for its settings
+    clock.t += STALE_S + 1.0                    # b stopped counting; a still waits for its settings
     assert o.my_turn(settings=True) and not o.my_turn()
     o.shown(a)
     assert o.my_turn()

@@ -66,7 +66,7 @@ def test_a_4301_digit_value_in_the_link_still_gets_a_page(server, browser, fd):
         page.get_by_text("values this page does not read", exact=False).first.wait_for(timeout=60_000)
         in_force = page.locator("p", has_text="Running now:").first.inner_text()
         assert "784-500-10" in in_force and "g_a = 0.05" in in_force, in_force
-        assert figure_count(page) > 0
+        fd.wait_until(lambda: figure_count(page) > 0, 60, "the plots (they follow the header)")
         # the address bar is rewritten to what is in force (Panel applies it once the page is idle)
         fd.wait_until(lambda: LONG_DIGITS[:50] not in page.url and "seed=0" in page.url, 60,
                       f"the address bar rewritten (it shows {page.url[:200]})")
