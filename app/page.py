@@ -139,7 +139,9 @@ class Dashboard:
         # the sidebar's settings and the tabs below the header follow the page (show_rest)
         self.settings = pn.Column(pn.pane.Markdown("Loading the settings…", name="settings-loading"),
                                   sizing_mode="stretch_width", margin=0, name="settings")
-        self.below = pn.Column(sizing_mode="stretch_width", margin=0, name="below-header")   # the tabs, later
+        self.below = pn.Column(pn.pane.Markdown("The plots follow in a moment…", name="plots-loading",
+                                                margin=(10, 14)),
+                               sizing_mode="stretch_width", margin=0, name="below-header")   # the tabs, later
         self._rest_since: float | None = None       # when the rest of the page began to wait; None once shown
         self._sweeps_tab = pn.Column(sizing_mode="stretch_width", name="sweeps-tab")
 

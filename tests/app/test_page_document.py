@@ -76,7 +76,8 @@ def test_a_browsers_page_sends_its_header_first_and_the_rest_once_the_pages_open
     try:
         # what goes out with the page: Play and the status line, no settings, no tabs
         assert dash.rest_waits and dash.tabs is None and dash.grid is None and dash.downloads is None
-        assert [o.name for o in dash.settings.objects] == ["settings-loading"] and dash.below.objects == []
+        assert [o.name for o in dash.settings.objects] == ["settings-loading"]
+        assert [o.name for o in dash.below.objects] == ["plots-loading"]
         assert dash._buttons is not None and dash.status in dash.header.objects[1].objects
         other = opening.requested()               # another page of the class is on its way
         clock[0] += 1.0
