@@ -204,7 +204,7 @@ class Dashboard:
 
     def _ghost_chosen(self, choice: str) -> None:
         """The first ghost chosen adds the card saying what it compares, at the foot of the header."""
-        if choice == "off" or self.ghost_card is not None or self.header is None:
+        if choice == "off" or self.ghost_card is not None:
             return
         c = self.ctrl
         note = pn.pane.Markdown(pn.bind(self.ghost_text, c.param.ghost, c.param.in_force),

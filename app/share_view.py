@@ -70,9 +70,11 @@ class ShareView:
                          margin=0, name="share")
 
     def _roles_changed(self, *_events) -> None:
-        if self.banner is None:
-            self.lock_controls(bool(self.ctrl.following), bool(self.ctrl.in_experiment))
-            return
+        if self.banner is not None:
+            self._show_roles()
+        self.lock_controls(bool(self.ctrl.following), bool(self.ctrl.in_experiment))
+
+    def _show_roles(self) -> None:
         presenting, following = self.ctrl.presenting, self.ctrl.following
         self.share_button.visible = not presenting and not following and not self.ctrl.in_experiment
         self.take_button.visible = bool(following)
@@ -89,7 +91,6 @@ class ShareView:
                                 f'<div style="font-size:28px;letter-spacing:4px">code {presenting}</div>{img}</div>')
         else:
             self.link.object = ""
-        self.lock_controls(bool(following), bool(self.ctrl.in_experiment))
 
     def lock_controls(self, following: bool, in_experiment: bool = False) -> None:
         """Read-only controls while following; in a class experiment, all but Play/Pause/Step and the speed."""

@@ -3,12 +3,21 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from app.controller import Controller, Update
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class BrowserSession:
+    """What a page looks at in its document's session context: a browser's session, no query in its link."""
+    id = "test-session"
+    server_context = None
+    request = SimpleNamespace(arguments={}, headers={}, cookies={}, uri="/app", host="localhost",
+                              protocol="http", remote_ip="127.0.0.1")
 
 
 class NoTsne:

@@ -5,7 +5,6 @@ fifth of every page's build), so they run here on the page a session gets, and o
 drawer once opened (its texts are made on first opening).
 """
 import weakref
-from types import SimpleNamespace
 
 import pytest
 
@@ -19,6 +18,7 @@ from panel.io.state import set_curdoc  # noqa: E402
 from app import page as page_mod  # noqa: E402
 from app.opening import MAX_WAIT_S, Opening  # noqa: E402
 from app.page import build_page  # noqa: E402
+from tests.app.conftest import BrowserSession  # noqa: E402
 
 
 def _issues(doc):
@@ -49,20 +49,12 @@ def test_the_page_document_has_no_layout_errors():
             tpl.dashboard.close()
 
 
-class _BrowserSession:
-    """A document's session context as a browser's page has it (no query in its link)."""
-    id = "test-session"
-    server_context = None
-    request = SimpleNamespace(arguments={}, headers={}, cookies={}, uri="/app", host="localhost",
-                              protocol="http", remote_ip="127.0.0.1")
-
-
 def _browsers_page(monkeypatch):
     """A page built for a browser's session, with an opening tracker on a clock of the test's own."""
     clock = [100.0]
     opening = Opening(clock=lambda: clock[0])
     monkeypatch.setattr(page_mod, "OPENING", opening)
-    ctx, doc = _BrowserSession(), Document()
+    ctx, doc = BrowserSession(), Document()
     doc._session_context = weakref.ref(ctx)
     with patch_curdoc(doc):
         tpl = page_mod.build_page()

@@ -9,7 +9,6 @@ every closed session retained that way, through the exception handler (about 21,
 import gc
 import types
 import weakref
-from types import SimpleNamespace
 
 import pytest
 
@@ -19,14 +18,7 @@ from bokeh.document import Document  # noqa: E402
 from bokeh.io.doc import patch_curdoc  # noqa: E402
 
 from app import page as page_mod  # noqa: E402
-
-
-class _SessionContext:
-    """What the page looks at: that its document belongs to a browser session with no query."""
-    id = "test-session"
-    server_context = None
-    request = SimpleNamespace(arguments={}, headers={}, cookies={}, uri="/app", host="localhost",
-                              protocol="http", remote_ip="127.0.0.1")
+from tests.app.conftest import BrowserSession  # noqa: E402
 
 
 def _reaches(start, target, depth: int) -> bool:
@@ -48,7 +40,7 @@ def _reaches(start, target, depth: int) -> bool:
 
 
 def test_panels_per_document_settings_do_not_hold_the_page():
-    ctx = _SessionContext()
+    ctx = BrowserSession()
     doc = Document()
     doc._session_context = weakref.ref(ctx)
     with patch_curdoc(doc):
