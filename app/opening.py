@@ -30,7 +30,8 @@ import threading
 import time
 from typing import Callable
 
-STALE_S = 10.0      # a page built but never connected (a closed tab, a flood) stops counting after this
+STALE_S = 10.0      # a page built but never connected (a closed tab, a flood) stops counting after this;
+                    # link previews and crawlers are not counted at all (app/link_previews.py)
 GRACE_S = 0.5       # the requests of a class arrive spread over a moment: a new one is likely just behind
 MAX_WAIT_S = 10.0   # a page's figures wait at most this long for the others (one server opens 30 in ~8 s)
 REST_STALE_S = 60.0  # a connected page whose settings never went out (its drain stopped) stops counting after this

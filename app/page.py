@@ -12,6 +12,7 @@ import numpy as np
 import panel as pn
 
 from . import assets, class_experiment, glossary, limits, memory, ratelimit
+from .link_previews import is_link_preview, user_agent
 from .opening import OPENING
 from .address_bar import LinkFix
 from .drain import Drain
@@ -273,7 +274,9 @@ class Dashboard:
         # through it the document, so no closed session was ever freed (about 21,000 objects and
         # 5 MB each in the load test); the handler holds the dashboard weakly.
         pn.config.exception_handler = _weak_handler(self)
-        self._opening = OPENING.requested()
+        request = getattr(doc.session_context, "request", None)
+        if not is_link_preview(user_agent(getattr(request, "headers", None))):
+            self._opening = OPENING.requested()     # a preview never connects: nobody waits for it
         pn.state.onload(self._go)
 
     def _give_page_time_back(self) -> None:

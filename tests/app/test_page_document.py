@@ -5,6 +5,7 @@ fifth of every page's build), so they run here on the page a session gets, and o
 drawer once opened (its texts are made on first opening).
 """
 import weakref
+from types import SimpleNamespace
 
 import pytest
 
@@ -49,12 +50,12 @@ def test_the_page_document_has_no_layout_errors():
             tpl.dashboard.close()
 
 
-def _browsers_page(monkeypatch):
+def _browsers_page(monkeypatch, session=BrowserSession, opening=None):
     """A page built for a browser's session, with an opening tracker on a clock of the test's own."""
     clock = [100.0]
-    opening = Opening(clock=lambda: clock[0])
+    opening = opening or Opening(clock=lambda: clock[0])
     monkeypatch.setattr(page_mod, "OPENING", opening)
-    ctx, doc = BrowserSession(), Document()
+    ctx, doc = session(), Document()
     doc._session_context = weakref.ref(ctx)
     with patch_curdoc(doc):
         tpl = page_mod.build_page()
@@ -92,6 +93,31 @@ def test_a_browsers_page_sends_its_header_first_and_the_rest_once_the_pages_open
         assert dash.below.objects == [dash.tabs]
     finally:
         dash.close()
+
+
+class PreviewSession(BrowserSession):
+    """A chat service fetching the link to show a preview: it never runs the page's script."""
+    request = SimpleNamespace(**{**vars(BrowserSession.request),
+                                 "headers": {"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"}})
+
+
+def test_a_link_preview_holds_back_no_other_page(monkeypatch):
+    """A preview's page never connects, so the pages of the class do not wait for it (app/link_previews.py)."""
+    preview, _, opening, clock = _browsers_page(monkeypatch, PreviewSession)
+    try:
+        assert preview._opening is None and not opening.busy()
+        dash, doc, _, _ = _browsers_page(monkeypatch, opening=opening)
+        try:
+            assert dash._opening is not None
+            opening.header_shown(dash._opening)
+            clock[0] += 1.0                       # past the grace after the browser page's request
+            with patch_curdoc(doc):
+                dash.tick()
+            assert not dash.rest_waits and dash.tabs is not None, "the settings did not wait for the preview"
+        finally:
+            dash.close()
+    finally:
+        preview.close()
 
 
 def test_a_page_that_never_stops_waiting_gets_the_rest_after_the_longest_wait(monkeypatch):
