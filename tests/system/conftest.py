@@ -106,6 +106,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 
 SHOTS = ROOT / "screenshots"
+SHOTS.mkdir(exist_ok=True)     # here, so that any one browser test can be run on its own
 
 
 SEEN = re.compile(r"examples seen: (\d+)")

@@ -19,7 +19,6 @@ pytestmark = pytest.mark.browser
 
 def test_play_slider_reset(short_lived_server, browser):
     base, log = short_lived_server
-    SHOTS.mkdir(exist_ok=True)
     page = open_page(browser, f"{base}/app")
     assert examples_seen(page) == 0
     error_plot = page.locator(".dl-plot-learning").first

@@ -143,7 +143,6 @@ def play(page):
 
 def test_projector_shows_every_live_plot_without_scrolling(short_lived_server, browser):
     base, _ = short_lived_server
-    SHOTS.mkdir(exist_ok=True)
     with screen(browser, base, 1920, 1080) as page:
         before = wait_until(lambda: all_plots_drawn(page), 60, "every figure of the Live run tab")
         outside = [b["name"] for b in before if not inside(b, 1920, 1080)]

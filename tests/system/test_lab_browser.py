@@ -117,7 +117,6 @@ def open_page(browser, url):
 
 def test_ghost_curve_advances_beside_the_main_run(server, browser):
     base, log = server
-    SHOTS.mkdir(exist_ok=True)
     page = open_page(browser, f"{base}/app?preset=glr17-1hl-rate&hidden=100")
     assert ghost_seen(page) is None
     page.locator(".dl-ghost select").first.select_option(label="backprop")
