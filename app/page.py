@@ -70,6 +70,12 @@ def _weak_handler(dash: "Dashboard"):
     return on_exception
 
 
+def _group_heading(text: str) -> pn.pane.Markdown:
+    """A settings group's heading: the level below the page title's (a screen reader's list of
+    headings has no gap), styled as small as the groups' old fourth-level headings."""
+    return pn.pane.Markdown(f"## {text}", css_classes=["dl-group"], disable_anchors=True)
+
+
 class Dashboard:
     """Wires a :class:`Controller` to the plots of its current run."""
 
@@ -159,11 +165,11 @@ class Dashboard:
         self._lock_and_warm()
         return [
             self.share.panel(), panes["speed"],
-            pn.pane.Markdown("#### Live on the running network"), panes["live"],
-            pn.pane.Markdown("#### Model (a change starts a new run)"), self.preset_box.widget, panes["model"],
-            pn.pane.Markdown("#### Side by side"), panes["ghost"],
-            pn.pane.Markdown("#### Test error"), panes["tests"],
-            pn.pane.Markdown("#### Export"), pn.Row(*self.downloads.widgets[:2]), pn.Row(*self.downloads.widgets[2:]),
+            _group_heading("Live on the running network"), panes["live"],
+            _group_heading("Model (a change starts a new run)"), self.preset_box.widget, panes["model"],
+            _group_heading("Side by side"), panes["ghost"],
+            _group_heading("Test error"), panes["tests"],
+            _group_heading("Export"), pn.Row(*self.downloads.widgets[:2]), pn.Row(*self.downloads.widgets[2:]),
             share,
         ]
 

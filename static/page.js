@@ -105,8 +105,12 @@
   function fixTemplate() {
     var main = document.getElementById("main");
     if (main && !main.getAttribute("role")) main.setAttribute("role", "main");
-    var title = document.querySelector("#header .app-header .title");
-    if (title && !title.getAttribute("role")) { title.setAttribute("role", "heading"); title.setAttribute("aria-level", "1"); }
+    // the heading role on the title's box: a link (the title itself) may not be a heading
+    var titleBox = document.querySelector("#header .app-header");
+    if (titleBox && !titleBox.getAttribute("role")) { titleBox.setAttribute("role", "heading"); titleBox.setAttribute("aria-level", "1"); }
+    // the settings are a landmark of their own, so that no control lies outside one
+    var sidebar = document.getElementById("sidebar");
+    if (sidebar && !sidebar.getAttribute("role")) { sidebar.setAttribute("role", "region"); sidebar.setAttribute("aria-label", "Settings"); }
     document.querySelectorAll("#sidebar > ul, #right-sidebar > ul").forEach(function (ul) {
       ul.setAttribute("role", "none");
     });
