@@ -60,12 +60,12 @@ class CreateForm:
     """A small grid for the class: two fields, a budget, a code and the link to hand out."""
 
     def __init__(self, on_created=None):
-        self.preset = pn.widgets.Select(name="Preset", options=sorted(PRESETS), value="glr17-1hl-rate", width=240)
-        self.grid = pn.widgets.TextInput(name="Grid (field=values; field=values)",
+        self.preset = pn.widgets.Select(label="Preset", options=sorted(PRESETS), value="glr17-1hl-rate", width=240)
+        self.grid = pn.widgets.TextInput(label="Grid (field=values; field=values)",
                                          value="g_a=0,0.05,0.6; feedback_scale=0.5,1,2", width=330)
-        self.examples = pn.widgets.IntInput(name="Budget (examples per student)", value=5000, start=100,
+        self.examples = pn.widgets.IntInput(label="Budget (examples per student)", value=5000, start=100,
                                             end=cx.MAX_BUDGET, step=500, width=200)
-        self.test_images = pn.widgets.IntInput(name="Test images", value=500, start=100, end=10000, step=100,
+        self.test_images = pn.widgets.IntInput(label="Test images", value=500, start=100, end=10000, step=100,
                                                width=120)
         self.create_button = button("Create the class experiment", "primary")
         self.create_button.on_click(lambda _e: self.create())
