@@ -187,11 +187,16 @@ def browser():
             b.close()
 
 
+def wait_until_open(page, timeout_ms: int = 60_000) -> None:
+    """The page's network is built ("Running now"), then its settings, which follow the header."""
+    page.get_by_text("Running now:").first.wait_for(timeout=timeout_ms)
+    page.locator(".dl-speed").first.wait_for(timeout=60_000)
+
+
 def open_page(browser, url):
     page = browser.new_page(viewport={"width": 1900, "height": 3000})
     page.set_default_timeout(30_000)
     page.goto(url, timeout=60_000)
-    page.get_by_text("Running now:").first.wait_for(timeout=60_000)   # the network is built
-    page.locator(".dl-speed").first.wait_for(timeout=60_000)          # the settings follow the header
+    wait_until_open(page)
     return page
 

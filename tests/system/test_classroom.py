@@ -14,7 +14,7 @@ pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 from tests.system.conftest import (SHOTS, examples_seen, in_force_text, status_text,  # noqa: E402
-                                   wait_until)
+                                   wait_until, wait_until_open)
 
 pytestmark = pytest.mark.browser
 
@@ -102,8 +102,7 @@ def screen(browser, base, width, height, **kw):
         page = ctx.new_page()
         page.set_default_timeout(30_000)
         page.goto(f"{base}/app", timeout=90_000)
-        page.get_by_text("Running now:").first.wait_for(timeout=90_000)
-        page.locator(".dl-speed").first.wait_for(timeout=60_000)     # the settings follow the header
+        wait_until_open(page, 90_000)
         yield page
         assert outside == [], f"requests for other hosts: {outside}"
     finally:
@@ -213,8 +212,7 @@ def test_first_load_is_light_compressed_and_stays_on_the_server(short_lived_serv
     cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]))
     try:
         page.goto(f"{base}/app", timeout=90_000)
-        page.get_by_text("Running now:").first.wait_for(timeout=90_000)
-        page.locator(".dl-speed").first.wait_for(timeout=60_000)
+        wait_until_open(page, 90_000)
         wait_until(lambda: all_plots_drawn(page), 60, "every figure")
         page.wait_for_load_state("networkidle", timeout=60_000)
         for tab in ("The paper's experiments", "Sweeps", "Live run"):     # what the other tabs load counts too
@@ -246,10 +244,11 @@ def test_axe_finds_no_violation_on_any_tab_nor_on_a_phone(short_lived_server, br
     if not AXE.exists():
         pytest.skip("axe-core is not installed (npm ci --prefix tests/system)")
     base, _ = short_lived_server
+    axe = AXE.read_text()
     report = {}
     with screen(browser, base, 1920, 1080) as page:
         wait_until(lambda: all_plots_drawn(page), 60, "every figure")
-        page.add_script_tag(content=AXE.read_text())
+        page.add_script_tag(content=axe)
         for tab in ("Live run", "The paper's experiments", "Sweeps"):
             page.get_by_role("tab", name=tab).click()
             page.wait_for_load_state("networkidle", timeout=60_000)
@@ -258,7 +257,7 @@ def test_axe_finds_no_violation_on_any_tab_nor_on_a_phone(short_lived_server, br
             report[tab] = page.evaluate(AXE_RUN)
     with screen(browser, base, 390, 844, is_mobile=True, has_touch=True) as page:
         wait_until(lambda: all_plots_drawn(page), 60, "every figure")
-        page.add_script_tag(content=AXE.read_text())
+        page.add_script_tag(content=axe)
         wait_until(lambda: page.evaluate(TABS_NAMED), 20, "the tabs to be named")
         report["Live run, phone"] = page.evaluate(AXE_RUN)
     (SHOTS / "axe.json").write_text(json.dumps(report, indent=1))

@@ -12,7 +12,7 @@ pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 from tests.system.conftest import (CHROMIUM, SHOTS, examples_seen, in_force_text,  # noqa: E402
-                                   plot_titles, settled, wait_until)
+                                   plot_titles, settled, wait_until, wait_until_open)
 from tests.app.conftest import make_tiny_sweep  # noqa: E402
 from tests.system.conftest import served_app  # noqa: E402
 
@@ -110,8 +110,7 @@ def open_page(browser, url):
     page = browser.new_page(viewport={"width": 1900, "height": 2600})
     page.set_default_timeout(30_000)
     page.goto(url, timeout=60_000)
-    page.get_by_text("Running now:").first.wait_for(timeout=60_000)
-    page.locator(".dl-speed").first.wait_for(timeout=60_000)       # the settings follow the header
+    wait_until_open(page)
     return page
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.system.conftest import end_process_group
+from tests.system.conftest import end_process_group, wait_until_open
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVE = ROOT / "deploy" / "serve.sh"
@@ -127,8 +127,7 @@ def open_page(browser, url: str, **context_options):
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(url, timeout=120_000)
-    page.get_by_text("Running now:").first.wait_for(timeout=180_000)
-    page.locator(".dl-speed").first.wait_for(timeout=60_000)          # the settings follow the header
+    wait_until_open(page, 180_000)
     return page
 
 
