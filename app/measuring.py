@@ -10,6 +10,9 @@ piece would stall every other student for as long.  Each image's spikes are draw
 index, so the slices add up to exactly the result of one piece.  Rate mode's matrix products
 round a row differently with the batch size, so its slices have a fixed size (from the network's
 size, a multiple of the engine's batch where it is that large), never one taken from the clock.
+
+Spiking tests go through :data:`app.shared_tests.SHARED_TESTS`: the copies of one run in this
+process (a class on one link) measure each of its tests once.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from dendcore.trainer import FrozenNetwork
 from .compute import COMPUTE, lower_priority
 from .events import Event, Stopped, TestMeasured
 from .pacing import scaled_to
+from .shared_tests import SHARED_TESTS
 
 MAX_PENDING_TESTS = 3      # spiking tests waiting for the test thread; training waits beyond this
 TEST_SLICE_S = 0.25        # a test holds a compute place about this long at once
@@ -149,7 +153,7 @@ class Measurements:
 
     def _test_once(self, run_id: int, frozen: FrozenNetwork, indices: np.ndarray) -> Event | None:
         try:
-            res = test_in_slices(frozen, indices, lambda: self.engine._stop)
+            res = self._shared(frozen, indices)
             return _measured(run_id, frozen, res) if res is not None else None
         except Exception as exc:   # report, never kill the session
             return Stopped(run_id, "failed", f"The test-error measurement failed: {exc}", frozen.examples_seen)
@@ -161,9 +165,15 @@ class Measurements:
         if n <= 0:
             return
         frozen = tr.frozen()
-        res = test_in_slices(frozen, np.arange(n), lambda: self.engine._stop)
+        res = self._shared(frozen, np.arange(n))
         if res is not None:
             self.engine._post(_measured(run_id, frozen, res))
+
+    def _shared(self, frozen: FrozenNetwork, indices: np.ndarray) -> TestResult | None:
+        """A spiking test, measured once for every copy of this run in the process (app.shared_tests)."""
+        stopped = lambda: self.engine._stop        # noqa: E731
+        return SHARED_TESTS.measure(frozen.key_of_test(indices),
+                                    lambda: test_in_slices(frozen, indices, stopped), stopped)
 
 
 def _measured(run_id: int, frozen: FrozenNetwork, res) -> TestMeasured:

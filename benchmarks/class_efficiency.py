@@ -6,7 +6,9 @@
 No server and no pages: each variant runs N of the dashboard's engines (``app.engine.Engine``,
 with its compute gate, chunk pacing, snapshots and tests) training spiking 784-500-10 in this
 process, their queues emptied by one thread as a page's drain would, and sums their examples
-per second over a window.  The variants take one part away at a time, so the differences are
+per second over a window.  Each engine has a seed of its own (as in a class experiment), except
+in "same_link", where all train the one run a class gets from one link (and share its tests,
+app/shared_tests.py).  The other variants take one part away at a time, so the differences are
 what each part costs; the bare engine (one Trainer per core, nothing else) is measured first and
 last, and the table is set against their mean.  What the server adds on top (pages, plot
 updates, the t-SNE worker) is in ``benchmarks/load_test.py``, which reports the class's total
@@ -24,6 +26,7 @@ import time
 
 VARIANTS = (
     ("served", "as served: snapshots with every diagnostic, tests at 500, 1,000, 2,000, … examples"),
+    ("same_link", "as served, one seed for all: the class opened the same link"),
     ("no_tests", "no test measurements (Test every 0)"),
     ("bare_snapshots", "no tests, snapshots without diagnostics"),
 )
@@ -94,9 +97,9 @@ def engines(n: int, seconds: float, variant: str, settle: float = 3.0) -> dict:
     drainer.start()
     try:
         for k, e in enumerate(pool):
-            if variant != "served":
+            if variant in ("no_tests", "bare_snapshots"):
                 e.set_pacing(test_every=0)
-            e.configure(RunConfig(spec, seed=k, dataset="mnist", run_id=1))
+            e.configure(RunConfig(spec, seed=0 if variant == "same_link" else k, dataset="mnist", run_id=1))
             e.play()
         time.sleep(settle)
         s0, t0, c0 = sum(e.examples_seen for e in pool), time.perf_counter(), time.process_time()

@@ -25,7 +25,8 @@ from .kernels.train import (FEEDBACK_FIXED, FEEDBACK_LEARNED, FEEDBACK_SYMMETRIC
 from .network import Network, build_network
 from .snapshot import SCHEMA_VERSION, Snapshot, Traces
 from .spec import LIVE_FIELDS, ModelSpec, SpecError
-from .evaluation import RATE_FIXED_POINT_ITERATIONS, TestResult, rate_forward_batch, simulation_dtype, test_network
+from .evaluation import (RATE_FIXED_POINT_ITERATIONS, TestResult, key_of_test, rate_forward_batch, simulation_dtype,
+                         test_network)
 
 
 class DivergenceError(RuntimeError):
@@ -465,6 +466,10 @@ class FrozenNetwork:
 
     def test(self, indices: np.ndarray) -> TestResult:
         return test_network(self.net, self.spec, self.prm, self.kappa, self.data, indices, self.seed)
+
+    def key_of_test(self, indices: np.ndarray) -> str:
+        """Equal for two frozen networks when their :meth:`test` of ``indices`` must agree."""
+        return key_of_test(self.net, self.spec, self.prm, self.kappa, self.data, indices, self.seed)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

@@ -11,6 +11,7 @@ import pytest
 
 from app.events import TestMeasured
 from app.measuring import Measurements
+from dendcore.evaluation import TestResult
 
 
 class FakeEngine:
@@ -26,9 +27,12 @@ class FakeEngine:
 
 
 def spiking_trainer(examples_seen: int):
+    run = object()          # a run of its own: shares no test with another test's fakes
     frozen = SimpleNamespace(
         examples_seen=examples_seen, epoch=0.0, wall_s=0.0, spec=SimpleNamespace(mode="spiking", sizes=(784, 500, 10)),
-        test=lambda idx: SimpleNamespace(error_pct=float(examples_seen % 97), n_images=len(idx), wall_s=0.0))
+        test=lambda idx: TestResult(float(examples_seen % 97), len(idx), np.zeros(len(idx)), np.zeros(len(idx)),
+                                    np.zeros((len(idx), 10)), 0.0),
+        key_of_test=lambda idx: f"{id(run)}-{examples_seen}-{len(idx)}")
     return SimpleNamespace(data=SimpleNamespace(test_labels=np.zeros(50)), spec=SimpleNamespace(mode="spiking"),
                            frozen=lambda: frozen)
 

@@ -2,7 +2,8 @@
 
 Two sessions with the same settings, one at full speed and one paced at 100 examples/s (so
 their chunks end at different places), export identical rows, and equal the command line's
-``python -m dendcore train`` run of the same spec and seed at those example counts.
+``python -m dendcore train`` run of the same spec and seed at those example counts.  The second
+session's test is the first one's (app.shared_tests): the command line measures it on its own.
 """
 import json
 import subprocess
@@ -41,8 +42,11 @@ def by_count(rows):
 
 
 def test_two_sessions_and_the_cli_agree(tmp_path):
+    from app.shared_tests import SHARED_TESTS
     fast_train, fast_tests = by_count(session_rows(speed=0))
+    measured = SHARED_TESTS.measured
     slow_train, slow_tests = by_count(session_rows(speed=100))
+    assert SHARED_TESTS.measured == measured, "the second copy of the run measured its test again"
     counts = [k for k in range(100, UPTO + 1, 100)]
     assert set(counts) <= set(fast_train) and set(counts) <= set(slow_train), "a snapshot every 100 examples"
     for k in counts:
