@@ -194,11 +194,12 @@ class Settings(param.Parameterized):
     speed = param.Selector(default=0, objects=SPEEDS, label="Speed", doc=(
         "Slow speeds train one example at a time so you can follow each image and its voltage traces."))
     test_every = param.Integer(default=2500, bounds=(500, 60000), label="Test every (examples)", doc=(
-        "How often the test error is measured (also at 500, 1000 and 2000 examples). Training "
-        "waits while the test runs."))
+        "How often the test error is measured (also at 500, 1000 and 2000 examples). A spiking "
+        "test runs beside the training and shares its cores; sessions on the same link and settings "
+        "share each measurement."))
     test_images = param.Integer(default=500, bounds=(100, 10000), label="Test images", doc=(
-        "How many test images each measurement uses (more = less noisy, slower; spiking tests "
-        "run at roughly 450 images/s)."))
+        "How many test images each measurement uses (more = less noisy, slower: in spiking mode a "
+        "test image is shown for 250 time steps, a training example for about 100)."))
 
     # ---- comparison
     ghost = param.Selector(default="off", objects=GHOST_OPTIONS, label="Ghost run", doc=(

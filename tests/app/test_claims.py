@@ -204,3 +204,20 @@ def test_the_symmetric_feedback_texts_quote_the_shipped_angles():
     for sym, rnd, points in ((sym_s, rnd_s, range(1000, 10001, 1000)), (sym_r, rnd_r, sym_r)):
         for n in points:
             assert mean(r[angle] for r in sym[n]) + 5 < mean(r[angle] for r in rnd[n]), n
+
+
+def test_the_test_settings_quote_the_step_counts_the_model_runs():
+    """The help of "Test images" compares a test image's steps with a training example's."""
+    import numpy as np
+    from app.settings import Settings
+    from dendcore import ModelSpec
+    from dendcore.rng import seed_state, wald
+    spec = ModelSpec()
+    text = flat(Settings.param["test_images"].doc)
+    assert f"shown for {spec.test_steps} time steps" in text
+    rng = np.zeros(4, dtype=np.uint64)
+    seed_state(rng, 1, 0, 0)
+    extra = np.mean([np.floor(wald(rng, spec.wald_mean, spec.wald_scale)) for _ in range(20000)])
+    per_example = 2 * (spec.phase_base_steps + extra)           # a forward and a target phase
+    assert "a training example for about 100" in text and 95 <= per_example <= 110, per_example
+    assert "share each measurement" in flat(Settings.param["test_every"].doc)
