@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from bokeh.core.properties import value
-from bokeh.models import ColumnDataSource, Legend, NumeralTickFormatter, Range1d
+from bokeh.models import ColumnDataSource, CustomJSTicker, Legend, NumeralTickFormatter, Range1d
 from bokeh.plotting import figure
 
 from .series import MAX_ROWS
@@ -26,6 +26,24 @@ def readable(f):
     return f
 
 
+# Bokeh's LogTicker places linear ticks on a range shorter than two decades, which a log axis crowds
+# into its right end (500, 1k, 1.5k, 2k, 2.5k, ... overlapping after 4,000 examples).  These stay
+# evenly spread: 1-2-5 in each decade on short ranges, 1-3 on middling ones, powers of ten beyond.
+EXAMPLES_TICKS_JS = """
+const lo = Math.max(Math.min(cb_data.start, cb_data.end), 1e-9), hi = Math.max(cb_data.start, cb_data.end);
+if (!(hi > lo) || !isFinite(hi)) return [];
+const decades = Math.log10(hi / lo);
+const mantissas = decades < 2 ? [1, 2, 5] : decades < 3.5 ? [1, 3] : [1];
+const ticks = [];
+for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++)
+  for (const m of mantissas) {
+    const t = m * Math.pow(10, e);
+    if (t >= lo && t <= hi && t >= 1) ticks.push(t);     // (an empty plot's range starts at 0.1)
+  }
+return ticks;
+"""
+
+
 def new_fig(title: str, height: int = HEIGHT, examples_axis: bool = True, **kw):
     """A figure that fills its grid cell on the page (``WIDTH``×``height`` when exported)."""
     if examples_axis:
@@ -35,6 +53,7 @@ def new_fig(title: str, height: int = HEIGHT, examples_axis: bool = True, **kw):
     readable(f)
     if examples_axis:
         f.xaxis.formatter = NumeralTickFormatter(format="0.[0]a")     # 500, 20k, 1.5m
+        f.xaxis.ticker = CustomJSTicker(major_code=EXAMPLES_TICKS_JS)
         f.xaxis.axis_label = "examples seen (log scale)"
     return f
 

@@ -275,3 +275,29 @@ def test_progress_reports_show_the_latest_example_but_add_no_curve_point():
     lp.update(Update(run_id=1, progress=[snap(101), snap(102)]))
     assert len(lp.scalars.data) == 1, "a progress report is not a row of the learning curves"
     assert lp.example.data["examples_seen"] == 102
+
+
+@pytest.mark.parametrize("start, end, ticks", [
+    (80, 4200, [100, 200, 500, 1000, 2000]),               # the first minutes of a run: 1-2-5
+    (4200, 80, [100, 200, 500, 1000, 2000]),               # (a flipped range)
+    (300, 120_000, [300, 1000, 3000, 10_000, 30_000, 100_000]),     # 2.6 decades: 1-3
+    (10, 3_600_000, [10, 100, 1000, 10_000, 100_000, 1_000_000]),   # the 60-epoch reference: powers of ten
+    (0.1, 10, [1, 3, 10]),                                 # an empty plot: no fractions of an example
+    (0, 0, []),
+])
+def test_the_examples_axis_ticks_stay_evenly_spread_on_the_log_scale(start, end, ticks):
+    """The x ticker of every examples axis, run in node as the browser runs it (Bokeh's own LogTicker
+    puts linear ticks on ranges under two decades, crowding 1.5k, 2k, 2.5k, ... at the right end)."""
+    import json
+    import shutil
+    import subprocess
+    from app.plots.base import EXAMPLES_TICKS_JS, new_fig
+    from bokeh.models import CustomJSTicker
+    assert isinstance(new_fig("x").xaxis[0].ticker, CustomJSTicker)
+    node = shutil.which("node") or shutil.which("nodejs")
+    assert node, "node is installed with the browser tests' npm packages"
+    script = f"const f = function(cb_data) {{ {EXAMPLES_TICKS_JS} }};\n" \
+             f"console.log(JSON.stringify(f({{start: {start}, end: {end}}})));"
+    out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert [round(t) for t in json.loads(out.stdout)] == ticks
