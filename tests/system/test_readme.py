@@ -15,6 +15,8 @@ def test_readme_opens_with_install_and_test_commands():
     assert "pip install" in cmds[0] and "panel serve app" in cmds[0]
     assert "apt-get install" in cmds[1] and "chromium" in cmds[1] and "python -m pytest" in cmds[1]
     assert '.[dev]' in cmds[1]
+    # a fresh Debian has no npm: the command installs it where it is missing, before using it
+    assert cmds[1].index("apt-get install -y npm") < cmds[1].index("npm ci --prefix tests/system")
 
 
 def test_ci_runs_the_readme_test_command():
