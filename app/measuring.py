@@ -11,8 +11,8 @@ index, so the slices add up to exactly the result of one piece.  Rate mode's mat
 round a row differently with the batch size, so its slices have a fixed size (from the network's
 size, a multiple of the engine's batch where it is that large), never one taken from the clock.
 
-Spiking tests go through :data:`app.shared_tests.SHARED_TESTS`: the copies of one run in this
-process (a class on one link) measure each of its tests once.
+Spiking tests and a class experiment's final test go through :data:`app.shared_tests.SHARED_TESTS`:
+the copies of one run in this process (a class on one link) measure each of their tests once.
 """
 from __future__ import annotations
 
@@ -170,7 +170,7 @@ class Measurements:
             self.engine._post(_measured(run_id, frozen, res))
 
     def _shared(self, frozen: FrozenNetwork, indices: np.ndarray) -> TestResult | None:
-        """A spiking test, measured once for every copy of this run in the process (app.shared_tests)."""
+        """The test of ``indices``, measured once for every copy of this run in the process (app.shared_tests)."""
         stopped = lambda: self.engine._stop        # noqa: E731
         return SHARED_TESTS.measure(frozen.key_of_test(indices),
                                     lambda: test_in_slices(frozen, indices, stopped), stopped)

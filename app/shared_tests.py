@@ -74,10 +74,6 @@ class SharedTests:
             mine.set()
         return res
 
-    def clear(self) -> None:
-        with self._lock:
-            self._done.clear()
-
 
 def _kept(res: TestResult) -> TestResult:
     # Copies read the error, the image count and the time; the per-image arrays (up to 10,000

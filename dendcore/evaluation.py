@@ -99,7 +99,7 @@ def _test_set_digest(data: Dataset) -> bytes:
 
 
 def key_of_test(net: Network, spec: ModelSpec, prm: np.ndarray, kappa: np.ndarray, data: Dataset,
-                  indices: np.ndarray, seed: int) -> str:
+                indices: np.ndarray, seed: int) -> str:
     """A digest of everything :func:`test_network` reads: equal digests give equal results.
 
     Test spikes are drawn from (seed, image index) alone and a test starts from a reset state, so
