@@ -450,6 +450,10 @@ def test_image_steps_in_fresh_venv(tmp_path):
 
     port = free_port()
     env.update(DENDRITE_PORT=str(port), DENDRITE_ADDRESS="127.0.0.1", DENDRITE_ORIGIN=f"127.0.0.1:{port}")
+    if int(env.get("DENDRITE_SERVERS", "1")) > 1:
+        # serve.sh would put the servers on the ports after DENDRITE_PORT, which another process may
+        # hold (this test once failed on "port ... is already in use"): free ones, checked
+        env["DENDRITE_BACKEND_PORT"] = str(free_ports_in_a_row(int(env["DENDRITE_SERVERS"])))
     log = tmp_path / "server.log"
     base = f"http://127.0.0.1:{port}"
     with process_group(cmd, log, cwd=workdir, env=env) as proc:
