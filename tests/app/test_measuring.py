@@ -4,6 +4,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import uuid
 from types import SimpleNamespace
 
 import numpy as np
@@ -27,12 +28,12 @@ class FakeEngine:
 
 
 def spiking_trainer(examples_seen: int):
-    run = object()          # a run of its own: shares no test with another test's fakes
+    run = uuid.uuid4().hex      # a run of its own: shares no test with another fake's
     frozen = SimpleNamespace(
         examples_seen=examples_seen, epoch=0.0, wall_s=0.0, spec=SimpleNamespace(mode="spiking", sizes=(784, 500, 10)),
         test=lambda idx: TestResult(float(examples_seen % 97), len(idx), np.zeros(len(idx)), np.zeros(len(idx)),
                                     np.zeros((len(idx), 10)), 0.0),
-        key_of_test=lambda idx: f"{id(run)}-{examples_seen}-{len(idx)}")
+        key_of_test=lambda idx: f"{run}-{examples_seen}-{len(idx)}")
     return SimpleNamespace(data=SimpleNamespace(test_labels=np.zeros(50)), spec=SimpleNamespace(mode="spiking"),
                            frozen=lambda: frozen)
 
