@@ -4,8 +4,9 @@ A class that opens the same link trains the same run thirty times: same settings
 examples, so the same weights at every example count, and a test of those weights reads spikes
 drawn from the seed and image index alone.  Each scheduled test is therefore measured once per
 process (:func:`dendcore.evaluation.key_of_test` says when two are the same) and handed to every
-copy that reaches it, including copies that ask while the first is still measuring.  Tests took
-47 of the 58 points a class of thirty lost against the bare engine (benchmarks/README.md).
+copy that reaches it, including copies that ask while the first is still measuring.  Before, tests
+took about 45 of the 64 points that 30 engines lost against the bare engine (benchmarks/README.md,
+*Load test*, fifth session).
 
 A copy that waits for another's measurement and sees it end without a result (that session
 closed, or the measurement failed) measures for itself, so a test is never lost to another
