@@ -98,17 +98,37 @@ COMPUTE = ComputeGate(env_number("DENDRITE_COMPUTE_THREADS", os.cpu_count() or 1
 ENGINE_NICE = 10     # training threads run at this niceness, below the server's event loop
 
 
-def lower_priority() -> None:
-    """Let the calling thread yield the CPU to the server's event loop.
+def lower_priority(kind: str | None = None) -> None:
+    """Let the calling thread yield the CPU to the server's event loop (and, with ``kind``,
+    name it for the operating system).
 
     With the training threads at the loop's priority, a page load waited for CPU behind
     them (the load test's p95 page latency); at a lower priority they still take every
     cycle the loop does not need.  Linux schedules threads individually, so this changes
     the calling thread only; elsewhere it does nothing.
     """
+    if kind is not None:
+        name_os_thread(kind)
     try:
         tid = threading.get_native_id()
         if os.getpriority(os.PRIO_PROCESS, tid) < ENGINE_NICE:
             os.setpriority(os.PRIO_PROCESS, tid, ENGINE_NICE)
     except (AttributeError, OSError):
+        pass
+
+
+THREAD_PREFIX = "dl-"    # the load test sums the CPU of this process's threads by these names
+
+
+def name_os_thread(kind: str) -> None:
+    """Name the calling thread ``dl-<kind>`` where the OS shows it (``top -H``, /proc/<pid>/task).
+
+    Python before 3.14 names its threads for itself only; with the names, the load test
+    (benchmarks/load_test.py) tells the CPU of training, tests and the event loop apart.
+    Linux keeps 15 bytes of a name; elsewhere this does nothing.
+    """
+    try:
+        with open("/proc/thread-self/comm", "w") as f:
+            f.write((THREAD_PREFIX + kind)[:15])
+    except OSError:
         pass

@@ -103,6 +103,7 @@ class Engine:
 
     # what the snapshots carry; a ghost run (app/ghost.py) plots no traces, so it skips recording them
     TRAINER_DIAGNOSTICS = Diagnostics(traces=True, probe=False)
+    THREAD_KIND = "train"      # the OS's name of its thread: dl-train (app/compute.py)
 
     def __init__(self, probe_sink: Callable[[np.ndarray, int, int], bool] | None = None,
                  probe_ready: Callable[[], bool] | None = None, queue_size: int | None = None,
@@ -241,7 +242,7 @@ class Engine:
                         return False
 
     def _main(self) -> None:
-        lower_priority()
+        lower_priority(self.THREAD_KIND)
         try:
             self._loop()
         except Exception:   # never die silently: the page shows the message

@@ -97,6 +97,7 @@ class GhostEngine(Engine):
     """A training thread that stays behind a leader (the main run's engine)."""
 
     TRAINER_DIAGNOSTICS = Diagnostics(traces=False, probe=False)
+    THREAD_KIND = "ghost"
 
     def __init__(self, name: str = "ghost"):
         super().__init__(probe_sink=None, name=name)

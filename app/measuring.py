@@ -127,7 +127,7 @@ class Measurements:
                 self._serving = False
 
     def _serve(self) -> None:
-        lower_priority()
+        lower_priority("test")
         try:
             import numba
             numba.set_num_threads(1)      # this thread only: leave the other core to training

@@ -23,6 +23,8 @@ from typing import Callable
 
 import numpy as np
 
+from .compute import name_os_thread
+
 log = logging.getLogger("dendrite_lab.warmup")
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +109,7 @@ class WarmUp:
             return
 
         def work():
+            name_os_thread("warm-up")
             secs = self.run()
             if then is not None:
                 then(secs)

@@ -16,10 +16,15 @@ Each session does what a browser does: it GETs ``/app``
 (which renders the page and creates the server session), opens the Bokeh websocket
 with the token from the page, pulls the document, reports it rendered (Panel's
 ``onload``, which builds the network), clicks ▶ Play once the network is there,
-and then applies every patch the server streams, so the status line and the
-learning-curve data source of its own copy of the document advance exactly as
-in a tab.  Nothing is drawn, which is what makes 30 sessions affordable next to
-the server on two cores (30 Chromium tabs would take the cores from the server).
+and then reads every message the server sends: the example count from the status
+line in them, and the messages that stream data into the plots.  In a class the
+browsers are other machines; here they share the server's two cores, so by default
+(``--client stream``) a session keeps no copy of the document (it takes
+0.2-0.3 of a core for 30 sessions to keep them).  With ``--client document`` each
+session applies every patch to its own copy, so its status line and learning-curve
+data source advance exactly as in a tab.  Nothing is drawn either way (30 Chromium
+tabs would take the cores from the server).  The server's CPU is also given by
+thread: the event loop, training (``dl-train``), tests (``dl-test``) and the rest.
 
 While all sessions train, a probe GETs ``/app`` and ``/liveness`` in turn, and
 the server process is sampled (threads, RSS, CPU).  Printed: page latency
@@ -49,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.class_efficiency import bare_engine
+from app.compute import THREAD_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,8 +187,13 @@ class Server:
             rss += sum(_safe_rss(c) for c in nginx_workers)
             cpu += sum(_safe_cpu(c) for c in nginx_workers)
         child_rss = sum(_safe_rss(c) for c in children)
+        by_thread = {}
+        for p in self.parts:
+            if p.name() != "nginx":
+                by_thread.update(thread_cpu(p.pid))
         return {"t": time.perf_counter(), "threads": threads, "rss": rss, "cpu_s": cpu,
-                "children_rss": child_rss, "children_cpu_s": sum(_safe_cpu(c) for c in children)}
+                "children_rss": child_rss, "children_cpu_s": sum(_safe_cpu(c) for c in children),
+                "by_thread": by_thread}
 
     def log_text(self) -> str:
         self.log.flush()
@@ -205,6 +216,48 @@ class Server:
         self.stop()
 
 
+def thread_cpu(pid: int) -> dict:
+    """{(pid, tid): (kind, CPU seconds)} of a server process's threads.  The kind comes from the name
+    the app gives its threads (app/compute.py, ``name_os_thread``): ``train``, ``test``, ``ghost`` ...;
+    the main thread is the event loop; any other thread (Bokeh's, Tornado's, the tab watch) is ``other``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:         # the thread ended meanwhile
+            continue
+        tid = int(task.name)
+        if tid == pid:
+            kind = "event loop"
+        elif comm.startswith(THREAD_PREFIX):
+            kind = comm[len(THREAD_PREFIX):]
+        else:
+            kind = "other"
+        # utime and stime are fields 14 and 15 of stat, 12 and 13 after the name
+        out[(pid, tid)] = (kind, (int(fields[11]) + int(fields[12])) / ticks)
+    return out
+
+
+def cpu_by_kind(samples: list[dict]) -> dict:
+    """Cores taken by each kind of server thread over the samples: for each thread, its CPU at the last
+    sample it was seen in minus the first (a thread that began and ended between two samples is missed;
+    the sum against the processes' own CPU shows how much that was)."""
+    if len(samples) < 2:
+        return {}
+    span = samples[-1]["t"] - samples[0]["t"]
+    first, last = {}, {}
+    for x in samples:
+        for key, (kind, cpu) in x.get("by_thread", {}).items():
+            first.setdefault(key, (kind, cpu))
+            last[key] = (kind, cpu)
+    cores: dict[str, float] = {}
+    for key, (kind, cpu) in last.items():
+        cores[kind] = cores.get(kind, 0.0) + (cpu - first[key][1]) / span
+    return dict(sorted(cores.items(), key=lambda kv: -kv[1]))
+
+
 def _safe_cpu(proc) -> float:
     try:
         t = proc.cpu_times()
@@ -225,7 +278,7 @@ def _safe_rss(proc) -> int:
 class Sample:
     t: float
     seen: int
-    plot_x: float
+    plot_x: float       # the learning curve's last x (document client), or messages streaming plot data so far
 
 
 @dataclass
@@ -250,6 +303,7 @@ class Session:
     samples: list[Sample] = field(default_factory=list)
     error: str | None = None
     patches: int = 0
+    streamed: int = 0                     # stream client: messages that streamed data into plots
 
     async def run(self, play: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
         from bokeh.client.websocket import WebSocketClientConnectionWrapper
@@ -327,17 +381,10 @@ class Session:
                     self.error = "the server closed the websocket"
                     return
                 if reply.msgtype == "PULL-DOC-REPLY":
-                    if self.client == "document":
-                        reply.push_to_document(doc)
+                    if self.client == "document" or self.presses_play:
+                        reply.push_to_document(doc)     # (a stream client only to find ▶ Play in it)
                     break
             await send_event(doc, DocumentReady())     # what BokehJS sends once the page is drawn
-            if self.client == "stream":
-                closer = asyncio.create_task(self._close_on(stop, ws))
-                try:
-                    await self._read_stream(ws, stop, t0)
-                finally:
-                    closer.cancel()
-                return
 
             async def click_play():
                 await play.wait()
@@ -349,7 +396,19 @@ class Session:
                         await send_event(doc, ButtonClick(button))
                         self.played = True
                         return
+                    if self.client == "stream" and self.ready_s is not None:
+                        self.error = "no ▶ Play button in the page's first document"
+                        return
                     await asyncio.sleep(0.1)
+
+            if self.client == "stream":
+                helpers = [asyncio.create_task(click_play()), asyncio.create_task(self._close_on(stop, ws))]
+                try:
+                    await self._read_stream(ws, stop, t0)
+                finally:
+                    for h in helpers:
+                        h.cancel()
+                return
 
             helpers = [asyncio.create_task(click_play()), asyncio.create_task(self._close_on(stop, ws))]
             train_src = None
@@ -407,6 +466,10 @@ class Session:
             if not isinstance(fragment, str):
                 continue
             self.patches += 1
+            if '"ColumnsStreamed"' in fragment:
+                self.streamed += 1      # data streamed into the plots (stands for the plot's x in a document)
+            if "The class is full" in fragment:
+                self.class_note = "The class is full"
             seen = SEEN.search(fragment)
             if self.ready_s is None and (seen or "Running now:" in fragment):
                 self.ready_s = time.perf_counter() - t0     # the network is built (or followed)
@@ -415,7 +478,7 @@ class Session:
             if seen:
                 now = time.perf_counter()
                 if not self.samples or now - self.samples[-1].t >= 0.2:
-                    self.samples.append(Sample(now, int(seen.group(1)), math.nan))
+                    self.samples.append(Sample(now, int(seen.group(1)), float(self.streamed)))
 
     def _window(self, t0: float, t1: float) -> tuple[Sample, Sample] | None:
         """The status lines that bracket the window: the last one by t0 (or the first after) and the last by t1."""
@@ -431,6 +494,12 @@ class Session:
         """Examples per second over the window (from the status lines that arrived)."""
         w = self._window(t0, t1)
         return 0.0 if w is None else (w[1].seen - w[0].seen) / (w[1].t - w[0].t)
+
+    def update_interval(self, t0: float, t1: float) -> float:
+        """Median seconds between two status lines with a new example count in the window: how often the
+        page moved (the drain's period, app/drain.py; samples are kept at least 0.2 s apart)."""
+        times = [s.t for a, s in zip(self.samples, self.samples[1:]) if t0 < s.t <= t1 and s.seen != a.seen]
+        return quantile([b - a for a, b in zip(times, times[1:])], 0.5)
 
     def advanced(self, t0: float, t1: float) -> tuple[bool, bool]:
         """(status advanced, plot data advanced) over the window."""
@@ -551,7 +620,7 @@ async def _window(server: Server, seconds: float, pages: bool) -> dict:
 
 
 async def _drive(server: Server, n: int, seconds: float, settle: float, timeout: float,
-                 page_seconds: float) -> dict:
+                 page_seconds: float, client: str = "stream") -> dict:
     """A class: n sessions open at once, build their networks and press Play together.
 
     The class's speed is measured in a window with no page requests (a class does not open a
@@ -559,7 +628,7 @@ async def _drive(server: Server, n: int, seconds: float, settle: float, timeout:
     latency while the class trains in a second window right after it.
     """
     play, stop = asyncio.Event(), asyncio.Event()
-    sessions = [Session(i, server.base) for i in range(n)]
+    sessions = [Session(i, server.base, client=client) for i in range(n)]
     tasks, open_s = await _open_all(sessions, play, stop, timeout)
     print(f"all pages open and networks built after {open_s:.1f} s; pressing Play", file=sys.stderr, flush=True)
     play.set()
@@ -599,7 +668,7 @@ async def _drive_followers(server: Server, n: int, seconds: float, settle: float
 def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settle: float = 10.0,
         timeout: float = 180.0, after_timeout: float = 90.0, rounds: int = 1, log=print,
         page_seconds: float = 30.0, bare_seconds: float = 15.0, session_lifetime_s: float = 60.0,
-        servers: int = 1) -> dict:
+        servers: int = 1, client: str = "stream") -> dict:
     """Serve, load, measure; returns the figures (see the module docstring).
 
     With ``rounds`` > 1 the same server takes one class after another; the figures are the
@@ -627,7 +696,7 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
         before = server.sample()
         for k in range(rounds):
             log(f"class {k + 1} of {rounds}: opening {n} sessions ...")
-            res = asyncio.run(_drive(server, n, seconds, settle, timeout, page_seconds))
+            res = asyncio.run(_drive(server, n, seconds, settle, timeout, page_seconds, client))
             log("all sessions closed; waiting for the server to end them ...")
             collections_before = server.log_text().count("collected the garbage")
             after = server.sample()
@@ -660,6 +729,7 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
     watching = [s for s in sessions if "The class is full" in s.class_note]
     rates = [s.rate(t0, t1) for s in training]
     adv = [s.advanced(t0, t1) for s in training]
+    intervals = [x for x in (s.update_interval(t0, t1) for s in training) if math.isfinite(x)]
     samples = res["samples"]
     during_threads = max((x["threads"] for x in samples), default=math.nan)
     during_rss = max((x["rss"] for x in samples), default=math.nan)
@@ -670,6 +740,7 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
     live = [x for x in res["http"].get("/liveness", [])]
     result = {
         "sessions": n, "servers": servers, "cap": cap_value if cap_value is not None else "default",
+        "client": client,
         "measured_s": round(t1 - t0, 1), "open_all_s": round(res["open_s"], 1),
         "errors": [f"session {s.index}: {s.error}" for s in sessions if s.error],
         "training": len(training), "watching": len(watching),
@@ -683,10 +754,12 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
                     "served_max": max((s.page_s for s in sessions if s.page_s), default=math.nan),
                     "interactive_p50": quantile([s.ready_s for s in sessions if s.ready_s], 0.5),
                     "interactive_max": max((s.ready_s for s in sessions if s.ready_s), default=math.nan)},
+        "page_update_s": {"median": quantile(intervals, 0.5), "max": max(intervals, default=math.nan)},
         "fairness_min_max": (min(rates) / max(rates)) if rates and max(rates) > 0 else math.nan,
         "fairness_jain": jain(rates),
         "status_advancing": sum(a for a, _ in adv), "plots_advancing": sum(p for _, p in adv),
         "server_cpu_cores": cpu_share, "tsne_worker_cpu_cores": tsne_share,
+        "server_cpu_by_thread": cpu_by_kind(samples),
         "client_cpu_cores": res["client_cpu_s"] / (t1 - t0),
         "threads": {"before": before["threads"], "during": during_threads, "after": after["threads"]},
         "rss_mib": {"before": before["rss"] / 2**20, "during": during_rss / 2**20, "after": after["rss"] / 2**20},
@@ -1077,11 +1150,15 @@ def report(r: dict) -> str:
         f"{f(r['opening']['served_max'], '.1f'):<12}",
         f"{'opening at once: interactive p50 / max (s)':<44} {f(r['opening']['interactive_p50'], '.1f'):>13} / "
         f"{f(r['opening']['interactive_max'], '.1f'):<12}   target <= 3 s",
+        f"{'page moved every (s): median, slowest page':<44} {f(r['page_update_s']['median']):>13} / "
+        f"{f(r['page_update_s']['max']):<12}",
         f"{'fairness: min/max rate, Jain index':<44} {f(r['fairness_min_max']):>13} / {f(r['fairness_jain'], '.3f'):<12}",
         f"{'status / plot data advancing (sessions)':<44} {r['status_advancing']:>13} / {r['plots_advancing']:<12}   "
         f"{OK[t['every_training_session_advancing']]}",
         f"{'CPU cores: server / t-SNE worker / client':<44} {f(r['server_cpu_cores']):>8} / "
         f"{f(r['tsne_worker_cpu_cores']):>6} / {f(r['client_cpu_cores']):<8}",
+        f"{'server cores by thread':<44} "
+        + ", ".join(f"{k} {v:.2f}" for k, v in r.get("server_cpu_by_thread", {}).items()),
         f"{'server threads  before / during / after':<44} {r['threads']['before']:>8} / {r['threads']['during']:>6} / "
         f"{r['threads']['after']:<8}   {OK[t['threads_back_to_baseline']]}",
         f"{'server RSS MiB  before / during / after':<44} {f(r['rss_mib']['before'], '.0f'):>8} / "
@@ -1126,10 +1203,10 @@ def main(argv=None) -> int:
     ap.add_argument("--client-nice", type=int, default=0,
                     help="with --followers or --flood: niceness of this client's thread (the other browsers)")
     ap.add_argument("--client", choices=("stream", "document"), default="stream",
-                    help="with --followers or --opening: 'stream' reads each websocket and only the status in it "
-                         "(the server's cost, as with browsers on other machines); 'document' also keeps a copy "
-                         "of each document here, patch by patch, as a browser does, on the server's cores. A "
-                         "training class is always read as documents (it clicks Play and checks the plots)")
+                    help="'stream' reads each websocket and only the status in it (the server's cost, as with "
+                         "browsers on other machines; a training session keeps the first document only to click "
+                         "Play, and counts the messages streaming plot data); 'document' also keeps a copy of each "
+                         "document here, patch by patch, as a browser does, on the server's cores")
     ap.add_argument("--opening", action="store_true",
                     help="only open --sessions pages at once (nobody trains) and time them")
     ap.add_argument("--idle", action="store_true",
@@ -1161,7 +1238,7 @@ def main(argv=None) -> int:
         text = report_followers
     else:
         r = run(a.sessions, a.seconds, a.cap, a.settle, rounds=a.rounds, log=log, page_seconds=a.page_seconds,
-                bare_seconds=a.bare_seconds, servers=a.servers)
+                bare_seconds=a.bare_seconds, servers=a.servers, client=a.client)
         text = report
     print(text(r))
     if a.json:

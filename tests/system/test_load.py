@@ -56,6 +56,7 @@ def test_a_stream_reader_takes_the_example_count_from_the_raw_messages():
 
     frames = ['{"msgtype":"PATCH-DOC"}', b"\x00\x01binary buffer",
               '{"events":[{"new":"Running now: spiking 784-500-10"}]}',
+              '{"events":[{"kind":"ColumnsStreamed","data":{"x":[100]}}]}',
               '{"events":[{"new":"training · examples seen: 1200 · 1,000 ex/s"}]}']
     s = Session(0, "http://unused", client="stream")
 
@@ -66,9 +67,55 @@ def test_a_stream_reader_takes_the_example_count_from_the_raw_messages():
         await s._read_stream(FakeSocket(frames), stop, 0.0)
 
     asyncio.run(read(stopped=False))
-    assert s.ready_s is not None and s.patches == 3
-    assert [x.seen for x in s.samples] == [1200]
-    assert s.error == "the server closed the websocket"
+    assert s.ready_s is not None and s.patches == 4
+    # the plot data that streamed so far stands for the learning curve's x of a document client
+    assert [(x.seen, x.plot_x) for x in s.samples] == [(1200, 1.0)]
+    assert s.error == "the server closed the websocket" and s.class_note == ""
     s.error, s.samples = None, []
+    frames.append('{"events":[{"new":"The class is full: you can watch"}]}')
     asyncio.run(read(stopped=True))      # a close we asked for is no error
-    assert s.error is None and [x.seen for x in s.samples] == [1200]
+    assert s.error is None and [(x.seen, x.plot_x) for x in s.samples] == [(1200, 2.0)]
+    assert s.class_note == "The class is full"
+
+
+def test_the_servers_cpu_is_told_apart_by_the_names_its_threads_carry():
+    """A training thread names itself dl-train for the OS (app/compute.py); the load test's reading of
+    /proc sums each kind's CPU, and the main thread counts as the event loop."""
+    import os
+    import threading
+    import time
+
+    from app.compute import lower_priority
+    from benchmarks.load_test import cpu_by_kind, thread_cpu
+
+    started, stop = threading.Event(), threading.Event()
+
+    def busy():
+        lower_priority("train")
+        started.set()
+        while not stop.is_set():
+            sum(range(1000))
+
+    t = threading.Thread(target=busy, daemon=True)
+    t.start()
+    try:
+        assert started.wait(10)
+        samples = [{"t": time.perf_counter(), "by_thread": thread_cpu(os.getpid())}]
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline:       # until the busy thread has run for a tenth of a second
+            time.sleep(0.05)
+            samples.append({"t": time.perf_counter(), "by_thread": thread_cpu(os.getpid())})
+            if cpu_by_kind(samples).get("train", 0) * (samples[-1]["t"] - samples[0]["t"]) >= 0.1:
+                break
+    finally:
+        stop.set()
+        t.join(5)
+    kinds = {kind for kind, _ in samples[-1]["by_thread"].values()}
+    assert {"event loop", "train"} <= kinds, kinds
+    assert (os.getpid(), os.getpid()) in samples[-1]["by_thread"]
+    cores = cpu_by_kind(samples)
+    assert cores["train"] * (samples[-1]["t"] - samples[0]["t"]) >= 0.1, cores
+    # two hand-made samples: a thread seen twice counts its difference, one seen once nothing
+    fake = [{"t": 0.0, "by_thread": {(1, 1): ("event loop", 5.0), (1, 2): ("train", 1.0)}},
+            {"t": 2.0, "by_thread": {(1, 1): ("event loop", 5.5), (1, 2): ("train", 3.0), (1, 3): ("test", 9.0)}}]
+    assert cpu_by_kind(fake) == {"train": 1.0, "event loop": 0.25, "test": 0.0}
