@@ -79,6 +79,12 @@ class ComputeGate:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    @property
+    def oversubscribed(self) -> bool:
+        """At least as many chunks wait for a place as run: the trainings ask for more CPU than there
+        is, so every cycle spent elsewhere (page updates, maps) is taken from them."""
+        return len(self._waiting) >= self.width
+
 
 # deploy/serve.sh runs DENDRITE_SERVERS processes side by side (the Docker image: two, behind nginx):
 # each counts its share of the machine's cores as its own when it sizes its training places and

@@ -104,7 +104,8 @@ TSNE = """
 **What it shows.** Each dot is one of a fixed set of 1,000 test images, placed by t-SNE so that
 images that make the top hidden layer respond alike lie close together. Colour and marker shape give
 the true class; hover over a dot to see its image. The map is recomputed in the background every few seconds, starting
-from the previous map, so dots drift instead of jumping.
+from the previous map, so dots drift instead of jumping. When a whole class trains on the server, maps
+come much less often, so that training keeps the CPU; the title then says so.
 
 **What to look for.** Before training the hidden layer is a random projection of the pixels: similar
 images already group loosely, but classes overlap. As the network learns, groups tighten and separate;

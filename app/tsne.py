@@ -19,8 +19,11 @@ import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
+from .compute import COMPUTE
 
 log = logging.getLogger("dendrite_lab.tsne")
 
@@ -35,18 +38,71 @@ WARM_ITERS = 120           # iterations when continuing from the previous map
 # weights the share, and with 30 sessions the worker always has a map to make.  Linux's SCHED_IDLE
 # runs it only on CPU that training and the page leave unused; nice 15 where that is unavailable.
 WORKER_NICENESS = 15
+# Even at SCHED_IDLE the maps cost a full class: 30 trainings on two servers got 65 % of the bare engine
+# with the workers at 0.16 of a core, 71 % at 0.09 and 79 % with no maps (benchmarks/README.md, 12-03),
+# likely through the caches the two share.  So while trainings wait for CPU, a worker takes at most
+# this share of a core: after a map of c CPU seconds, it rests c * (1 / share - 1) before the next.
+CROWDED_MAP_SHARE = 0.025
 
 
 def _init_worker() -> None:
     try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        # every thread, not only this one: OpenBLAS and jemalloc started theirs when the worker imported
+        # NumPy, before this ran, and a policy is per thread.  OpenBLAS's thread stayed at nice 0, above
+        # the training threads, for the distances of each map (threads started later inherit the policy)
+        for task in os.listdir("/proc/self/task"):
+            os.sched_setscheduler(int(task), os.SCHED_IDLE, os.sched_param(0))
         return
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, ValueError):
         pass
     try:
         os.nice(WORKER_NICENESS)
     except OSError:
         pass
+
+
+class MapRation:
+    """When this process's worker may start the next map: whenever asked while the trainings get the
+    CPU they ask for, one at a time and after a rest (``CROWDED_MAP_SHARE``) while they wait for it."""
+
+    def __init__(self, share: float = CROWDED_MAP_SHARE, crowded: Callable[[], bool] | None = None):
+        self.share = share
+        self._crowded = crowded or (lambda: COMPUTE.oversubscribed)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._rest_until = 0.0
+
+    @property
+    def rationed(self) -> bool:
+        return self._crowded()
+
+    def allows(self, now: float | None = None) -> bool:
+        """Whether a map could start now (a hint: :meth:`take` decides)."""
+        if not self._crowded():
+            return True
+        now = time.perf_counter() if now is None else now
+        with self._lock:
+            return self._in_flight == 0 and now >= self._rest_until
+
+    def take(self, now: float | None = None) -> bool:
+        """Reserve the worker for one map; False: not now."""
+        crowded = self._crowded()
+        now = time.perf_counter() if now is None else now
+        with self._lock:
+            if crowded and (self._in_flight or now < self._rest_until):
+                return False
+            self._in_flight += 1
+            return True
+
+    def done(self, cpu_s: float, now: float | None = None) -> None:
+        """A map reserved by :meth:`take` ended after ``cpu_s`` seconds of the worker's CPU."""
+        now = time.perf_counter() if now is None else now
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._rest_until = max(self._rest_until, now + max(0.0, cpu_s) * (1.0 / self.share - 1.0))
+
+
+RATION = MapRation()
 
 
 def shared_executor() -> ProcessPoolExecutor:
@@ -91,6 +147,14 @@ class TsneResult:
     run_id: int
     wall_s: float
     warm: bool
+    rationed: bool = False    # made while the server rationed maps (its trainings waiting for CPU)
+
+
+def embed_timed(activity: np.ndarray, previous: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """:func:`embed`, and the CPU seconds it took in the worker (what :class:`MapRation` rests for)."""
+    t0 = time.process_time()
+    xy = embed(activity, previous)
+    return xy, time.process_time() - t0
 
 
 def embed(activity: np.ndarray, previous: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
@@ -121,8 +185,9 @@ def embed(activity: np.ndarray, previous: np.ndarray | None = None, seed: int = 
 class TsneMap:
     """The t-SNE state of one session: the latest map and at most one job in flight."""
 
-    def __init__(self, executor: Executor | None = None):
+    def __init__(self, executor: Executor | None = None, ration: MapRation | None = None):
         self._executor = executor
+        self._ration = ration or RATION
         self._lock = threading.Lock()
         self._busy = False
         self._closed = False
@@ -153,36 +218,49 @@ class TsneMap:
         with self._lock:
             if self._busy or self._closed or run_id != self._run_id:
                 return False
+            if not self._ration.take():
+                return False
             self._busy = True
             previous = self._previous
+        rationed = self._ration.rationed
         executor = self._executor or shared_executor()
         t0 = time.perf_counter()
         try:
-            future = executor.submit(embed, np.array(activity, dtype=np.float64, copy=True), previous)
+            future = executor.submit(embed_timed, np.array(activity, dtype=np.float64, copy=True), previous)
         except Exception as exc:     # shut down, or a broken worker process
             if self._executor is None:
                 _reset_executor(executor)
+            self._ration.done(0.0)
             with self._lock:
                 self._busy = False
             log.warning("t-SNE worker unavailable: %s", exc)
             return False
-        future.add_done_callback(lambda f: self._done(f, examples_seen, run_id, t0, previous is not None, executor))
+        future.add_done_callback(lambda f: self._done(f, examples_seen, run_id, t0, previous is not None, executor,
+                                                      rationed))
         return True
 
-    def _done(self, future, examples_seen: int, run_id: int, t0: float, warm: bool, executor) -> None:
+    @property
+    def ready(self) -> bool:
+        """No map of this session in flight, and the worker may take one now (the engine's probe hint)."""
+        return not self._busy and self._ration.allows()
+
+    def _done(self, future, examples_seen: int, run_id: int, t0: float, warm: bool, executor,
+              rationed: bool = False) -> None:
+        cpu_s = 0.0
         try:
-            xy = future.result()
+            xy, cpu_s = future.result()
         except Exception as exc:     # a degenerate activity pattern, or the worker died
             log.warning("t-SNE failed: %s", exc)
             self.last_error = str(exc)
             if self._executor is None and type(exc).__name__ == "BrokenProcessPool":
                 _reset_executor(executor)      # the next map starts a fresh worker
             xy = None
+        self._ration.done(cpu_s)
         with self._lock:
             self._busy = False
             if xy is not None and not self._closed and run_id == self._run_id:
                 self._previous = xy
-                self._result = TsneResult(xy, examples_seen, run_id, time.perf_counter() - t0, warm)
+                self._result = TsneResult(xy, examples_seen, run_id, time.perf_counter() - t0, warm, rationed)
                 self.last_error = None
 
     @property

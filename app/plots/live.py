@@ -74,7 +74,8 @@ class LivePlots:
             self._safe("test error", self.tests.send, tests)
             sent = True
         if up.tsne is not None and self.n_hidden and len(self.probe_labels) == len(up.tsne.xy):
-            self._safe("t-SNE", self.tsne.send, {"xy": np.asarray(up.tsne.xy), "examples_seen": up.tsne.examples_seen})
+            self._safe("t-SNE", self.tsne.send, {"xy": np.asarray(up.tsne.xy), "examples_seen": up.tsne.examples_seen,
+                                                 "rationed": bool(getattr(up.tsne, "rationed", False))})
             sent = True
         if getattr(up, "live", None):
             sent = self.marks.add(up.live) or sent

@@ -59,4 +59,7 @@ def show_tsne(h, data) -> None:
     else:
         # only x and y change: the class names and hover images were sent once
         h["tsne_src"].data.update(x=xy[:, 0], y=xy[:, 1])
-    h["tsne_fig"].title.text = f"t-SNE map of the top hidden layer, {len(xy)} test images, {data['examples_seen']} examples"
+    title = f"t-SNE map of the top hidden layer, {len(xy)} test images, {data['examples_seen']} examples"
+    if data.get("rationed"):
+        title += " (a full server: maps come less often)"     # app/tsne.py, MapRation
+    h["tsne_fig"].title.text = title

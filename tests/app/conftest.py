@@ -40,6 +40,7 @@ class NoTsne:
         return None
 
     busy = False
+    ready = True            # the engine's hint: a probe may be taken now
     has_result = False
 
 

@@ -259,6 +259,18 @@ def test_static_layout_holds_the_data_without_following_the_streams():
     assert len(src.data["x"]) == 9 and len(plots._h["train_src"].data["x"]) == 14
 
 
+def test_the_tsne_title_says_when_a_full_server_rations_the_maps():
+    labels = np.arange(20) % 10
+    plots = LivePlots(1, "rate", CLASSES, probe_labels=labels)
+    fig = plots.figures()["tsne"][0]
+    xy = np.arange(40, dtype=float).reshape(20, 2)
+    plots.update(update(tsne=SimpleNamespace(xy=xy, examples_seen=700, rationed=False)))
+    assert fig.title.text == "t-SNE map of the top hidden layer, 20 test images, 700 examples"
+    plots.update(update(tsne=SimpleNamespace(xy=xy, examples_seen=900, rationed=True)))
+    assert fig.title.text.endswith("900 examples (a full server: maps come less often)")
+    assert sorted(plots._h["tsne_src"].data["x"]) == sorted(xy[:, 0])
+
+
 def test_progress_reports_show_the_latest_example_but_add_no_curve_point():
     from dendcore import SCHEMA_VERSION, Snapshot
     from app.controller import Update
