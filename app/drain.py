@@ -20,9 +20,15 @@ from typing import Callable
 from panel.io.callbacks import PeriodicCallback
 from panel.io.state import set_curdoc
 
+from .compute import COMPUTE
+
 POLL_PERIOD_MS = 200            # the drain runs 5 times a second (when the server is not crowded)
 MAX_POLL_PERIOD_MS = 2000       # ... and at least every 2 s however many sessions share the server
-DRAIN_BUDGET = 0.3              # share of the server's event loop the drains of all sessions may take
+DRAIN_BUDGET = 0.3              # share of the server's event loop the drains of all sessions may take ...
+# ... and while trainings wait for CPU (the compute gate oversubscribed), where every cycle of the loop is
+# taken from them: 30 trainings on two servers got 55-58 % of the bare engine with 0.3 (the loops took 0.31-0.34
+# of a core), 65 % with 0.1 (0.19); benchmarks/README.md, 12-03
+CROWDED_DRAIN_BUDGET = 0.1
 DOZE_AFTER_TICKS = 10           # a page whose last 10 polls found nothing and expect nothing dozes ...
 DOZE_PERIOD_MS = 5000           # ... polling every 5 s
 REPACE_EVERY = 10               # ticks between two looks at the whole process's load
@@ -101,8 +107,10 @@ class Drain:
 
 
 def paced_period(current: int) -> int:
-    """The period that keeps all awake drains of the process within ``DRAIN_BUDGET`` of the loop
-    (``current`` kept when within 20 %, so timers are not restarted for noise)."""
+    """The period that keeps all awake drains of the process within ``DRAIN_BUDGET`` of the loop, or
+    ``CROWDED_DRAIN_BUDGET`` while trainings wait for CPU (``current`` kept when within 20 %, so timers
+    are not restarted for noise)."""
     load = sum(d.cost_s or 0.0 for d in list(_DRAINS) if d.timer is not None and not d.dozing)
-    period = int(min(MAX_POLL_PERIOD_MS, max(POLL_PERIOD_MS, 1000.0 * load / DRAIN_BUDGET)))
+    budget = CROWDED_DRAIN_BUDGET if COMPUTE.oversubscribed else DRAIN_BUDGET
+    period = int(min(MAX_POLL_PERIOD_MS, max(POLL_PERIOD_MS, 1000.0 * load / budget)))
     return period if abs(period - current) > 0.2 * current else current

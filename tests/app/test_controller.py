@@ -507,6 +507,23 @@ def test_an_unused_page_dozes_and_news_wakes_it(monkeypatch):
         other = drain_mod.Drain()
         other.timer, other.cost_s = FakeTimer(drain_mod.POLL_PERIOD_MS), 0.09
         assert drain_mod.paced_period(drain_mod.POLL_PERIOD_MS) == 300          # 0.09 s / 0.3 of the loop
+        # while trainings wait for CPU, the drains get a third of that: every cycle of the loop is theirs
+        from app.compute import ComputeGate
+        gate = ComputeGate(1)
+        monkeypatch.setattr(drain_mod, "COMPUTE", gate)
+        assert gate.acquire()
+        waiter = threading.Thread(target=lambda: (gate.acquire(), gate.release()))
+        waiter.start()
+        try:
+            deadline = time.perf_counter() + 10
+            while not gate.oversubscribed and time.perf_counter() < deadline:
+                time.sleep(0.001)
+            assert gate.oversubscribed
+            assert drain_mod.paced_period(drain_mod.POLL_PERIOD_MS) == 900      # 0.09 s / 0.1 of the loop
+        finally:
+            gate.release()
+            waiter.join(5)
+        assert not gate.oversubscribed and drain_mod.paced_period(300) == 300
         other.stop()
         c.start()
         assert c.has_news                          # what the process's tab watch asks 4 times a second
