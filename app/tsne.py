@@ -13,6 +13,7 @@ instead of the whole picture jumping.  A new run starts from a PCA layout.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import threading
@@ -63,7 +64,8 @@ def _init_worker() -> None:
 
 class MapRation:
     """When this process's worker may start the next map: whenever asked while the trainings get the
-    CPU they ask for, one at a time and after a rest (``CROWDED_MAP_SHARE``) while they wait for it."""
+    CPU they ask for, one at a time and after a rest (``CROWDED_MAP_SHARE``) while they wait for it.
+    Rationed, a session's first map goes before anyone's next one: every student gets a map."""
 
     def __init__(self, share: float = CROWDED_MAP_SHARE, crowded: Callable[[], bool] | None = None):
         self.share = share
@@ -71,28 +73,39 @@ class MapRation:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._rest_until = 0.0
+        self._first_asked_at = -math.inf     # when a session without a map was last turned away
 
     @property
     def rationed(self) -> bool:
         return self._crowded()
 
-    def allows(self, now: float | None = None) -> bool:
-        """Whether a map could start now (a hint: :meth:`take` decides)."""
+    def allows(self, first: bool = False, now: float | None = None) -> bool:
+        """Whether a map (``first``: a session's first) could start now (a hint: :meth:`take` decides)."""
         if not self._crowded():
             return True
         now = time.perf_counter() if now is None else now
         with self._lock:
-            return self._in_flight == 0 and now >= self._rest_until
+            free = self._free(first, now)
+            if first and not free:
+                self._first_asked_at = now
+            return free
 
-    def take(self, now: float | None = None) -> bool:
-        """Reserve the worker for one map; False: not now."""
+    def take(self, first: bool = False, now: float | None = None) -> bool:
+        """Reserve the worker for one map (``first``: a session's first); False: not now."""
         crowded = self._crowded()
         now = time.perf_counter() if now is None else now
         with self._lock:
-            if crowded and (self._in_flight or now < self._rest_until):
+            if crowded and not self._free(first, now):
+                if first:
+                    self._first_asked_at = now
                 return False
             self._in_flight += 1
             return True
+
+    def _free(self, first: bool, now: float) -> bool:
+        # a session without a map asks again within FIRST_ASKS_S (its engine looks every 0.5 s)
+        return (self._in_flight == 0 and now >= self._rest_until
+                and (first or now - self._first_asked_at > FIRST_ASKS_S))
 
     def done(self, cpu_s: float, now: float | None = None) -> None:
         """A map reserved by :meth:`take` ended after ``cpu_s`` seconds of the worker's CPU."""
@@ -102,6 +115,7 @@ class MapRation:
             self._rest_until = max(self._rest_until, now + max(0.0, cpu_s) * (1.0 / self.share - 1.0))
 
 
+FIRST_ASKS_S = 1.5
 RATION = MapRation()
 
 
@@ -218,7 +232,7 @@ class TsneMap:
         with self._lock:
             if self._busy or self._closed or run_id != self._run_id:
                 return False
-            if not self._ration.take():
+            if not self._ration.take(first=self._previous is None):
                 return False
             self._busy = True
             previous = self._previous
@@ -242,7 +256,7 @@ class TsneMap:
     @property
     def ready(self) -> bool:
         """No map of this session in flight, and the worker may take one now (the engine's probe hint)."""
-        return not self._busy and self._ration.allows()
+        return not self._busy and self._ration.allows(first=self._previous is None)
 
     def _done(self, future, examples_seen: int, run_id: int, t0: float, warm: bool, executor,
               rationed: bool = False) -> None:

@@ -43,6 +43,13 @@ def test_maps_are_rationed_only_while_trainings_wait_for_cpu():
     assert not r.take(now=29.9) and r.take(now=30.0)      # 12 + 9 * 2 = 30
     r.done(0.0, now=30.0)                   # a failed map rests nothing more
     assert r.take(now=30.0)
+    r.done(1.0, now=31.0)                   # rest until 40
+    # a session without a map, turned away during the rest, goes before the next map of anyone else
+    assert not r.allows(first=True, now=39.0)
+    assert not r.take(now=40.0) and not r.allows(now=40.0)
+    assert r.take(first=True, now=40.2)
+    r.done(0.0, now=40.3)
+    assert r.take(now=40.0 + 1.0 + tsne.FIRST_ASKS_S)     # it did not ask again: the others' turn
 
 
 def test_a_rationed_map_is_labelled_and_gives_its_turn_back():
