@@ -39,8 +39,9 @@ WARM_ITERS = 120           # iterations when continuing from the previous map
 # weights the share, and with 30 sessions the worker always has a map to make.  Linux's SCHED_IDLE
 # runs it only on CPU that training and the page leave unused; nice 15 where that is unavailable.
 WORKER_NICENESS = 15
-# Even at SCHED_IDLE the maps cost a full class: 30 trainings on two servers got 65 % of the bare engine
-# with the workers at 0.16 of a core, 71 % at 0.09 and 79 % with no maps (benchmarks/README.md, 12-03),
+# Even at SCHED_IDLE the maps cost a full class: 30 trainings on two servers (page updates within a tenth
+# of the loop, app/drain.py) got 65 % of the bare engine with the workers at 0.16 of a core, 71 % at 0.09
+# and 79 % with no maps (benchmarks/README.md, 12-03),
 # likely through the caches the two share.  So while trainings wait for CPU, a worker takes at most
 # this share of a core: after a map of c CPU seconds, it rests c * (1 / share - 1) before the next.
 CROWDED_MAP_SHARE = 0.025

@@ -25,7 +25,7 @@ def build(n_hidden: int, classes: tuple[str, ...], probe_labels: np.ndarray, pro
     n = len(order)
     src = ColumnDataSource({"x": np.full(n, np.nan), "y": np.full(n, np.nan), "cls": names, "img": [""] * n})
     ts = figure(width=WIDTH + 40, height=WIDTH, tools="pan,wheel_zoom,box_zoom,reset,save",
-                title="t-SNE map of the top hidden layer (after Play; on a full server it waits its turn)", toolbar_location="right",
+                title="t-SNE map of the top hidden layer (after Play, or later on a full server)", toolbar_location="right",
                 sizing_mode="stretch_both", min_width=200, min_height=160)
     readable(ts)
     factors = list(classes)
@@ -61,5 +61,5 @@ def show_tsne(h, data) -> None:
         h["tsne_src"].data.update(x=xy[:, 0], y=xy[:, 1])
     title = f"t-SNE map of the top hidden layer, {len(xy)} test images, {data['examples_seen']} examples"
     if data.get("rationed"):
-        title += " (a full server: maps come less often)"     # app/tsne.py, MapRation
+        title += " · full server: fewer maps"     # app/tsne.py, MapRation
     h["tsne_fig"].title.text = title

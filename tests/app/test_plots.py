@@ -267,7 +267,7 @@ def test_the_tsne_title_says_when_a_full_server_rations_the_maps():
     plots.update(update(tsne=SimpleNamespace(xy=xy, examples_seen=700, rationed=False)))
     assert fig.title.text == "t-SNE map of the top hidden layer, 20 test images, 700 examples"
     plots.update(update(tsne=SimpleNamespace(xy=xy, examples_seen=900, rationed=True)))
-    assert fig.title.text.endswith("900 examples (a full server: maps come less often)")
+    assert fig.title.text.endswith("900 examples · full server: fewer maps")
     assert sorted(plots._h["tsne_src"].data["x"]) == sorted(xy[:, 0])
 
 
