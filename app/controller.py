@@ -214,7 +214,7 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
         was_playing = self._engine.running
         self._run_id += 1
         self.tracker.expect(self._run_id)
-        self._tsne.reset(self._run_id)
+        self._tsne.reset(self._run_id, layout_key=(str(self.dataset),))
         self._pending_run = RunInfo(self._run_id, spec, int(self.seed), str(self.dataset), str(self.preset),
                                     np.zeros(0, dtype=np.int64))
         self._engine.set_pacing(**self.pacing())

@@ -304,6 +304,7 @@ class Session:
     error: str | None = None
     patches: int = 0
     streamed: int = 0                     # stream client: messages that streamed data into plots
+    map_times: list[float] = field(default_factory=list)    # stream client: when a t-SNE map arrived
 
     async def run(self, play: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
         from bokeh.client.websocket import WebSocketClientConnectionWrapper
@@ -470,6 +471,8 @@ class Session:
                 self.streamed += 1      # data streamed into the plots (stands for the plot's x in a document)
             if "The class is full" in fragment:
                 self.class_note = "The class is full"
+            if "t-SNE map of the top hidden layer, " in fragment:     # a map's title (app/plots/tsne_map.py)
+                self.map_times.append(time.perf_counter())
             seen = SEEN.search(fragment)
             if self.ready_s is None and (seen or "Running now:" in fragment):
                 self.ready_s = time.perf_counter() - t0     # the network is built (or followed)
@@ -632,6 +635,7 @@ async def _drive(server: Server, n: int, seconds: float, settle: float, timeout:
     tasks, open_s = await _open_all(sessions, play, stop, timeout)
     print(f"all pages open and networks built after {open_s:.1f} s; pressing Play", file=sys.stderr, flush=True)
     play.set()
+    play_t = time.perf_counter()
     await asyncio.sleep(settle)          # the first chunks, the first tests and t-SNE maps start
     speed = await _window(server, seconds, pages=False)
     latency = await _window(server, page_seconds, pages=True) if page_seconds > 0 else {"http": {}}
@@ -641,7 +645,7 @@ async def _drive(server: Server, n: int, seconds: float, settle: float, timeout:
     http = {"/liveness": speed["http"].get("/liveness", []) + latency["http"].get("/liveness", []),
             "/app": latency["http"].get("/app", [])}
     return {"sessions": sessions, "http": http, "samples": speed["samples"], "t0": speed["t0"], "t1": speed["t1"],
-            "open_s": open_s, "client_cpu_s": speed["client_cpu_s"]}
+            "open_s": open_s, "client_cpu_s": speed["client_cpu_s"], "play_t": play_t}
 
 
 async def _drive_followers(server: Server, n: int, seconds: float, settle: float, timeout: float,
@@ -730,6 +734,9 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
     rates = [s.rate(t0, t1) for s in training]
     adv = [s.advanced(t0, t1) for s in training]
     intervals = [x for x in (s.update_interval(t0, t1) for s in training) if math.isfinite(x)]
+    # t-SNE maps by the window's end, seen by a stream client (a document client does not look)
+    first_maps = [min(s.map_times) - res["play_t"] for s in training if s.map_times and min(s.map_times) <= t1]
+    maps_in_window = sum(sum(t0 < m <= t1 for m in s.map_times) for s in training)
     samples = res["samples"]
     during_threads = max((x["threads"] for x in samples), default=math.nan)
     during_rss = max((x["rss"] for x in samples), default=math.nan)
@@ -755,6 +762,9 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
                     "interactive_p50": quantile([s.ready_s for s in sessions if s.ready_s], 0.5),
                     "interactive_max": max((s.ready_s for s in sessions if s.ready_s), default=math.nan)},
         "page_update_s": {"median": quantile(intervals, 0.5), "max": max(intervals, default=math.nan)},
+        "tsne_maps": {"sessions_with_a_map": len(first_maps), "first_map_s_median": quantile(first_maps, 0.5),
+                      "first_map_s_max": max(first_maps, default=math.nan), "maps_in_window": maps_in_window,
+                      "after_play_s": t1 - res["play_t"]},
         "fairness_min_max": (min(rates) / max(rates)) if rates and max(rates) > 0 else math.nan,
         "fairness_jain": jain(rates),
         "status_advancing": sum(a for a, _ in adv), "plots_advancing": sum(p for _, p in adv),
@@ -1152,6 +1162,11 @@ def report(r: dict) -> str:
         f"{f(r['opening']['interactive_max'], '.1f'):<12}   target <= 3 s",
         f"{'page moved every (s): median, slowest page':<44} {f(r['page_update_s']['median']):>13} / "
         f"{f(r['page_update_s']['max']):<12}",
+        f"{'t-SNE: sessions with a map, by s after Play':<44} {r['tsne_maps']['sessions_with_a_map']:>13} / "
+        f"{f(r['tsne_maps']['after_play_s'], '.0f'):<12}",
+        f"{'t-SNE: first map after Play, median / last (s)':<44} "
+        f"{f(r['tsne_maps']['first_map_s_median'], '.0f'):>13} / {f(r['tsne_maps']['first_map_s_max'], '.0f'):<12}",
+        f"{'t-SNE: maps in the window, all sessions':<44} {r['tsne_maps']['maps_in_window']:>28}",
         f"{'fairness: min/max rate, Jain index':<44} {f(r['fairness_min_max']):>13} / {f(r['fairness_jain'], '.3f'):<12}",
         f"{'status / plot data advancing (sessions)':<44} {r['status_advancing']:>13} / {r['plots_advancing']:<12}   "
         f"{OK[t['every_training_session_advancing']]}",

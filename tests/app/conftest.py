@@ -30,7 +30,7 @@ class NoTsne:
         self.submitted.append((np.asarray(activity).shape, examples_seen, run_id))
         return True
 
-    def reset(self, run_id):
+    def reset(self, run_id, layout_key=None):
         pass
 
     def close(self):

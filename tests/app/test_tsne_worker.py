@@ -79,3 +79,39 @@ def test_a_rationed_map_is_labelled_and_gives_its_turn_back():
             time.sleep(0.02)
         res = b.take()
         assert res is not None and not res.rationed
+
+
+def test_on_a_full_server_a_first_map_starts_from_a_classmates_layout():
+    from concurrent.futures import ThreadPoolExecutor
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    x = np.repeat(rng.normal(size=(3, 10)) * 5, 40, axis=0) + rng.normal(size=(120, 10))
+    crowded = [True]
+    ration = tsne.MapRation(share=1.0, crowded=lambda: crowded[0])     # no rest: only the order matters
+    layouts = tsne.Layouts()
+
+    def one_map(m, run_id=1):
+        assert m.submit(x, 100, run_id=run_id)
+        t0 = time.perf_counter()
+        while m.busy and time.perf_counter() - t0 < 60:
+            time.sleep(0.02)
+        return m.take()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        maps = [tsne.TsneMap(executor=pool, ration=ration, layouts=layouts) for _ in range(4)]
+        for m, key in zip(maps, [("mnist",), ("mnist",), ("fashion-mnist",), ("mnist",)]):
+            m.reset(1, layout_key=key)
+        first = one_map(maps[0])
+        assert not first.warm                          # nobody's layout yet: a PCA start
+        assert layouts.get(("mnist", 120)) is first.xy
+        borrowed = one_map(maps[1])
+        assert borrowed.warm                            # a classmate's layout, continued
+        # it starts there, and moves only a little (the same images, alike activity)
+        assert np.median(np.linalg.norm(borrowed.xy - first.xy, axis=1)) < 0.5 * np.median(
+            np.linalg.norm(first.xy, axis=1))
+        assert not one_map(maps[2]).warm                # another data set's images: its own start
+        crowded[0] = False
+        assert not one_map(maps[3]).warm                # with CPU to spare, every run starts its own map
