@@ -45,7 +45,7 @@ WORKER_NICENESS = 15
 # and 79 % with no maps (benchmarks/README.md, 12-03),
 # likely through the caches the two share.  So while trainings wait for CPU, a worker takes at most
 # this share of a core: after a map of c CPU seconds, it rests c * (1 / share - 1) before the next.
-CROWDED_MAP_SHARE = 0.025
+CROWDED_MAP_SHARE = 0.05
 
 
 def _init_worker() -> None:

@@ -788,7 +788,9 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
     r = result
     r["memory_growth"] = (r["rss_mib"]["after"] - r["rss_mib"]["before"]) / r["rss_mib"]["before"]
     r["targets"] = {
-        "http_p95_below_1s": r["http_page"]["p95"] < P95_TARGET_S and r["http_liveness"]["p95"] < P95_TARGET_S,
+        # pages are not timed behind nginx (see above): only what was measured is judged
+        "http_p95_below_1s": (r["http_page"]["n"] == 0 or r["http_page"]["p95"] < P95_TARGET_S)
+        and r["http_liveness"]["p95"] < P95_TARGET_S,
         "every_training_session_advancing": bool(training) and r["status_advancing"] == len(training)
         and r["plots_advancing"] == len(training),
         "every_session_trains_or_watches": len(training) + len(watching) == n and not r["errors"],
@@ -1063,7 +1065,7 @@ def run_idle(n: int = 40, seconds: float = 30.0, settle: float = 10.0, timeout: 
     return r
 
 
-OK = {True: "ok", False: "MISSED"}
+OK = {True: "ok", False: "MISSED", None: "not measured"}
 
 
 def _load_average(r: dict) -> str:
@@ -1146,7 +1148,7 @@ def report(r: dict) -> str:
         f"{'sessions training / watching (class full)':<44} {r['training']:>13} / {r['watching']:<12}   "
         f"{OK[t['every_session_trains_or_watches']]}",
         f"{'GET /app  p50 / p95 / max (s)':<44} {f(r['http_page']['p50']):>8} / {f(r['http_page']['p95']):>6} / "
-        f"{f(r['http_page']['max']):<8}   p95 < 1 s: {OK[r['http_page']['p95'] < P95_TARGET_S]}",
+        f"{f(r['http_page']['max']):<8}   p95 < 1 s: {OK[r['http_page']['p95'] < P95_TARGET_S if r['http_page']['n'] else None]}",
         f"{'GET /liveness  p50 / p95 / max (s)':<44} {f(r['http_liveness']['p50'], '.3f'):>8} / "
         f"{f(r['http_liveness']['p95'], '.3f'):>6} / {f(r['http_liveness']['max'], '.3f'):<8}   "
         f"p95 < 1 s: {OK[r['http_liveness']['p95'] < P95_TARGET_S]}",
