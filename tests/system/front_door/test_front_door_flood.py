@@ -4,7 +4,6 @@ Before the page budget, four loops of GETs took /liveness to a median of 7.7 s (
 probe timed out after 10 s) because each page holds the event loop for 1–2 s.  With it, all but
 a few are refused at once, so liveness stays fast.
 """
-import os
 import time
 
 import pytest
@@ -15,13 +14,12 @@ pytestmark = pytest.mark.timeout(600)
 SECONDS = 20
 BURST_S, SHARE = 3.0, 0.1       # serve.sh's defaults (app/ratelimit.py)
 PAGE_S = 0.05                   # the least a page costs to build, with room below the 0.08 s CI's machine took
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def loop_cpu_s(pid: int) -> float:
     """CPU seconds of a server's main thread, which runs its event loop and builds every page."""
-    fields = open(f"/proc/{pid}/task/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS     # utime, stime
+    from benchmarks.load_test import thread_cpu
+    return thread_cpu(pid)[(pid, pid)][1]
 
 
 def test_a_flood_of_page_requests_keeps_liveness_fast(served, fd):
