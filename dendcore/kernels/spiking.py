@@ -17,7 +17,7 @@ from numba import njit
 from numba.core import types
 from numba.extending import overload
 
-from ..rng import _EXP_BIAS, _LN2_HI, _LN2_LO, exponential, fill_exponentials, poisson, uniform
+from ..rng import _EXP_BIAS, _LN2_HI, _LN2_LO, fill_exponentials, poisson_words, uniform_words
 from .layout import E_EXC, E_INH, FB_SCALE, G_A, G_B, G_D, G_L, P_HID, P_OUT, PHI_MAX, TAU_L, TAU_S
 
 # Reassociation and contraction let the per-neuron loops vectorise; NaN/inf
@@ -131,8 +131,35 @@ def reset_dynamics(dyn, rng, n_inputs):
     dyn.pjl[:] = 0.0
     dyn.pjs[:] = 0.0
     dyn.budget[:n_inputs] = 0.0
-    for n in range(n_inputs, dyn.budget.size):
-        dyn.budget[n] = exponential(rng)
+    # the same draws as one exponential(rng) per neuron, with the state in locals (see uniform_words)
+    rng[0], rng[1], rng[2], rng[3] = fill_exponentials(dyn.budget[n_inputs:], dyn.budget.size - n_inputs,
+                                                       rng[0], rng[1], rng[2], rng[3])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fill_input_events(x, phi_max, n_steps, rng, steps, idx, start):
+    """Draw each input's Poisson count and its spikes' steps into ``steps``/``idx`` (counted per
+    step in ``start[k + 1]``); returns the number of events, or -1 (``rng`` untouched) if they
+    do not fit."""
+    cap = steps.size
+    n = 0
+    # the generator's state in locals: a call handed the array per draw costs two atomic operations
+    r0, r1, r2, r3 = rng[0], rng[1], rng[2], rng[3]
+    for i in range(x.size):
+        if x[i] <= 0.0:
+            continue
+        count, r0, r1, r2, r3 = poisson_words(phi_max * x[i] * n_steps, r0, r1, r2, r3)
+        if n + count > cap:
+            return -1
+        for _ in range(count):
+            u, r0, r1, r2, r3 = uniform_words(r0, r1, r2, r3)
+            k = int(u * n_steps)
+            steps[n] = k
+            idx[n] = i
+            start[k + 1] += 1
+            n += 1
+    rng[0], rng[1], rng[2], rng[3] = r0, r1, r2, r3
+    return n
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -149,27 +176,18 @@ def draw_input_events(x, phi_max, n_steps, rng):
     for i in range(x.size):
         total += x[i]
     cap = int(1.5 * phi_max * n_steps * total) + 64
-    steps = np.empty(cap, dtype=np.int64)
-    idx = np.empty(cap, dtype=np.int64)
-    start = np.zeros(n_steps + 1, dtype=np.int64)
-    n = 0
-    for i in range(x.size):
-        if x[i] <= 0.0:
-            continue
-        count = poisson(rng, phi_max * x[i] * n_steps)
-        if n + count > cap:
-            cap = 2 * (n + count)
-            s2 = np.empty(cap, dtype=np.int64)
-            i2 = np.empty(cap, dtype=np.int64)
-            s2[:n] = steps[:n]
-            i2[:n] = idx[:n]
-            steps, idx = s2, i2
-        for _ in range(count):
-            k = int(uniform(rng) * n_steps)
-            steps[n] = k
-            idx[n] = i
-            start[k + 1] += 1
-            n += 1
+    # Arrays rebound inside the loop over pixels (to grow them) would take and drop a reference
+    # per pixel, so a draw that overflows the buffers starts again, from the same state, with
+    # twice the room: the same events, and no rebinding in the loop (overflow needs a count
+    # some 17 standard deviations above its mean for a typical digit).
+    while True:
+        steps = np.empty(cap, dtype=np.int64)
+        idx = np.empty(cap, dtype=np.int64)
+        start = np.zeros(n_steps + 1, dtype=np.int64)
+        n = _fill_input_events(x, phi_max, n_steps, rng, steps, idx, start)
+        if n >= 0:
+            break
+        cap *= 2
     for k in range(n_steps):
         start[k + 1] += start[k]
     fill = start[:-1].copy()
@@ -302,9 +320,9 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
     """Simulate ``n_steps`` of one phase, accumulating window sums into ``sums``.
 
     label >= 0 switches the output's teaching current on (target phase).
-    Sums of V and phi cover steps [w0, w1); when learning, ``psp`` holds each
-    neuron's PSP summed over the same window (presynaptic term of the rule)
-    and ``fb`` over the window shifted one step back (what the apical
+    Sums of V and phi cover steps [w0, w1) (a hidden layer's only when
+    learning); when learning, ``psp`` holds each neuron's PSP summed over the
+    same window (presynaptic term of the rule) and ``fb`` over the window shifted one step back (what the apical
     compartment sees, since feedback arrives with one step's delay).  With
     ``need_va`` the apical potential is computed every step and summed over
     each hidden neuron's own window [va_w0, va_w1) (jittered plateaus).
@@ -487,7 +505,8 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
             # they would widen a float32 loop to four lanes
             for n in range(unj):
                 budget[ulo + n] -= pnew[ulo + n]
-            if in_win:
+            # a test (not learning) reads only the output's sums
+            if in_win and (learning or not hidden):
                 for n in range(unj):
                     g = ulo + n
                     s_v[g] += V_all[g]

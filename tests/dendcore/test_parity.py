@@ -134,3 +134,31 @@ def test_theorem1_window_sums_match_twin(small_trainer, mnist, mode, n, changes)
     assert rel_err(jg, sum(t["apical_slopes"] for t in terms)) < TOL
     Y = tr.spec.feedback_scale * tr.net.Y(tr.net.n_layers - 1)
     assert rel_err(jm @ Y, sum(t["product"] for t in terms)) < TOL
+
+
+def test_input_events_match_twin_and_an_overflow_draws_the_same_events(mnist):
+    """The kernel's input spikes (counts per step and pixel) are the twin's, from the same stream;
+    buffers too small for a phase's events leave the stream untouched, so the retry with more
+    room draws exactly these events."""
+    from dendcore import rng as R
+    from dendcore.kernels.spiking import _fill_input_events, draw_input_events
+    from dendcore.spec import ModelSpec
+    x = mnist.train_images[7] / 255.0
+    phi_max, n_steps = 0.2, 60
+    state = R.new_state(3, R.STREAM_TRAIN)
+    twin_state = state.copy()
+    start, idx = draw_input_events(x, phi_max, n_steps, state)
+    counts = np.zeros((n_steps, x.size))
+    for k in range(n_steps):
+        for i in idx[start[k]:start[k + 1]]:
+            counts[k, i] += 1
+    twin = object.__new__(ReferenceModel)
+    twin.spec = ModelSpec(phi_max=phi_max)
+    assert np.array_equal(counts, twin.input_spikes(x, n_steps, twin_state))
+    assert np.array_equal(state, twin_state)
+    assert idx.size > 100
+    small = R.new_state(3, R.STREAM_TRAIN)
+    before = small.copy()
+    n = _fill_input_events(x, phi_max, n_steps, small, np.empty(idx.size // 2, dtype=np.int64),
+                           np.empty(idx.size // 2, dtype=np.int64), np.zeros(n_steps + 1, dtype=np.int64))
+    assert n == -1 and np.array_equal(small, before)
