@@ -3,6 +3,7 @@ limits read from the environment.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -124,6 +125,25 @@ def lower_priority(kind: str | None = None) -> None:
 
 
 THREAD_PREFIX = "dl-"    # the load test sums the CPU of this process's threads by these names
+
+
+def single_threaded_blas() -> list[str]:
+    """Let every BLAS library in this process compute in the calling thread; returns their names.
+
+    OpenBLAS hands a large enough product to a pool of its own threads, which then spin waiting
+    for the next one.  The server's products are small (a probe's rates, snapshot diagnostics), each
+    runs in a session's turn at the compute gate, and every cycle spun is one the trainings lose:
+    in a class of 30 (benchmarks/load_test.py, 2026-12-04) the pool's threads took 0.07 of the
+    server's 2 cores, and with them stopped the class trained 8 % more examples per second.
+    """
+    # libraries loaded later (SciPy's OpenBLAS comes with the kernels' warm-up) read the variable
+    # as they load; those loaded already are set through threadpoolctl
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    importlib.import_module("numpy")    # its OpenBLAS is loaded, and so limited, from here on
+    from threadpoolctl import threadpool_info, threadpool_limits
+    threadpool_limits(limits=1, user_api="blas")
+    return sorted({f"{i['internal_api']} ({i['num_threads']} thread)" for i in threadpool_info()
+                   if i["user_api"] == "blas"})
 
 
 def name_os_thread(kind: str) -> None:

@@ -37,6 +37,8 @@ def on_server_loaded(server_context):
         log.warning("no Bokeh server found: responses go out uncompressed")
     memory.ENABLED = True
     memory.watch_pauses()
+    from app.compute import single_threaded_blas
+    log.info("BLAS in the calling thread: %s", ", ".join(single_threaded_blas()) or "no BLAS library found")
     from app.warmup import WARMUP
 
     def warmed(seconds: float) -> None:

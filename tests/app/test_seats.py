@@ -27,3 +27,23 @@ def test_the_warm_up_measure_sizes_the_cap_unless_the_environment_set_it(monkeyp
     assert seats.size_from_speed(None, slots) == 20          # no measurement: unchanged
     monkeypatch.setattr(seats, "CAP_FROM_ENV", True)
     assert seats.size_from_speed(5000.0, slots) == 20        # DENDRITE_MAX_TRAININGS wins
+
+
+def test_the_server_computes_blas_products_in_the_calling_thread():
+    """The served app's BLAS libraries run one thread each, those loaded before the call (NumPy's)
+    and after it (SciPy's, loaded by the kernels' warm-up): a pool's threads would spin beside the
+    trainings.  In a child process, so this process keeps its own settings."""
+    import json
+    import os
+    import subprocess
+    import sys
+    code = ("import json, numpy; from app.compute import single_threaded_blas; names = single_threaded_blas(); "
+            "import scipy.linalg; from threadpoolctl import threadpool_info; "
+            "print(json.dumps([names, [(i['filepath'], i['num_threads']) for i in threadpool_info() "
+            "if i['user_api'] == 'blas']]))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, check=True)
+    names, libraries = json.loads(out.stdout.strip().splitlines()[-1])
+    assert names and all("(1 thread)" in n for n in names)
+    assert len(libraries) >= 2, libraries          # NumPy's OpenBLAS and SciPy's, loaded afterwards
+    assert all(threads == 1 for _, threads in libraries), libraries
