@@ -12,7 +12,7 @@ from numba import njit
 
 from ..rng import normal
 from .layout import FB_SCALE, G_A, G_B, G_D, G_L, P_HID, P_OUT, PHI_MAX, RULE_BACKPROP, RULE_FA
-from .spiking import sigmoid
+from .spiking import FAST, sigmoid, sigmoid_vec
 
 # Means = (Vf, phif, sf, alpha_f, alpha_t, phit, vaf), all neuron-indexed.
 
@@ -205,7 +205,7 @@ def angle_deg(a, b):
     return math.degrees(math.acos(c))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
 def accumulate_jacobians(lay, prm, w, y, c, vf, vaf, jb, jg, jm):
     """One example's terms of the Theorem-1 matrices of the top hidden layer, added to window sums.
 
@@ -235,14 +235,23 @@ def accumulate_jacobians(lay, prm, w, y, c, vf, vaf, jb, jg, jm):
         v = vf[noff[L] + i]
         a[i] = k_d * phi_max * dsigmoid(v)
         r[i] = phi_max * sigmoid(v)
+    # the hidden layer's slopes in loops that vectorise (sigmoid_vec, within 5e-15 of the library's
+    # exp, which was called twice per neuron: 10.8 -> 6.1 us per 784-500-10 example)
+    lo = noff[L - 1]
+    du = np.empty(n_top)
     for m in range(n_top):
-        g = noff[L - 1] + m
-        jg[m] += dsigmoid(vaf[g])
+        s = sigmoid_vec(vaf[lo + m])
+        jg[m] += s * (1.0 - s)
+    for m in range(n_top):
         u = 0.0
         for i in range(n_out):
             u += Y[m, i] * r[i]
-        du = dsigmoid(scale * u + c[g])
-        for i in range(n_out):
+        du[m] = scale * u + c[lo + m]
+    for m in range(n_top):
+        s = sigmoid_vec(du[m])
+        du[m] = s * (1.0 - s)
+    for i in range(n_out):
+        for m in range(n_top):
             t = a[i] * WT[m, i]
             jb[i, m] += t
-            jm[i, m] += t * du
+            jm[i, m] += t * du[m]
