@@ -4,6 +4,10 @@ Copying the address shares what runs, so a link whose values were refused gets i
 rewritten.  The browser reports its own address once it connects; on a busy server that
 report can arrive after the rewrite and undo it (seen once in CI), so for a while after the
 rewrite every poll checks the bar and rewrites it again while it still shows a refused value.
+The refused values come from the link as requested, not from the bar when the page opens: by then
+Panel's sync may have written the values in force into the server's copy of the bar, and a watch
+keyed on those missed the browser's report bringing the link back (on a loaded 2-core machine,
+about half of such pages kept the refused link).
 A value the student changes meanwhile is theirs and left alone.
 """
 from __future__ import annotations
@@ -37,8 +41,9 @@ class LinkFix:
     def watching(self) -> bool:
         return bool(self.in_force)
 
-    def start(self, ctrl, names: list[str]) -> None:
-        """Rewrite the bar with the values in force of ``names`` (refused by the link)."""
+    def start(self, ctrl, names: list[str], link: str) -> None:
+        """Rewrite the bar with the values in force of ``names``, refused by ``link`` (the query
+        string the page was requested with)."""
         loc = pn.state.location
         if not names or loc is None:
             return
@@ -47,7 +52,7 @@ class LinkFix:
             value = ctrl.param[name].serialize(getattr(ctrl, name))
             fix[name] = value if isinstance(value, str) else json.dumps(value)
         self.in_force = fix
-        self.refused = {k: v for k, v in raw_query(loc.search).items() if k in fix}
+        self.refused = {k: v for k, v in raw_query(link).items() if k in fix}
         self.until = time.perf_counter() + RECHECK_S
         self._apply(loc)
 

@@ -92,6 +92,7 @@ class Dashboard:
         self.drain = Drain()                    # the periodic drain, once the page shows
         self.root = None                        # the page's template (set by build_page)
         self.link_refused: list[str] = []       # settings of the page's link that were refused
+        self.link_search = ""                   # the page's link as requested ('?a=1&...')
         self._closed = False
         self._to_attach: list = []
         self.link_fix = LinkFix()               # the address bar after a link with refused values
@@ -330,7 +331,7 @@ class Dashboard:
         self.timeline["onload"] = time.perf_counter()
         self._doc = pn.state.curdoc
         self._give_page_time_back()
-        self.link_fix.start(self.ctrl, self.link_refused)
+        self.link_fix.start(self.ctrl, self.link_refused, self.link_search)
         if self.role is not None:
             kind, code = self.role
             if kind == "follow":
@@ -590,7 +591,8 @@ def build_page(controller: Controller | None = None):
     doc = pn.state.curdoc
     loc = pn.state.location if doc is not None and doc.session_context is not None else None
     if loc is not None:
-        screened = link_query.screen(loc.search)
+        link = loc.search
+        screened = link_query.screen(link)
         query = dict(loc.query_params)
         refused = ctrl.apply_settings(query) if query else []
         loc.sync(ctrl, {name: name for name in URL_PARAMS}, on_error=ctrl.url_errors)
@@ -600,6 +602,7 @@ def build_page(controller: Controller | None = None):
     if loc is not None:
         names = [b.split("=", 1)[0] for b in refused]
         dash.link_refused = names + [n for n in screened.refused if n in URL_PARAMS and n not in names]
+        dash.link_search = link
         dash.role = role_of(query)
     template = page_template(dash)
     if doc is not None and doc.session_context is not None:

@@ -733,7 +733,7 @@ def test_a_rewritten_link_is_rewritten_again_when_the_browser_undoes_it(closing,
     dash = build_page(controller=c).dashboard
     loc = Location(search="?hidden=abc&seed=7")
     monkeypatch.setattr(type(pn.state), "location", property(lambda self: loc))
-    dash.link_fix.start(c, ["hidden"])
+    dash.link_fix.start(c, ["hidden"], "?hidden=abc&seed=7")
     in_force = f"hidden={c.hidden}"
     assert in_force in loc.search and "seed=7" in loc.search, loc.search
     loc.search = "?hidden=abc&seed=7"                 # the browser's late report
@@ -747,3 +747,22 @@ def test_a_rewritten_link_is_rewritten_again_when_the_browser_undoes_it(closing,
     dash.tick()                                       # the watch is over
     assert not dash.link_fix.watching and loc.search == "?hidden=abc"
     assert address_bar.RECHECK_S > 0
+
+
+def test_the_link_is_rewritten_when_the_bar_already_showed_the_values_in_force(closing, monkeypatch):
+    """Panel's sync can write the values in force into the server's copy of the bar before the page
+    opens; the browser's report then brings the refused link back, and the watch must know it from
+    the link as requested (keyed on the bar at opening, half the pages of a loaded machine kept it)."""
+    from panel.io.location import Location
+    from app.page import build_page
+
+    c = make(TrainingSlots(1))
+    closing.append(c)
+    dash = build_page(controller=c).dashboard
+    in_force = f"hidden={c.hidden}"
+    loc = Location(search=f"?{in_force}&seed=7")        # sync's write, before the page opened
+    monkeypatch.setattr(type(pn.state), "location", property(lambda self: loc))
+    dash.link_fix.start(c, ["hidden"], "?hidden=abc&seed=7")
+    loc.search = "?hidden=abc&seed=7"                 # the browser's report of its address
+    dash.tick()
+    assert in_force in loc.search and "seed=7" in loc.search, loc.search
