@@ -1,4 +1,5 @@
-"""Diagnostics that need whole weight matrices (cheap, computed at snapshot time)."""
+"""Diagnostics computed at snapshot time: those that need whole weight matrices (cheap), and the
+window of per-example rows that others average."""
 from __future__ import annotations
 
 import math
@@ -7,6 +8,45 @@ import numpy as np
 
 from .network import Network
 from .spec import ModelSpec
+
+
+class RowWindow:
+    """The last ``length`` rows of a per-example quantity, oldest first (a sliding window).
+
+    A preallocated ring: a chunk's rows go in with one or two slice copies.  A deque of row copies
+    cost a Python step per example and per quantity and, at each snapshot, a conversion of up to
+    1,000 small arrays, all with the GIL held (which other threads training in the same process
+    wait for): 1.16 -> 0.97 ms of Python per 100 spiking 784-500-10 examples, same numbers.
+    """
+
+    def __init__(self, length: int):
+        self.length = max(1, int(length))
+        self._rows: np.ndarray | None = None      # (length, width), allocated at the first rows
+        self._next = 0          # where the next row goes
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def extend(self, rows: np.ndarray) -> None:
+        if self._rows is None:
+            self._rows = np.zeros((self.length, rows.shape[1]), dtype=rows.dtype)
+        cap = self.length
+        rows = rows[-cap:]
+        n = rows.shape[0]
+        first = min(n, cap - self._next)
+        self._rows[self._next:self._next + first] = rows[:first]
+        self._rows[:n - first] = rows[first:]
+        self._next = (self._next + n) % cap
+        self._count = min(cap, self._count + n)
+
+    def rows(self) -> np.ndarray:
+        """The rows held, oldest first (a new array)."""
+        if self._rows is None:
+            return np.zeros((0, 0))
+        if self._count < self.length:
+            return self._rows[:self._count].copy()
+        return np.concatenate((self._rows[self._next:], self._rows[:self._next]))
 
 
 def vector_angle_deg(a: np.ndarray, b: np.ndarray) -> float:

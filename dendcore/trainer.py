@@ -17,7 +17,7 @@ import numpy as np
 
 from . import rng as rngmod
 from .datasets import Dataset, load_mnist
-from .diagnostics import theorem1_eigenvalue_paper, theorem1_eigenvalues, weight_angles
+from .diagnostics import RowWindow, theorem1_eigenvalue_paper, theorem1_eigenvalues, weight_angles
 from .kernels.layout import RULE_CODES, params_vector
 from .kernels.spiking import make_dynamics, make_sums, rebuild_projections, reset_dynamics
 from .kernels.train import (FEEDBACK_FIXED, FEEDBACK_LEARNED, FEEDBACK_SYMMETRIC, Options, new_means,
@@ -130,8 +130,8 @@ class Trainer:
         max_rows = 2 * (spec.phase_base_steps + 1001)
         self._rec = np.zeros((max_rows, 3, self._trace_idx.size))
         # diagnostics history
-        self._angles: deque = deque(maxlen=diagnostics.angle_window)
-        self._loss_hist: deque = deque(maxlen=diagnostics.correlation_window)
+        self._angles = RowWindow(diagnostics.angle_window)
+        self._loss_hist = RowWindow(diagnostics.correlation_window)
         self._jac_blocks: deque = deque()
         self._latest_traces: Traces | None = None
         self._latest_alpha: np.ndarray | None = None
@@ -275,10 +275,8 @@ class Trainer:
             self._store_traces(out.lengths[n - 1])
         stats = ChunkStats(order, labels[order], out.pred, out.loss, out.angle, out.lengths)
         if L >= 2:
-            for row in out.angle[:, 1:L]:
-                self._angles.append(row.copy())
-        for row in out.loss:
-            self._loss_hist.append(row.copy())
+            self._angles.extend(out.angle[:n, 1:L])
+        self._loss_hist.extend(out.loss[:n])
         return stats
 
     def _simulated_weights(self) -> tuple[np.ndarray, np.ndarray]:
@@ -367,16 +365,16 @@ class Trainer:
             snap.test_error_pct = test.error_pct
             snap.test_images = test.n_images
         if window_diagnostics and d.losses and L > 1 and len(self._loss_hist) >= 10:
-            h = np.array(self._loss_hist)
+            h = self._loss_hist.rows()
             snap.loss_correlation = [_corr(h[:, 0], h[:, j]) for j in range(1, L)]
         if d.plateaus and self._latest_alpha is not None:
             k = d.plateau_samples
             a = self._latest_alpha
             snap.alpha_f = [a[0, i * k:(i + 1) * k].tolist() for i in range(L - 1)]
             snap.alpha_t = [a[1, i * k:(i + 1) * k].tolist() for i in range(L - 1)]
-        if window_diagnostics and d.angles and L > 1 and self._angles:
+        if window_diagnostics and d.angles and L > 1 and len(self._angles):
             with np.errstate(all="ignore"):
-                m = np.nanmean(np.array(self._angles), axis=0)
+                m = np.nanmean(self._angles.rows(), axis=0)
             snap.angle_to_backprop_deg = [float(v) for v in m]
         if window_diagnostics and d.alignment and L > 1:
             snap.weight_angle_deg = weight_angles(self.net)

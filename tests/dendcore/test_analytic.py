@@ -6,7 +6,7 @@ import pytest
 from numba import njit
 
 from dendcore import ModelSpec, Trainer
-from dendcore.diagnostics import vector_angle_deg
+from dendcore.diagnostics import RowWindow, vector_angle_deg
 from dendcore.kernels.spiking import sigmoid_vec
 from dendcore.network import init_moments
 from dendcore.rng import exponential, fill_exponentials, log_positive, new_state, wald
@@ -292,3 +292,21 @@ def test_theorem1_eigenvalue_of_a_small_product():
     assert abs(largest_eigenvalue_theorem1(eps * a) - expect) < 10 * eps**2 * np.linalg.norm(a) ** 2
     assert largest_eigenvalue_theorem1(eps * np.eye(6)) < 1.0           # pushes every direction along itself
     assert largest_eigenvalue_theorem1(np.zeros((6, 6))) == 1.0
+
+
+def test_a_row_window_holds_what_a_bounded_deque_would():
+    """Chunks shorter and longer than the window, and windows of one row, against a deque."""
+    from collections import deque
+    rng = np.random.default_rng(5)
+    for length in (1, 7, 100):
+        window, ref = RowWindow(length), deque(maxlen=length)
+        assert len(window) == 0 and window.rows().size == 0
+        for n in (3, 1, 0, 12, 250, 5, 99, 1, 100):
+            rows = rng.normal(size=(n, 3))
+            window.extend(rows)
+            ref.extend(rows.copy())
+            assert len(window) == len(ref)
+            assert np.array_equal(window.rows(), np.array(ref).reshape(-1, 3))
+        held = window.rows()
+        held[:] = 0.0                                   # a caller's array, not the window's own
+        assert np.array_equal(window.rows(), np.array(ref))
