@@ -467,12 +467,23 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                 slo = noff[s]
                 uns = np.uint64(ns)
                 uslo = np.uint64(slo)
-                for n in range(nj):
-                    acc = 0.0
-                    yrow = np.uint64(ybase + n * ns)
-                    for m in range(uns):
-                        acc += y[yrow + m] * psp_prev[uslo + m]
-                    va_now[lo + n] = scale * acc + c[lo + n]
+                if need_va:
+                    for n in range(nj):
+                        acc = 0.0
+                        yrow = np.uint64(ybase + n * ns)
+                        for m in range(uns):
+                            acc += y[yrow + m] * psp_prev[uslo + m]
+                        va_now[lo + n] = scale * acc + c[lo + n]
+                else:
+                    # recording alone reads V_a of the traced neurons only, not the whole layer's
+                    for q in range(rec_idx.size):
+                        n = rec_idx[q] - lo
+                        if 0 <= n < nj:
+                            acc = 0.0
+                            yrow = np.uint64(ybase + n * ns)
+                            for m in range(uns):
+                                acc += y[yrow + m] * psp_prev[uslo + m]
+                            va_now[lo + n] = scale * acc + c[lo + n]
 
             # somatic Euler step and rates: branch-free over hidden neurons so it vectorises;
             # the projection scratch is free again, so it holds the rates

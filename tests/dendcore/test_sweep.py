@@ -33,9 +33,18 @@ def _cli(*args, timeout=120):
 
 
 def _workers():
-    """Dask worker processes started (directly or not) by this test process."""
-    return [p for p in psutil.Process().children(recursive=True)
-            if any("spawn_main" in part for part in p.cmdline())]
+    """Dask worker processes started (directly or not) by this test process and still running.
+
+    A child that ended meanwhile (a zombie not yet reaped, or gone) has no command line to read
+    and is no worker that stayed behind."""
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if any("spawn_main" in part for part in p.cmdline()):
+                found.append(p)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            pass
+    return found
 
 
 def _records(out):
