@@ -310,3 +310,29 @@ def test_a_row_window_holds_what_a_bounded_deque_would():
         held = window.rows()
         held[:] = 0.0                                   # a caller's array, not the window's own
         assert np.array_equal(window.rows(), np.array(ref))
+
+
+def test_row_sums_four_at_a_time_are_the_plain_sums_bit_for_bit():
+    """The error back-projection sums rows four at a time; each row must still be summed in the
+    plain order (a float sum depends on it), so the results equal a sequential sum exactly."""
+    from dendcore.kernels.learning import _row_sums
+
+    @njit
+    def row_sums(M, v, v0, out, o0):
+        _row_sums(M, v, v0, out, o0)
+
+    rng = np.random.default_rng(5)
+    for nr, nc in [(1, 1), (3, 7), (4, 10), (9, 100), (500, 100), (6, 0)]:
+        # magnitudes spread over many decades, so a reordered sum would round differently
+        M = rng.standard_normal((nr, nc)) * 10.0 ** rng.integers(-8, 8, (nr, nc))
+        v = rng.standard_normal(nc + 3)
+        out = np.full(nr + 2, np.nan)
+        row_sums(M, v, 3, out, 2)
+        expected = []
+        for n in range(nr):
+            acc = 0.0
+            for m in range(nc):
+                acc += float(M[n, m]) * float(v[3 + m])
+            expected.append(acc)
+        assert np.isnan(out[:2]).all()
+        assert out[2:].tolist() == expected, (nr, nc)
