@@ -267,6 +267,43 @@ def rebuild_projections(lay, prm, kappa, w, dyn, exact):
             fs *= decay_s
 
 
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _slot_dots(hist, t_last, taps, v, lo, hi, out):
+    """out[d] = v[lo] hist[r, lo] + v[lo + 1] hist[r, lo + 1] + ... for r = (t_last - d) % taps.
+
+    Four ring slots at a time: each sum still runs in the order of i (bit for bit the plain loop's),
+    but four independent sums keep the adder busy where one waited on each addition.
+    """
+    d = 0
+    while d + 4 <= taps:
+        r0 = (t_last - d) % taps
+        r1 = (t_last - d - 1) % taps
+        r2 = (t_last - d - 2) % taps
+        r3 = (t_last - d - 3) % taps
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        for i in range(lo, hi):
+            x = v[i]
+            a0 += x * hist[r0, i]
+            a1 += x * hist[r1, i]
+            a2 += x * hist[r2, i]
+            a3 += x * hist[r3, i]
+        out[d] = a0
+        out[d + 1] = a1
+        out[d + 2] = a2
+        out[d + 3] = a3
+        d += 4
+    while d < taps:
+        r = (t_last - d) % taps
+        a = 0.0
+        for i in range(lo, hi):
+            a += v[i] * hist[r, i]
+        out[d] = a
+        d += 1
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def shift_projections(lay, prm, kappa, dyn, e, sf, lr, exact):
     """Carry the basal filter states through a weight update instead of rebuilding them.
@@ -282,6 +319,7 @@ def shift_projections(lay, prm, kappa, dyn, e, sf, lr, exact):
     decay_s = math.exp(-1.0 / prm[TAU_S])
     hist, proj, pjl, pjs, trl, trs = dyn.hist, dyn.proj, dyn.pjl, dyn.pjs, dyn.trl, dyn.trs  # see run_phase
     t_last = dyn.clock[0] - 1
+    dots = np.empty(taps)
     for j in range(1, L + 1):
         lo, hi = noff[j], noff[j + 1]
         plo, phi_ = noff[j - 1], noff[j]
@@ -297,11 +335,10 @@ def shift_projections(lay, prm, kappa, dyn, e, sf, lr, exact):
             ds = 0.0
             fl = decay_l
             fs = decay_s
+            _slot_dots(hist, t_last, taps, sf, plo, phi_, dots)
             for d in range(taps):
                 r = (t_last - d) % taps
-                dot = 0.0
-                for i in range(plo, phi_):
-                    dot += sf[i] * hist[r, i]
+                dot = dots[d]
                 if dot != 0.0:
                     for n in range(lo, hi):
                         proj[r, n] += dot * step * e[n]

@@ -336,3 +336,31 @@ def test_row_sums_four_at_a_time_are_the_plain_sums_bit_for_bit():
             expected.append(acc)
         assert np.isnan(out[:2]).all()
         assert out[2:].tolist() == expected, (nr, nc)
+
+
+def test_ring_slot_dots_four_at_a_time_are_the_plain_sums_bit_for_bit():
+    """A weight update shifts the basal filter states by the dot of the input rates with each slot
+    of the spike ring, four slots at a time; each dot must still be summed in the order of the
+    inputs, so the results equal a sequential sum exactly, for every position of the ring."""
+    from dendcore.kernels.spiking import _slot_dots
+
+    @njit
+    def slot_dots(hist, t_last, taps, v, lo, hi, out):
+        _slot_dots(hist, t_last, taps, v, lo, hi, out)
+
+    rng = np.random.default_rng(7)
+    for taps, n, lo, hi in [(1, 5, 0, 5), (3, 9, 2, 9), (4, 30, 0, 30), (10, 1294, 0, 784), (10, 1294, 784, 1284),
+                            (7, 40, 5, 5)]:
+        hist = (rng.standard_normal((taps, n)) * 10.0 ** rng.integers(-6, 6, (taps, n))).astype(np.float32)
+        v = rng.standard_normal(n) * 10.0 ** rng.integers(-6, 6, n)
+        for t_last in (0, taps - 1, taps + 3):
+            out = np.full(taps, np.nan)
+            slot_dots(hist, t_last, taps, v, lo, hi, out)
+            expected = []
+            for d in range(taps):
+                r = (t_last - d) % taps
+                acc = 0.0
+                for i in range(lo, hi):
+                    acc += float(v[i]) * float(hist[r, i])
+                expected.append(acc)
+            assert out.tolist() == expected, (taps, lo, hi, t_last)
