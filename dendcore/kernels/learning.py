@@ -12,7 +12,7 @@ from numba import njit
 
 from ..rng import normal
 from .layout import FB_SCALE, G_A, G_B, G_D, G_L, P_HID, P_OUT, PHI_MAX, RULE_BACKPROP, RULE_FA
-from .spiking import FAST, sigmoid, sigmoid_vec
+from .spiking import FAST, ordered_dot, ordered_dots4, sigmoid, sigmoid_vec
 
 # Means = (Vf, phif, sf, alpha_f, alpha_t, phit, vaf), all neuron-indexed.
 
@@ -25,36 +25,20 @@ def dsigmoid(v):
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _row_sums(M, v, v0, out, o0):
-    """out[o0 + n] = M[n, 0] v[v0] + M[n, 1] v[v0 + 1] + ..., each row summed in this order.
-
-    Rows go four at a time.  One row's sum waits for each addition before the next (a float sum
-    may not be reordered), so four independent sums keep the adder busy where one left it idle
-    most of the time; each is still added in the same order, so the results are bit for bit those
-    of a plain loop (500 rows of 100, cache-hot: 34 -> 14 us; benchmarks/README.md, 2026-12-05).
-    """
+    """out[o0 + n] = M[n, 0] v[v0] + M[n, 1] v[v0 + 1] + ..., four rows at a time, each summed in
+    this order (:func:`ordered_dots4`; 500 rows of 100, cache-hot: 34 -> 14 us; benchmarks/README.md,
+    2026-12-05)."""
     nr, nc = M.shape
     n = 0
     while n + 4 <= nr:
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        for m in range(nc):
-            x = v[v0 + m]
-            a0 += M[n, m] * x
-            a1 += M[n + 1, m] * x
-            a2 += M[n + 2, m] * x
-            a3 += M[n + 3, m] * x
-        out[o0 + n] = a0
-        out[o0 + n + 1] = a1
-        out[o0 + n + 2] = a2
-        out[o0 + n + 3] = a3
+        s0, s1, s2, s3 = ordered_dots4(M, n, n + 1, n + 2, n + 3, 0, v, v0, nc)
+        out[o0 + n] = s0
+        out[o0 + n + 1] = s1
+        out[o0 + n + 2] = s2
+        out[o0 + n + 3] = s3
         n += 4
     while n < nr:
-        a = 0.0
-        for m in range(nc):
-            a += M[n, m] * v[v0 + m]
-        out[o0 + n] = a
+        out[o0 + n] = ordered_dot(M, n, 0, v, v0, nc)
         n += 1
 
 

@@ -268,39 +268,49 @@ def rebuild_projections(lay, prm, kappa, w, dyn, exact):
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _slot_dots(hist, t_last, taps, v, lo, hi, out):
-    """out[d] = v[lo] hist[r, lo] + v[lo + 1] hist[r, lo + 1] + ... for r = (t_last - d) % taps.
+def ordered_dots4(M, r0, r1, r2, r3, c0, v, v0, k):
+    """The dots of v[v0:v0 + k] with M[r, c0:c0 + k] for four rows r, each summed in index order.
 
-    Four ring slots at a time: each sum still runs in the order of i (bit for bit the plain loop's),
-    but four independent sums keep the adder busy where one waited on each addition.
+    One sum waits for each addition before the next (a float sum may not be reordered), so four
+    independent sums keep the adder busy where one left it idle most of the time; each is still
+    added in the plain loop's order, so the results are bit for bit those of :func:`ordered_dot`.
     """
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for m in range(k):
+        x = v[v0 + m]
+        a0 += M[r0, c0 + m] * x
+        a1 += M[r1, c0 + m] * x
+        a2 += M[r2, c0 + m] * x
+        a3 += M[r3, c0 + m] * x
+    return a0, a1, a2, a3
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def ordered_dot(M, r, c0, v, v0, k):
+    a = 0.0
+    for m in range(k):
+        a += M[r, c0 + m] * v[v0 + m]
+    return a
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _slot_dots(hist, t_last, taps, v, lo, hi, out):
+    """out[d] = v[lo] hist[r, lo] + v[lo + 1] hist[r, lo + 1] + ... for r = (t_last - d) % taps,
+    four ring slots at a time (:func:`ordered_dots4`)."""
     d = 0
     while d + 4 <= taps:
-        r0 = (t_last - d) % taps
-        r1 = (t_last - d - 1) % taps
-        r2 = (t_last - d - 2) % taps
-        r3 = (t_last - d - 3) % taps
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        for i in range(lo, hi):
-            x = v[i]
-            a0 += x * hist[r0, i]
-            a1 += x * hist[r1, i]
-            a2 += x * hist[r2, i]
-            a3 += x * hist[r3, i]
-        out[d] = a0
-        out[d + 1] = a1
-        out[d + 2] = a2
-        out[d + 3] = a3
+        s0, s1, s2, s3 = ordered_dots4(hist, (t_last - d) % taps, (t_last - d - 1) % taps, (t_last - d - 2) % taps,
+                                       (t_last - d - 3) % taps, lo, v, lo, hi - lo)
+        out[d] = s0
+        out[d + 1] = s1
+        out[d + 2] = s2
+        out[d + 3] = s3
         d += 4
     while d < taps:
-        r = (t_last - d) % taps
-        a = 0.0
-        for i in range(lo, hi):
-            a += v[i] * hist[r, i]
-        out[d] = a
+        out[d] = ordered_dot(hist, (t_last - d) % taps, lo, v, lo, hi - lo)
         d += 1
 
 
