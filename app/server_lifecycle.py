@@ -6,7 +6,8 @@ length and repeated warnings rate-limited, app/logs.py), compress the server's r
 background thread (load MNIST, build one spiking and one rate network and train an
 example each) so that Numba's compiled kernels are loaded before the first student
 clicks Play, while pages are already served; then exempt what the warm-up created
-from garbage collection and let the pages manage the collector (app/memory.py).  On stop: shut the shared t-SNE worker down.
+from garbage collection and let the pages manage the collector (app/memory.py); have Bokeh compute its property defaults
+once instead of at every read (app/bokeh_defaults.py).  On stop: shut the shared t-SNE worker down.
 """
 import logging
 import os
@@ -37,6 +38,10 @@ def on_server_loaded(server_context):
         log.warning("no Bokeh server found: responses go out uncompressed")
     memory.ENABLED = True
     memory.watch_pauses()
+    if os.environ.get("DENDRITE_BOKEH_DEFAULTS", "cached") != "bokeh":
+        from app import bokeh_defaults
+        if bokeh_defaults.install():
+            log.info("Bokeh's property defaults are computed once per class (app/bokeh_defaults.py)")
     from app.compute import single_threaded_blas
     log.info("BLAS in the calling thread: %s", ", ".join(single_threaded_blas()) or "no BLAS library found")
     from app.warmup import WARMUP

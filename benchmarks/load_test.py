@@ -297,6 +297,8 @@ class Session:
     page_s: float | None = None
     ready_s: float | None = None          # from the page request to the network being built
     settings_s: float | None = None       # ... to the settings sidebar and the plot grid arriving (stream client)
+    figures_s: float | None = None        # ... to the first figure arriving, and to the last group of them
+    all_figures_s: float | None = None    # (stream client; app/page.py attaches the groups in ATTACH_ORDER)
     played: bool = False
     status: str = ""
     class_note: str = ""
@@ -478,6 +480,10 @@ class Session:
                 self.ready_s = time.perf_counter() - t0     # the network is built (or followed)
             if self.settings_s is None and "dl-speed" in fragment:
                 self.settings_s = time.perf_counter() - t0  # the rest of the page (app/page.py, show_rest)
+            if '"name":"Figure"' in fragment:
+                self.all_figures_s = time.perf_counter() - t0
+                if self.figures_s is None:
+                    self.figures_s = self.all_figures_s
             if seen:
                 now = time.perf_counter()
                 if not self.samples or now - self.samples[-1].t >= 0.2:
@@ -851,9 +857,10 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
     return r
 
 
-async def _drive_opening(server: Server, n: int, timeout: float, client: str) -> tuple[list[Session], float]:
-    """The sessions, and the server processes' CPU seconds from the first request until they are quiet
-    (every page built, connected and its figures attached; the t-SNE worker's maps not counted)."""
+async def _drive_opening(server: Server, n: int, timeout: float, client: str) -> tuple[list[Session], float, float]:
+    """The sessions, the server processes' CPU seconds from the first request until they are quiet
+    (every page built, connected and its figures attached; the t-SNE worker's maps not counted), and
+    how long that took."""
     sessions = [Session(i, server.base, presses_play=False, client=client) for i in range(n)]
     play, stop = asyncio.Event(), asyncio.Event()
     before = server.sample()
@@ -861,7 +868,8 @@ async def _drive_opening(server: Server, n: int, timeout: float, client: str) ->
     after = await _until_quiet(server, timeout, with_children=False)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return sessions, after["cpu_s"] - before["cpu_s"]
+    # _until_quiet's last sample closes 2 s of quiet
+    return sessions, after["cpu_s"] - before["cpu_s"], after["t"] - before["t"] - 2.0
 
 
 def run_opening(n: int = 30, servers: int = 1, timeout: float = 300.0, log=print, client: str = "stream") -> dict:
@@ -875,16 +883,21 @@ def run_opening(n: int = 30, servers: int = 1, timeout: float = 300.0, log=print
         server.wait_ready()
         time.sleep(2.0)
         log(f"serve.sh up on port {server.port} with {servers} server(s); opening {n} pages at once")
-        sessions, cpu_s = asyncio.run(_drive_opening(server, n, timeout, client))
+        sessions, cpu_s, busy_s = asyncio.run(_drive_opening(server, n, timeout, client))
         tracebacks = server.log_text().count("Traceback")
     served = [s.page_s for s in sessions if s.page_s]
     ready = [s.ready_s for s in sessions if s.ready_s]
     complete = [s.settings_s for s in sessions if s.settings_s]
+    first_fig = [s.figures_s for s in sessions if s.figures_s]
+    all_figs = [s.all_figures_s for s in sessions if s.all_figures_s]
     return {"sessions": n, "servers": servers, "client": client,
             "served": {"p50": quantile(served, 0.5), "max": max(served, default=math.nan)},
             "interactive": {"p50": quantile(ready, 0.5), "max": max(ready, default=math.nan), "n": len(ready)},
             "settings": {"p50": quantile(complete, 0.5), "max": max(complete, default=math.nan), "n": len(complete)},
-            "server_cpu_s_per_page": cpu_s / n,
+            "first_figure": {"p50": quantile(first_fig, 0.5), "max": max(first_fig, default=math.nan),
+                             "n": len(first_fig)},
+            "all_figures": {"p50": quantile(all_figs, 0.5), "max": max(all_figs, default=math.nan)},
+            "server_cpu_s_per_page": cpu_s / n, "server_busy_s": busy_s,
             "errors": [f"session {s.index}: {s.error}" for s in sessions if s.error],
             "server_tracebacks": tracebacks, "load_average": os.getloadavg(),
             "targets": {"all_interactive_within_3s": len(ready) == n and max(ready) <= 3.0}}
@@ -1088,7 +1101,11 @@ def report_opening(r: dict) -> str:
         f"{'pages interactive':<44} {r['interactive']['n']:>8} / {r['sessions']:<8}",
         f"{'settings and plot grid after (s) p50 / max':<44} {r['settings']['p50']:>8.1f} / "
         f"{r['settings']['max']:<8.1f}   ({r['settings']['n']} pages; the header with Play comes first)",
-        f"{'server CPU per page, until quiet (s)':<44} {r['server_cpu_s_per_page']:>8.2f}   (figures attached too)",
+        f"{'first figure / all figures after (s) p50 / max':<44} {r['first_figure']['p50']:>8.1f} / "
+        f"{r['first_figure']['max']:<8.1f} {r['all_figures']['p50']:.1f} / {r['all_figures']['max']:.1f}"
+        f"   ({r['first_figure']['n']} pages)",
+        f"{'server CPU per page, until quiet (s)':<44} {r['server_cpu_s_per_page']:>8.2f}   (figures attached too; "
+        f"the servers were busy for {r['server_busy_s']:.0f} s)",
         f"{'tracebacks in the server logs':<44} {r['server_tracebacks']:>8}",
     ]
     return _with_errors(lines, r)

@@ -13,7 +13,7 @@ from bokeh.layouts import column, gridplot
 from bokeh.models import DataRange1d, Div
 
 from . import alignment, example, learning, plateaus, tsne_map
-from .base import Group, ghost_handles, show_ghost, write_feeds
+from .base import Group, ghost_handles, show_ghost, slim, write_feeds
 from .marks import LiveMarks
 from .series import Series, frame_of_tests
 from .style import GHOST, MAIN, WIDTH
@@ -179,6 +179,7 @@ class LivePlots:
                 self._follow_pipe(pipes[name], show, g.handles, live)
         examples_axes = [f for name in ("learning", "alignment") for f in groups[name].figures if f.legend]
         self.marks.draw(examples_axes, live, legend_on=groups["learning"].figures[1])    # the losses
+        slim([f for g in groups.values() for f in g.figures])
         return {name: g.figures for name, g in groups.items()}, h
 
     @staticmethod

@@ -259,6 +259,21 @@ def test_static_layout_holds_the_data_without_following_the_streams():
     assert len(src.data["x"]) == 9 and len(plots._h["train_src"].data["x"]) == 14
 
 
+@pytest.mark.parametrize("n_hidden,mode", [(1, "spiking"), (2, "rate")])
+def test_figures_carry_one_glyph_per_renderer_and_share_their_stateless_parts(n_hidden, mode):
+    """app/plots/base.py ``slim``: no unused glyph copies, one filter, label policy and selection policy."""
+    from bokeh.models import AllIndices, AllLabels, Glyph, UnionRenderers
+    figs = [f for group in LivePlots(n_hidden, mode, CLASSES, paper_error=4.1).figures().values() for f in group]
+    models = set().union(*(f.references() for f in figs))
+    renderers = [m for m in models if isinstance(m, GlyphRenderer)]
+    assert len(renderers) > 20
+    assert all(r.nonselection_glyph == "auto" and r.muted_glyph == "auto" for r in renderers)
+    assert {m for m in models if isinstance(m, Glyph)} == {r.glyph for r in renderers}
+    for kind in (AllIndices, AllLabels, UnionRenderers):
+        assert sum(isinstance(m, kind) for m in models) == 1, kind.__name__
+    assert {r.view.filter for r in renderers} == {m for m in models if isinstance(m, AllIndices)}
+
+
 def test_the_tsne_title_says_when_a_full_server_rations_the_maps():
     labels = np.arange(20) % 10
     plots = LivePlots(1, "rate", CLASSES, probe_labels=labels)

@@ -1,0 +1,89 @@
+"""Bokeh's property defaults computed once (app/bokeh_defaults.py) send exactly what Bokeh's own reads send."""
+import hashlib
+import weakref
+
+import numpy as np
+import pytest
+
+pytest.importorskip("panel")
+
+from bokeh.document import Document  # noqa: E402
+from bokeh.io.doc import patch_curdoc  # noqa: E402
+from bokeh.models import ColumnDataSource, Plot, Range1d  # noqa: E402
+from bokeh.protocol import Protocol  # noqa: E402
+from panel.io.state import set_curdoc  # noqa: E402
+
+from app import bokeh_defaults  # noqa: E402
+from app import page as page_mod  # noqa: E402
+from app.opening import Opening  # noqa: E402
+from dendcore.presets import get_preset  # noqa: E402
+from tests.app.conftest import BrowserSession  # noqa: E402
+
+
+@pytest.fixture
+def cached():
+    if not bokeh_defaults.install():
+        pytest.skip("this Bokeh's code is not the one app/bokeh_defaults.py was checked with")
+    yield
+    bokeh_defaults.uninstall()
+
+
+def _sent(doc) -> str:
+    """The document as its first websocket message carries it, each binary buffer named by its content."""
+    msg = Protocol().create("PULL-DOC-REPLY", "test", doc)
+    text = msg.content_json
+    for buf in msg.buffers:     # buffer ids are fresh at every serialisation
+        text = text.replace(f'"id":"{buf.id}"', f'"id":"{hashlib.sha256(buf.to_bytes()).hexdigest()}"')
+    return text
+
+
+def test_a_whole_page_is_sent_the_same_with_defaults_computed_once(cached, monkeypatch):
+    monkeypatch.setattr(page_mod, "OPENING", Opening())     # this page counts in no other test's opening
+    ctx, doc = BrowserSession(), Document()
+    doc._session_context = weakref.ref(ctx)
+    with patch_curdoc(doc), set_curdoc(doc):
+        tpl = page_mod.build_page()
+        try:
+            with doc.models.freeze():
+                tpl.servable(title="test")
+            dash = tpl.dashboard
+            dash._doc = doc
+            dash.show_rest()
+            dash._make_plots(get_preset("glr17-1hl").spec, "glr17-1hl", "mnist", np.arange(50))
+            dash._attach()
+            # sent first with the cached reads (the models are fresh: nothing read their defaults yet)
+            with_cache = _sent(doc)
+            bokeh_defaults.uninstall()
+            own = _sent(doc)
+        finally:
+            tpl.dashboard.close()
+    assert len(doc.roots) > 5 and '"name":"Figure"' in own
+    # (not ``with_cache == own``: pytest's diff of two 300 kB strings takes a minute)
+    at = next((i for i, (a, b) in enumerate(zip(with_cache, own)) if a != b), min(len(with_cache), len(own)))
+    assert at == len(own) == len(with_cache), f"differs at {at}: {with_cache[at - 80:at + 80]!r} | {own[at - 80:at + 80]!r}"
+
+
+def test_a_themed_value_still_wins_over_the_cached_default(cached):
+    plain, themed = Range1d(), Range1d()
+    assert plain.start == 0                                 # read once: cached for Range1d.start
+    themed.apply_theme({"start": 5})
+    assert themed.start == 5 and plain.start == 0 and Range1d().start == 0
+    themed.start = 7
+    assert themed.start == 7
+
+
+def test_per_instance_defaults_stay_per_instance(cached):
+    a, b = Plot(), Plot()
+    assert a.x_range is not b.x_range                       # an Instance default is made for each plot
+    s, t = ColumnDataSource(), ColumnDataSource()
+    s.data["x"] = [1]
+    assert t.data == {} and "data" in s.properties_with_values(include_defaults=False)
+
+
+def test_a_bokeh_with_other_code_keeps_its_own_reads(monkeypatch):
+    bokeh_defaults.uninstall()
+    monkeypatch.setitem(bokeh_defaults._KNOWN, "query", set())
+    from bokeh.core.has_props import HasProps
+    before = HasProps.query_properties_with_values
+    assert bokeh_defaults.install() is False
+    assert HasProps.query_properties_with_values is before and not bokeh_defaults.installed()
