@@ -55,8 +55,12 @@ _installed = [False]
 
 
 def source_digest(fn) -> str:
+    """The digest of a function's source, or "" where its source cannot be read (an install without .py files)."""
     fn = getattr(fn, "__func__", fn)
-    return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()[:16]
+    try:
+        return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()[:16]
+    except (OSError, TypeError):
+        return ""
 
 
 def _query_properties_with_values(self, query, *, include_defaults=True, include_undefined=False):

@@ -87,3 +87,12 @@ def test_a_bokeh_with_other_code_keeps_its_own_reads(monkeypatch):
     before = HasProps.query_properties_with_values
     assert bokeh_defaults.install() is False
     assert HasProps.query_properties_with_values is before and not bokeh_defaults.installed()
+
+
+def test_a_bokeh_without_its_sources_keeps_its_own_reads(monkeypatch):
+    bokeh_defaults.uninstall()
+
+    def no_source(fn):
+        raise OSError("could not get source code")
+    monkeypatch.setattr(bokeh_defaults.inspect, "getsource", no_source)
+    assert bokeh_defaults.install() is False and not bokeh_defaults.installed()
