@@ -18,6 +18,7 @@ import os
 import statistics
 import time
 import weakref
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 # as deploy/serve.sh runs the server: without Bokeh's development checks
@@ -46,38 +47,51 @@ class _Session:
                               protocol="http", remote_ip="127.0.0.1")
 
 
-def one_page(preset: str) -> tuple[list[float], int, object]:
-    spec = get_preset(preset).spec
+@contextmanager
+def built_page(preset: str, probe_images: int = 500, on_stage=lambda stage: None):
+    """The page a browser's session gets, built here in the order of its opening; yields its document.
+
+    ``on_stage(name)`` is called as each of the first five STAGES ends (the caller times them).  The
+    dashboard is closed, and the page's document released, when the block ends.
+    """
     ctx, doc = _Session(), Document()
     doc._session_context = weakref.ref(ctx)
-    times = []
-    clock = time.thread_time
     with patch_curdoc(doc), set_curdoc(doc):
-        t = clock()
         tpl = page_mod.build_page()
-        with doc.models.freeze():
-            tpl.servable(title="Dendrite Lab")
-        times.append(clock() - t)
-        t = clock()
+        try:
+            with doc.models.freeze():
+                tpl.servable(title="Dendrite Lab")
+            on_stage(STAGES[0])
+            Protocol().create("PULL-DOC-REPLY", "x", doc)
+            on_stage(STAGES[1])
+            dash = tpl.dashboard
+            dash._doc = doc
+            dash.show_rest()
+            on_stage(STAGES[2])
+            dash._make_plots(get_preset(preset).spec, preset, "mnist", np.arange(probe_images))
+            on_stage(STAGES[3])
+            dash._attach()
+            on_stage(STAGES[4])
+            yield doc
+        finally:
+            tpl.dashboard.close()
+
+
+def one_page(preset: str) -> tuple[list[float], int]:
+    """CPU seconds of this thread in each of STAGES, and the number of Bokeh models on the page."""
+    clock = time.thread_time
+    times: list[float] = []
+    started = [clock()]
+
+    def lap(stage):
+        now = clock()
+        times.append(now - started[0])
+        started[0] = now
+    with built_page(preset, on_stage=lap) as doc:
         Protocol().create("PULL-DOC-REPLY", "x", doc)
-        times.append(clock() - t)
-        dash = tpl.dashboard
-        dash._doc = doc
-        t = clock()
-        dash.show_rest()
-        times.append(clock() - t)
-        t = clock()
-        dash._make_plots(spec, preset, "mnist", np.arange(500))
-        times.append(clock() - t)
-        t = clock()
-        dash._attach()
-        times.append(clock() - t)
-        t = clock()
-        Protocol().create("PULL-DOC-REPLY", "x", doc)
-        times.append(clock() - t)
-    n_models = len(list(doc.models))
-    dash.close()
-    return times, n_models, ctx
+        lap(STAGES[5])
+        n_models = len(list(doc.models))
+    return times, n_models
 
 
 def main() -> None:
@@ -99,7 +113,7 @@ def main() -> None:
         for name, use in variants.items():
             use()
             gc.collect()
-            times, n_models, _ = one_page(opts.preset)
+            times, n_models = one_page(opts.preset)
             results[name].append(times)
     bokeh_defaults.uninstall()
     names = list(variants)

@@ -60,7 +60,7 @@ def new_fig(title: str, height: int = HEIGHT, examples_axis: bool = True, **kw):
 
 
 def slim(figures) -> None:
-    """The same figures with about a fifth fewer Bokeh models (500 -> 374 on a page).
+    """The same figures with about a fifth fewer Bokeh models (a page of glr17-1hl: 661 -> 527).
 
     Each model costs the server's event loop when it is made, at every walk of the document and when
     it is sent: a class opening the page pays for 30 pages of them.  bokeh.plotting gives each glyph

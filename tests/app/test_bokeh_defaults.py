@@ -1,23 +1,17 @@
 """Bokeh's property defaults computed once (app/bokeh_defaults.py) send exactly what Bokeh's own reads send."""
 import hashlib
-import weakref
 
-import numpy as np
 import pytest
 
 pytest.importorskip("panel")
 
-from bokeh.document import Document  # noqa: E402
-from bokeh.io.doc import patch_curdoc  # noqa: E402
 from bokeh.models import ColumnDataSource, Plot, Range1d  # noqa: E402
 from bokeh.protocol import Protocol  # noqa: E402
-from panel.io.state import set_curdoc  # noqa: E402
 
 from app import bokeh_defaults  # noqa: E402
 from app import page as page_mod  # noqa: E402
 from app.opening import Opening  # noqa: E402
-from dendcore.presets import get_preset  # noqa: E402
-from tests.app.conftest import BrowserSession  # noqa: E402
+from benchmarks.page_cost import built_page  # noqa: E402
 
 
 @pytest.fixture
@@ -39,24 +33,11 @@ def _sent(doc) -> str:
 
 def test_a_whole_page_is_sent_the_same_with_defaults_computed_once(cached, monkeypatch):
     monkeypatch.setattr(page_mod, "OPENING", Opening())     # this page counts in no other test's opening
-    ctx, doc = BrowserSession(), Document()
-    doc._session_context = weakref.ref(ctx)
-    with patch_curdoc(doc), set_curdoc(doc):
-        tpl = page_mod.build_page()
-        try:
-            with doc.models.freeze():
-                tpl.servable(title="test")
-            dash = tpl.dashboard
-            dash._doc = doc
-            dash.show_rest()
-            dash._make_plots(get_preset("glr17-1hl").spec, "glr17-1hl", "mnist", np.arange(50))
-            dash._attach()
-            # sent first with the cached reads (the models are fresh: nothing read their defaults yet)
-            with_cache = _sent(doc)
-            bokeh_defaults.uninstall()
-            own = _sent(doc)
-        finally:
-            tpl.dashboard.close()
+    with built_page("glr17-1hl", probe_images=50) as doc:
+        # sent first with the cached reads (the models are fresh: nothing read their defaults yet)
+        with_cache = _sent(doc)
+        bokeh_defaults.uninstall()
+        own = _sent(doc)
     assert len(doc.roots) > 5 and '"name":"Figure"' in own
     # (not ``with_cache == own``: pytest's diff of two 300 kB strings takes a minute)
     at = next((i for i, (a, b) in enumerate(zip(with_cache, own)) if a != b), min(len(with_cache), len(own)))
