@@ -1,5 +1,6 @@
 """Bokeh's property defaults computed once (app/bokeh_defaults.py) send exactly what Bokeh's own reads send."""
 import hashlib
+import re
 
 import pytest
 
@@ -31,6 +32,40 @@ def _sent(doc) -> str:
     return text
 
 
+def _same_shape(text: str) -> str:
+    """A page's message with what differs between two builds of it renamed by order of appearance:
+    Bokeh's model ids, Panel's numbered names and the Python object ids in Panel's tags."""
+    seen: dict[str, str] = {}
+
+    def rename(pattern, new):
+        return lambda t: re.sub(pattern, lambda m: seen.setdefault(m.group(0), new(m, len(seen))), t)
+    text = rename(r"\bp\d+\b", lambda m, n: f"m{n}")(text)
+    text = rename(r"(?<![\d.])-?\d{12,}\b", lambda m, n: f"#{n}")(text)
+    return rename(r"([A-Za-z]+)\d{5}\b", lambda m, n: f"{m.group(1)}#{n}")(text)
+
+
+def _first_difference(a: str, b: str) -> str:
+    # (not ``a == b`` in the assert: pytest's diff of two 300 kB strings takes a minute)
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return "" if at == len(a) == len(b) else f"differs at {at}: {a[at - 80:at + 80]!r} | {b[at - 80:at + 80]!r}"
+
+
+def test_a_page_is_built_the_same_with_models_made_the_cheaper_way(monkeypatch):
+    monkeypatch.setattr(page_mod, "OPENING", Opening())
+    made = []
+    for cheaper in (False, True):
+        if cheaper and not bokeh_defaults.install():
+            pytest.skip("this Bokeh's code is not the one app/bokeh_defaults.py was checked with")
+        try:
+            with built_page("glr17-1hl", probe_images=50) as doc:
+                made.append(_same_shape(_sent(doc)))
+        finally:
+            bokeh_defaults.uninstall()
+    own, cheaper = made
+    assert '"name":"Figure"' in own and len(own) > 100_000
+    assert not _first_difference(cheaper, own)
+
+
 def test_a_whole_page_is_sent_the_same_with_defaults_computed_once(cached, monkeypatch):
     monkeypatch.setattr(page_mod, "OPENING", Opening())     # this page counts in no other test's opening
     with built_page("glr17-1hl", probe_images=50) as doc:
@@ -39,9 +74,7 @@ def test_a_whole_page_is_sent_the_same_with_defaults_computed_once(cached, monke
         bokeh_defaults.uninstall()
         own = _sent(doc)
     assert len(doc.roots) > 5 and '"name":"Figure"' in own
-    # (not ``with_cache == own``: pytest's diff of two 300 kB strings takes a minute)
-    at = next((i for i, (a, b) in enumerate(zip(with_cache, own)) if a != b), min(len(with_cache), len(own)))
-    assert at == len(own) == len(with_cache), f"differs at {at}: {with_cache[at - 80:at + 80]!r} | {own[at - 80:at + 80]!r}"
+    assert not _first_difference(with_cache, own)
 
 
 def test_a_themed_value_still_wins_over_the_cached_default(cached):
@@ -59,6 +92,28 @@ def test_per_instance_defaults_stay_per_instance(cached):
     s, t = ColumnDataSource(), ColumnDataSource()
     s.data["x"] = [1]
     assert t.data == {} and "data" in s.properties_with_values(include_defaults=False)
+
+
+def test_a_dict_that_fails_its_check_gets_bokehs_own_message():
+    from bokeh.core.property.container import Dict
+    from bokeh.core.property.primitive import Int, String
+    prop = Dict(String, Int)
+    bad = [{"a": 1, 2: 3}, {"a": "x"}, {1: "x", "b": 2}, ["a"], None]
+    messages = []
+    for cheaper in (False, True):
+        if cheaper and not bokeh_defaults.install():
+            pytest.skip("this Bokeh's code is not the one app/bokeh_defaults.py was checked with")
+        try:
+            prop.validate({"a": 1, "b": 2})
+            for value in bad:
+                for detail in (True, False):
+                    with pytest.raises(ValueError) as e:
+                        prop.validate(value, detail)
+                    messages.append(str(e.value))
+        finally:
+            bokeh_defaults.uninstall()
+    own, cheaper = messages[:len(messages) // 2], messages[len(messages) // 2:]
+    assert cheaper == own and "invalid keys: 2" in own[0] and own[1] == ""
 
 
 def test_a_bokeh_with_other_code_keeps_its_own_reads(monkeypatch):
