@@ -48,6 +48,10 @@ class Drain:
         # queue is full, and at one poll in 2 s (30 followers) it waited a fifth of the time; the
         # followers' drains slow down for it instead, its cost being in the process's load
         self.priority = False
+        # a page still opening (settings, figures or their groups to show) polls at the fast pace: each
+        # stage waits for its turn (app/opening.py), and a page that missed a turn waited a whole paced
+        # period (2 s in a class) for the next, so the two event loops idled half of a class's opening
+        self.opening = False
         _DRAINS.add(self)
 
     def start(self, fn: Callable[[], None]) -> None:
@@ -89,7 +93,7 @@ class Drain:
             if timer.period != DOZE_PERIOD_MS:
                 timer.period = DOZE_PERIOD_MS
             return
-        if self.priority:
+        if self.priority or self.opening:
             if timer.period != POLL_PERIOD_MS:
                 timer.period = POLL_PERIOD_MS
         elif self.ticks % REPACE_EVERY == 0 or timer.period == DOZE_PERIOD_MS:

@@ -350,6 +350,7 @@ class Dashboard:
             self.tick()
         finally:
             self.drain.priority = bool(self.ctrl.presenting)
+            self.drain.opening = self.rest_waits or self._held is not None or bool(self._to_attach)
             self.drain.pace(time.perf_counter() - t0)
 
     def _lock_and_warm(self) -> None:

@@ -650,6 +650,52 @@ def test_a_new_runs_plots_wait_while_other_pages_open(monkeypatch):
         dash.close()
 
 
+def test_a_page_still_opening_polls_at_the_fast_pace_in_a_crowded_server(monkeypatch):
+    """Each stage of a page's opening waits for its turn; a page that missed one waited a whole paced
+    period (2 s with a class on the server) for its next poll, and the event loops idled half of a class's
+    opening. Until its figures are all shown a page polls 5 times a second; then it is paced again."""
+    from app import controller as controller_mod
+    from app import drain as drain_mod
+    from app import page as page_mod
+    from app.opening import GRACE_S, Opening
+
+    clock = [1000.0]
+    opening = Opening(lambda: clock[0])
+    monkeypatch.setattr(page_mod, "OPENING", opening)
+    monkeypatch.setattr(controller_mod, "OPENING", opening)
+    crowd = []
+    c = make()
+    dash = page_mod.build_page(controller=c).dashboard
+    try:
+        for _ in range(30):
+            d = drain_mod.Drain()
+            d.timer, d.cost_s = FakeTimer(drain_mod.POLL_PERIOD_MS), 0.05
+            crowd.append(d)
+        dash.drain.timer = FakeTimer(drain_mod.MAX_POLL_PERIOD_MS)
+        other = opening.requested()                 # another student's page, not shown yet
+        c.activate()
+        t0 = time.perf_counter()
+        while dash._held is None and time.perf_counter() - t0 < 20:
+            dash._timed_tick()
+            time.sleep(0.02)
+        dash._timed_tick()
+        assert dash._held is not None and dash.drain.timer.period == drain_mod.POLL_PERIOD_MS
+        opening.shown(other)
+        clock[0] += GRACE_S
+        t0 = time.perf_counter()
+        while (dash.plots is None or dash._to_attach) and time.perf_counter() - t0 < 20:
+            dash._timed_tick()
+            assert dash.plots is None or dash._to_attach or not dash.drain.opening
+        assert dash.plots is not None and not dash._to_attach
+        for _ in range(drain_mod.REPACE_EVERY):
+            dash._timed_tick()
+        assert dash.drain.timer.period > 5 * drain_mod.POLL_PERIOD_MS      # one page among 31: paced again
+    finally:
+        for d in crowd:
+            d.stop()
+        dash.close()
+
+
 def test_a_presenters_drain_keeps_its_pace_and_the_followers_slow_down_for_it():
     """30 followers' drains slow every page to one poll in 2 s; the presenter's engine then waited on
     its full queue a fifth of the time. The presenter's page keeps 5 polls a second; its cost still
