@@ -15,10 +15,14 @@ from app.opening import Opening  # noqa: E402
 from benchmarks.page_cost import built_page  # noqa: E402
 
 
-@pytest.fixture
-def cached():
+def _install_or_skip() -> None:
     if not bokeh_defaults.install():
         pytest.skip("this Bokeh's code is not the one app/bokeh_defaults.py was checked with")
+
+
+@pytest.fixture
+def cached():
+    _install_or_skip()
     yield
     bokeh_defaults.uninstall()
 
@@ -37,11 +41,11 @@ def _same_shape(text: str) -> str:
     Bokeh's model ids, Panel's numbered names and the Python object ids in Panel's tags."""
     seen: dict[str, str] = {}
 
-    def rename(pattern, new):
-        return lambda t: re.sub(pattern, lambda m: seen.setdefault(m.group(0), new(m, len(seen))), t)
-    text = rename(r"\bp\d+\b", lambda m, n: f"m{n}")(text)
-    text = rename(r"(?<![\d.])-?\d{12,}\b", lambda m, n: f"#{n}")(text)
-    return rename(r"([A-Za-z]+)\d{5}\b", lambda m, n: f"{m.group(1)}#{n}")(text)
+    def rename(text, pattern, new):
+        return re.sub(pattern, lambda m: seen.setdefault(m.group(0), new(m, len(seen))), text)
+    text = rename(text, r"\bp\d+\b", lambda m, n: f"m{n}")
+    text = rename(text, r"(?<![\d.])-?\d{12,}\b", lambda m, n: f"#{n}")
+    return rename(text, r"([A-Za-z]+)\d{5}\b", lambda m, n: f"{m.group(1)}#{n}")
 
 
 def _first_difference(a: str, b: str) -> str:
@@ -54,8 +58,8 @@ def test_a_page_is_built_the_same_with_models_made_the_cheaper_way(monkeypatch):
     monkeypatch.setattr(page_mod, "OPENING", Opening())
     made = []
     for cheaper in (False, True):
-        if cheaper and not bokeh_defaults.install():
-            pytest.skip("this Bokeh's code is not the one app/bokeh_defaults.py was checked with")
+        if cheaper:
+            _install_or_skip()
         try:
             with built_page("glr17-1hl", probe_images=50) as doc:
                 made.append(_same_shape(_sent(doc)))
@@ -101,8 +105,8 @@ def test_a_dict_that_fails_its_check_gets_bokehs_own_message():
     bad = [{"a": 1, 2: 3}, {"a": "x"}, {1: "x", "b": 2}, ["a"], None]
     messages = []
     for cheaper in (False, True):
-        if cheaper and not bokeh_defaults.install():
-            pytest.skip("this Bokeh's code is not the one app/bokeh_defaults.py was checked with")
+        if cheaper:
+            _install_or_skip()
         try:
             prop.validate({"a": 1, "b": 2})
             for value in bad:
