@@ -10,6 +10,7 @@ voltage plot shows (the menu under the picture; any other neuron needs the train
 """
 from __future__ import annotations
 
+import math
 import time
 from html import escape
 from string import Template
@@ -19,6 +20,8 @@ import panel as pn
 
 from . import assets
 from .layout import LABEL_KEY
+from .live_panes import LiveHTML
+from .plots.plateaus import traced_voltages
 
 MIN_INTERVAL_S = 0.5            # the picture is redrawn at most twice a second (each redraw sends ~4 kB)
 RAMP = ((255, 247, 188), (254, 153, 41), (153, 52, 4))     # low → high activity (light yellow to brown)
@@ -26,16 +29,17 @@ RAMP = ((255, 247, 188), (254, 153, 41), (153, 52, 4))     # low → high activi
 
 def shade(v: float | None, lo: float = 0.0, hi: float = 1.0) -> str:
     """A colour for an activity between lo and hi (grey when unknown)."""
-    if v is None or not np.isfinite(v):
+    # math, not NumPy: on one number NumPy's calls took most of a redraw (15 shades per picture)
+    if v is None or not math.isfinite(v):
         return "#dddddd"
-    t = float(np.clip((v - lo) / (hi - lo) if hi > lo else 0.0, 0.0, 1.0)) * 2
+    t = min(1.0, max(0.0, (v - lo) / (hi - lo) if hi > lo else 0.0)) * 2
     a, b = (RAMP[0], RAMP[1]) if t <= 1 else (RAMP[1], RAMP[2])
     t = t if t <= 1 else t - 1
     return "#%02x%02x%02x" % tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b))
 
 
 def _fmt(v, digits: int = 2) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+    return "–" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
 
 def outputs_svg(rates, label, prediction) -> str:
@@ -58,7 +62,7 @@ class NetworkPicture:
         self.template = Template(assets.text("network.svg"))
         self.values: dict = {"input": None, "basal": None, "soma": None, "alpha_f": None, "alpha_t": None,
                              "rates": None, "label": None, "prediction": None, "neuron": "–"}
-        self.pane = pn.pane.HTML(self.render(), sizing_mode="stretch_both", margin=0, name="network-picture")
+        self.pane = LiveHTML(self.render(), sizing_mode="stretch_both", margin=0, name="network-picture")
         self.chooser = pn.widgets.Select(options=["–"], value="–", margin=(0, 4), visible=False, width=220,
                                          css_classes=["dl-traced"], **{LABEL_KEY: "Voltages of neuron"})
         self.chooser.param.watch(self._chosen, "value")
@@ -103,9 +107,9 @@ class NetworkPicture:
         if list(self.chooser.options) != list(tr.neurons):
             keep = self.chooser.value if self.chooser.value in tr.neurons else tr.neurons[0]
             self.chooser.param.update(options=list(tr.neurons), value=keep, visible=True)
-        col = tr.neurons.index(self.chooser.value)
-        self.values["basal"] = float(np.mean(np.asarray(tr.V_b, dtype=float)[:, col]))
-        self.values["soma"] = float(np.mean(np.asarray(tr.V, dtype=float)[:, col]))
+        soma, basal, _ = traced_voltages(tr, tr.neurons.index(self.chooser.value))
+        self.values["basal"] = float(np.mean(basal))
+        self.values["soma"] = float(np.mean(soma))
         self.values["neuron"] = self.chooser.value
         self._redraw()
 

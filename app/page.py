@@ -13,6 +13,7 @@ import panel as pn
 
 from . import assets, class_experiment, glossary, limits, memory, ratelimit
 from .link_previews import is_link_preview, user_agent
+from .live_panes import LiveStr
 from .opening import OPENING
 from .address_bar import LinkFix
 from .drain import Drain
@@ -110,9 +111,9 @@ class Dashboard:
         self._attach_since = 0.0
 
         c = controller
-        self.status = pn.pane.Str(c.param.status, css_classes=["dl-status"], name="status",
-                                  margin=(0, 10), styles={"flex": "1 1 420px"},
-                                  stylesheets=[":host pre { white-space: pre-wrap; }"])    # wraps on a phone
+        self.status = LiveStr(c.param.status, css_classes=["dl-status"], name="status",
+                              margin=(0, 10), styles={"flex": "1 1 420px"},
+                              stylesheets=[":host pre { white-space: pre-wrap; }"])    # wraps on a phone
         self.in_force = pn.pane.Markdown(pn.bind(lambda s: f"**Running now:** {s}" if s else "", c.param.in_force),
                                          css_classes=["dl-inforce"], name="in-force", margin=(0, 10),
                                          styles={"font-size": "14px"}, stylesheets=[":host p { margin: 0 }"])
@@ -127,9 +128,9 @@ class Dashboard:
         self._param_panes: list[pn.Param] = []
         self._showing_reference = False
         # the comparison lab: the ghost's status and what it compares, the experiment cards, the sweeps
-        self.ghost_line = pn.pane.Str(c.param.ghost_status, visible=pn.bind(bool, c.param.ghost_status),
-                                      css_classes=["dl-status", "dl-ghost-status"], name="ghost-status",
-                                      sizing_mode="stretch_width")
+        self.ghost_line = LiveStr(c.param.ghost_status, visible=pn.bind(bool, c.param.ghost_status),
+                                  css_classes=["dl-status", "dl-ghost-status"], name="ghost-status",
+                                  sizing_mode="stretch_width")
         # the ghost's card and the class experiment's box are made when first needed: most pages show
         # neither, and hidden they still cost a page ~10 % of its build
         self.ghost_card: pn.Card | None = None

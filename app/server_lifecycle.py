@@ -7,7 +7,8 @@ background thread (load MNIST, build one spiking and one rate network and train 
 example each) so that Numba's compiled kernels are loaded before the first student
 clicks Play, while pages are already served; then exempt what the warm-up created
 from garbage collection and let the pages manage the collector (app/memory.py); have Bokeh compute its property defaults
-once instead of at every read (app/bokeh_defaults.py).  On stop: shut the shared t-SNE worker down.
+once instead of at every read (app/bokeh_defaults.py) and build a page update's message without
+priming it with every model of the page (app/patch_messages.py).  On stop: shut the shared t-SNE worker down.
 """
 import logging
 import os
@@ -42,6 +43,9 @@ def on_server_loaded(server_context):
         from app import bokeh_defaults
         if bokeh_defaults.install():
             log.info("Bokeh's property defaults are computed once per class (app/bokeh_defaults.py)")
+        from app import patch_messages
+        if patch_messages.install():
+            log.info("page updates look up only the models they send (app/patch_messages.py)")
     from app.compute import single_threaded_blas
     log.info("BLAS in the calling thread: %s", ", ".join(single_threaded_blas()) or "no BLAS library found")
     from app.warmup import WARMUP

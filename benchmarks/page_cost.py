@@ -48,8 +48,9 @@ class _Session:
 
 
 @contextmanager
-def built_page(preset: str, probe_images: int = 500, on_stage=lambda stage: None):
-    """The page a browser's session gets, built here in the order of its opening; yields its document.
+def built_dashboard(preset: str, probe_images: int = 500, on_stage=lambda stage: None):
+    """The page a browser's session gets, built here in the order of its opening; yields its document
+    and its dashboard (app/page.py).
 
     ``on_stage(name)`` is called as each of the first five STAGES ends (the caller times them).  The
     dashboard is closed, and the page's document released, when the block ends.
@@ -72,9 +73,16 @@ def built_page(preset: str, probe_images: int = 500, on_stage=lambda stage: None
             on_stage(STAGES[3])
             dash._attach()
             on_stage(STAGES[4])
-            yield doc
+            yield doc, dash
         finally:
             tpl.dashboard.close()
+
+
+@contextmanager
+def built_page(preset: str, probe_images: int = 500, on_stage=lambda stage: None):
+    """As :func:`built_dashboard`, yielding the document only."""
+    with built_dashboard(preset, probe_images, on_stage) as (doc, _):
+        yield doc
 
 
 def one_page(preset: str) -> tuple[list[float], int]:

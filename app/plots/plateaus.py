@@ -1,6 +1,8 @@
 """Plateau potentials of sample hidden neurons, and (spiking mode) their voltages through one example."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Range1d, Slope, Span
 
@@ -8,6 +10,14 @@ from dendcore.snapshot import Traces
 
 from .base import Group, legend_above, new_fig, note_fig
 from .style import HEIGHT, LAYER_COLORS, POTENTIALS, REFERENCE_COLOR, REFERENCE_DASH
+
+
+def traced_voltages(tr: Traces, col: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Somatic, basal and apical voltage of the traced neuron in column ``col``, one value per step."""
+    # one column read out of the rows: converting all the rows (every traced neuron) to an array
+    # first took 5-10 times as long, and a page does it at every update of a crowded class
+    pick = operator.itemgetter(col)
+    return tuple(np.fromiter(map(pick, rows), dtype=float, count=len(rows)) for rows in (tr.V, tr.V_b, tr.V_a))
 
 
 def build(n_hidden: int, mode: str) -> Group:
@@ -98,7 +108,7 @@ def show_traces(h, data) -> None:
     # the neuron chosen under the network picture (app/network_picture.py), else the first of hidden layer 1
     chosen = h.get("trace_neuron")
     col = tr.neurons.index(chosen) if chosen in tr.neurons else 0
-    V, Vb, Va = (np.asarray(x, dtype=float)[:, col] for x in (tr.V, tr.V_b, tr.V_a))
+    V, Vb, Va = traced_voltages(tr, col)
     h["trace_src"].data = {"t": np.arange(len(V), dtype=float), "V": V, "V_b": Vb, "V_a": Va}
     h["win_f"].update(left=tr.forward_window[0], right=tr.forward_window[1])
     h["win_t"].update(left=tr.target_window[0], right=tr.target_window[1])

@@ -405,6 +405,8 @@ def test_spiking_plots_and_tsne_images():
     assert len(h["tsne_src"].data["img"]) == 1000           # the hover images came with the first map
     # traces, integration windows and the phase boundary
     assert "h1[3]" in h["trace_fig"].title.text and len(h["trace_src"].data["V"]) == steps
+    assert np.array_equal(h["trace_src"].data["V"], np.full(steps, 0.1))
+    assert np.array_equal(h["trace_src"].data["V_b"], np.full(steps, 0.3))
     assert (h["win_f"].left, h["win_f"].right, h["win_t"].left, h["phase"].location) == (31, 51, 83, 51)
     # plateaus of both hidden layers, square ranges around them
     assert [len(s.data["x"]) for s in h["plateau_src"]] == [20, 20]

@@ -1,0 +1,41 @@
+"""The traced neuron's voltages, read out of a snapshot's rows, in the voltage plot and the network picture."""
+import numpy as np
+import pytest
+
+pytest.importorskip("panel")
+
+from dendcore.snapshot import Traces  # noqa: E402
+
+from app.network_picture import NetworkPicture  # noqa: E402
+from app.plots.plateaus import traced_voltages  # noqa: E402
+
+
+def _traces(steps=120, neurons=("h1[3]", "h1[9]", "out[2]"), seed=0) -> tuple[Traces, np.ndarray]:
+    rows = np.random.default_rng(seed).normal(size=(steps, 3, len(neurons)))
+    tr = Traces(neurons=list(neurons), V=rows[:, 0, :].tolist(), V_b=rows[:, 1, :].tolist(),
+                V_a=rows[:, 2, :].tolist(), forward_steps=60, target_steps=60, forward_window=(40, 60),
+                target_window=(100, 120))
+    return tr, rows
+
+
+def test_each_column_is_that_neurons_voltages_through_the_example():
+    tr, rows = _traces()
+    for col in range(3):
+        soma, basal, apical = traced_voltages(tr, col)
+        assert soma.dtype == float and soma.shape == (120,)
+        assert np.array_equal(soma, rows[:, 0, col])
+        assert np.array_equal(basal, rows[:, 1, col])
+        assert np.array_equal(apical, rows[:, 2, col])
+
+
+def test_the_picture_shows_the_chosen_neurons_mean_voltages():
+    tr, rows = _traces()
+    pic = NetworkPicture()
+    pic._traces({"traces": tr})
+    assert pic.values["neuron"] == "h1[3]"                  # the first traced neuron until one is chosen
+    assert pic.values["soma"] == pytest.approx(rows[:, 0, 0].mean(), abs=1e-12)
+    pic.chooser.value = "h1[9]"
+    pic._traces({"traces": tr})
+    assert pic.values["neuron"] == "h1[9]"
+    assert pic.values["basal"] == pytest.approx(rows[:, 1, 1].mean(), abs=1e-12)
+    assert pic.values["soma"] == pytest.approx(rows[:, 0, 1].mean(), abs=1e-12)
