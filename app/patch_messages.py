@@ -25,10 +25,9 @@ from app.bokeh_defaults import source_digest
 
 log = logging.getLogger("dendrite_lab.patch_messages")
 
-_ORIGINAL = {"create": patch_doc.__dict__["create"]}
+_ORIGINAL = patch_doc.__dict__["create"]
 # sha256 (first 16 digits) of the replaced function's source in the Bokeh checked (3.9.2)
-_KNOWN = {"create": {"935344e7cc170e99"}}
-_installed = [False]
+_KNOWN = {"935344e7cc170e99"}
 
 
 class SyncedSerializer(Serializer):
@@ -68,17 +67,19 @@ def _create(cls, events, **metadata):
 
 def install() -> bool:
     """Use the lazy serialiser for patches (once per process); False if this Bokeh's code is not the one checked."""
-    if _installed[0]:
+    if installed():
         return True
-    if source_digest(_ORIGINAL["create"]) not in _KNOWN["create"]:
+    if source_digest(_ORIGINAL) not in _KNOWN:
         log.info("Bokeh's PATCH-DOC message differs from the version checked: its own is kept")
         return False
     patch_doc.create = classmethod(_create)
-    _installed[0] = True
     return True
 
 
 def uninstall() -> None:
     """Bokeh's own patches again (tests compare the two)."""
-    patch_doc.create = _ORIGINAL["create"]
-    _installed[0] = False
+    patch_doc.create = _ORIGINAL
+
+
+def installed() -> bool:
+    return getattr(patch_doc.__dict__["create"], "__func__", None) is _create

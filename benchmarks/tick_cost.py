@@ -18,6 +18,7 @@ import gc
 import statistics
 import time
 
+import panel as pn
 from bokeh.protocol import Protocol
 
 from app import bokeh_defaults
@@ -76,7 +77,6 @@ def one_round(preset: str, snapshots: list) -> tuple[list[float], list[float]]:
 
 def variants() -> dict:
     """name -> a function that sets this process up that way (those the code at hand has)."""
-    import panel as pn
     live = getattr(page_mod, "LiveStr", None), getattr(network_picture, "LiveHTML", None)
 
     def panes(own: bool) -> None:
