@@ -12,7 +12,7 @@ so they can be imported (and tested) without a server:
 * :mod:`app.tracker` -- a run's record on the page side (latest numbers, export history),
   the same for the main run and the ghost;
 * :mod:`app.seats` / :mod:`app.compute` -- the class's training places and the shared CPU;
-* :mod:`app.plots` -- HoloViews Buffer/Pipe streams feeding Bokeh figures;
+* :mod:`app.plots` -- a run's rows and latest values feeding Bokeh figures;
 * :mod:`app.tsne` -- background openTSNE maps of hidden activity;
 * :mod:`app.ghost` -- the ghost run: a second training thread beside the session's run;
 * :mod:`app.experiments` / :mod:`app.cards` -- the paper's experiments as cards with live results;

@@ -86,13 +86,13 @@ class NetworkPicture:
             outputs=outputs_svg(v["rates"], label, pred), output_text=escape(output))
 
     def attach(self, plots) -> None:
-        """Follow a new run's plots (their Pipes: plateaus, traces, example)."""
+        """Follow a new run's plots (their latest plateaus, traces and example)."""
         self.plots = None               # no choice reaches the new plots while the buttons are reset
         self.chooser.param.update(options=["–"], value="–", visible=False)
         self.plots = plots
-        plots.plateau.add_subscriber(lambda **_: self._plateaus(plots.plateau.data))
-        plots.traces.add_subscriber(lambda **_: self._traces(plots.traces.data))
-        plots.example.add_subscriber(lambda **_: self._example(plots.example.data))
+        plots.plateau.add_subscriber(lambda: self._plateaus(plots.plateau.data))
+        plots.traces.add_subscriber(lambda: self._traces(plots.traces.data))
+        plots.example.add_subscriber(lambda: self._example(plots.example.data))
 
     def _plateaus(self, data) -> None:
         if data is not None and len(data["alpha_f"]):

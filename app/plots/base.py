@@ -1,12 +1,11 @@
 """What the figure groups share: figure helpers, the :class:`Group` each builder returns, and how a
-run's Buffer rows reach the Bokeh sources (:class:`Feed`)."""
+run's rows reach the Bokeh sources (:class:`Feed`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 from bokeh.core.properties import value
 from bokeh.models import (AllIndices, AllLabels, Axis, ColumnDataSource, CustomJSTicker, GlyphRenderer, Legend,
                           NumeralTickFormatter, Range1d, UnionRenderers)
@@ -122,12 +121,12 @@ def note_fig(*lines: str):
 
 @dataclass(frozen=True)
 class Feed:
-    """A Bokeh source filled from one of a run's Buffers: ``columns`` pairs (source column, Buffer
-    column), the x axis first."""
+    """A Bokeh source filled from one of a run's :class:`~.rows.Rows`: ``columns`` pairs (source column,
+    rows' column), the x axis first."""
 
     source: ColumnDataSource
     columns: tuple[tuple[str, str], ...]
-    stream: str = "scalars"         # which Buffer of the run: "scalars" or "tests"
+    stream: str = "scalars"         # which rows of the run: "scalars" or "tests"
     positive: bool = False          # on a log axis: zeros and below become gaps
 
     def data(self, cols: dict) -> dict:
@@ -142,9 +141,9 @@ def empty_source(names) -> ColumnDataSource:
     return ColumnDataSource({c: [] for c in names})
 
 
-def write_feeds(feeds: list[Feed], df: pd.DataFrame, replace: bool) -> None:
-    """Rows of a Buffer into the sources it feeds: replacing their data, or streamed after it."""
-    cols = {c: df[c].to_numpy(dtype=float) for c in df.columns}
+def write_feeds(feeds: list[Feed], rows, replace: bool) -> None:
+    """Rows, by column, into the sources they feed: replacing their data, or streamed after it."""
+    cols = {c: np.asarray(v, dtype=float) for c, v in rows.items()}
     for feed in feeds:
         data = feed.data(cols)
         if replace:
@@ -158,8 +157,8 @@ class Group:
     """One figure group as its builder returns it.
 
     ``handles`` names the models its updates write (merged, they are ``LivePlots._h``); ``feeds`` the
-    sources each run's Buffers fill, by run name; ``shows`` what draws each of its Pipes' values, by
-    Pipe name; ``ghost`` the ghost's renderers with the words after "ghost (NAME): " in their legend
+    sources each run's rows fill, by run name; ``shows`` what draws each latest value it follows, by the
+    value's name in ``LivePlots`` (``plateau``, ``traces``, ...); ``ghost`` the ghost's renderers with the words after "ghost (NAME): " in their legend
     entry.
     """
 

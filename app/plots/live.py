@@ -6,7 +6,6 @@ import logging
 from collections import ChainMap
 from html import escape
 
-import holoviews as hv
 import numpy as np
 
 from bokeh.layouts import column, gridplot
@@ -14,6 +13,7 @@ from bokeh.models import DataRange1d, Div
 
 from . import alignment, example, learning, plateaus, tsne_map
 from .base import Group, ghost_handles, show_ghost, slim, write_feeds
+from .latest import Latest
 from .marks import LiveMarks
 from .series import Series, frame_of_tests
 from .style import GHOST, MAIN, WIDTH
@@ -36,16 +36,16 @@ class LivePlots:
         self.probe_labels = np.asarray(probe_labels if probe_labels is not None else [], dtype=np.int64)
         self.probe_uris = list(probe_uris or [])
         self.title = title
-        # the HoloViews streams: the drain sends into these, once per poll
+        # what the drain sends into, once per poll (the figures subscribe)
         self.main = Series(self.n_hidden)
         self.ghost = Series(self.n_hidden)
         self.columns = self.main.columns
         self.scalars, self.tests = self.main.scalars, self.main.tests
-        self.plateau = hv.streams.Pipe(data=None)
-        self.traces = hv.streams.Pipe(data=None)
-        self.example = hv.streams.Pipe(data=None)
-        self.tsne = hv.streams.Pipe(data=None)
-        self.paper = hv.streams.Pipe(data=None)
+        self.plateau = Latest()
+        self.traces = Latest()
+        self.example = Latest()
+        self.tsne = Latest()
+        self.paper = Latest()
         self.marks = LiveMarks()            # where a live slider change reached the network
         self.updates = 0
         self.errors = 0
@@ -54,7 +54,7 @@ class LivePlots:
 
     # ------------------------------------------------------------- ingest
     def update(self, up, example_image=None) -> bool:
-        """Send one poll's news into the streams (the figures follow); True when anything was sent.
+        """Send one poll's news on (the figures follow); True when anything was sent.
 
         A failure in one plot is logged and does not stop the others.
         """
@@ -187,24 +187,24 @@ class LivePlots:
         rows = [f for f in feeds if f.stream == "scalars"]
         tests = [f for f in feeds if f.stream == "tests"]
 
-        def on_rows(**_):
+        def on_rows():
             if series.new_rows is None:
-                write_feeds(rows, series.scalars.data, replace=True)
+                write_feeds(rows, series.scalars.arrays, replace=True)
             else:
                 write_feeds(rows, series.new_rows, replace=series.replace)
 
-        def on_tests(**_):
-            write_feeds(tests, series.tests.data, replace=True)
+        def on_tests():
+            write_feeds(tests, series.tests.arrays, replace=True)
 
-        write_feeds(rows, series.scalars.data, replace=True)
+        write_feeds(rows, series.scalars.arrays, replace=True)
         on_tests()
         if live:
             series.scalars.add_subscriber(on_rows)
             series.tests.add_subscriber(on_tests)
 
     @staticmethod
-    def _follow_pipe(pipe, show, handles: dict, live: bool) -> None:
-        if pipe.data is not None:
-            show(handles, pipe.data)
+    def _follow_pipe(latest: Latest, show, handles: dict, live: bool) -> None:
+        if latest.data is not None:
+            show(handles, latest.data)
         if live:
-            pipe.add_subscriber(lambda **_: show(handles, pipe.data))
+            latest.add_subscriber(lambda: show(handles, latest.data))

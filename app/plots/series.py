@@ -1,7 +1,7 @@
-"""One run's curves as data: the HoloViews Buffers that the main run and the ghost each own.
+"""One run's curves as data: the :class:`~.rows.Rows` that the main run and the ghost each own.
 
 A :class:`Series` turns snapshots into rows (running means of the training error and losses, angles
-and eigenvalue as they come), merges them so the Buffer never holds more than ``MAX_ROWS`` rows yet
+and eigenvalue as they come), merges them so ``scalars`` never holds more than ``MAX_ROWS`` rows yet
 always spans the whole run, and keeps the last ``MAX_TESTS`` test measurements.  Nothing here knows
 about Bokeh: the figure groups read ``new_rows`` and ``replace`` after each send.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
-import holoviews as hv
 import numpy as np
-import pandas as pd
+
+from .rows import Rows
 
 MAX_ROWS = 2000
 MAX_TESTS = 2000
@@ -25,7 +25,7 @@ def layer_columns(kind: str, n_hidden: int) -> list[str]:
 
 
 def scalar_columns(n_hidden: int) -> list[str]:
-    """The columns of a run's scalar Buffer, for a network with this many hidden layers."""
+    """The columns of a run's scalar rows, for a network with this many hidden layers."""
     return (["examples_seen", "train_err", "loss_out"] + layer_columns("loss", n_hidden)
             + layer_columns("angle", n_hidden) + layer_columns("wangle", n_hidden) + ["eig"])
 
@@ -48,18 +48,22 @@ def merge_rows(rows: list[dict]) -> dict:
     return out
 
 
-def bounded_rows(buffer, columns: list[str], rows: list[dict]) -> tuple[pd.DataFrame, bool]:
-    """The rows to send to a Buffer of at most ``MAX_ROWS``, and whether they replace it: when the
-    new rows would overflow it, the whole curve thinned (neighbours merged pairwise)."""
-    new = pd.DataFrame(rows, columns=columns)
-    if len(buffer.data) + len(new) <= MAX_ROWS:
-        return new, False
-    records = pd.concat([buffer.data, new], ignore_index=True).to_dict("records")
-    return pd.DataFrame([merge_rows(records[i:i + 2]) for i in range(0, len(records), 2)], columns=columns), True
+def _columns_of(records: list[dict], columns: list[str]) -> dict[str, np.ndarray]:
+    return {c: np.array([r[c] for r in records], dtype=float) for c in columns}
+
+
+def bounded_rows(held: Rows, columns: list[str], rows: list[dict]) -> tuple[dict[str, np.ndarray], bool]:
+    """The rows to send to ``held`` (at most ``MAX_ROWS``), by column, and whether they replace it:
+    when the new rows would overflow it, the whole curve thinned (neighbours merged pairwise)."""
+    if len(held) + len(rows) <= MAX_ROWS:
+        return _columns_of(rows, columns), False
+    old = [dict(zip(columns, values)) for values in zip(*(held.arrays[c].tolist() for c in columns))]
+    records = old + rows
+    return _columns_of([merge_rows(records[i:i + 2]) for i in range(0, len(records), 2)], columns), True
 
 
 def snapshot_row(s, n_hidden: int, state: dict) -> dict:
-    """A snapshot as one Buffer row; ``state`` carries the running means from one snapshot to the next."""
+    """A snapshot as one row of the curves; ``state`` carries the running means from one snapshot to the next."""
     n = max(1, s.examples)
     decay = math.exp(-n / SMOOTH_EXAMPLES)
 
@@ -87,17 +91,14 @@ def snapshot_row(s, n_hidden: int, state: dict) -> dict:
     return row
 
 
-def frame_of_tests(tests, snapshots) -> pd.DataFrame | None:
-    """Test measurements, given as (examples_seen, error %, images) or inside snapshots; None when none."""
+def frame_of_tests(tests, snapshots) -> dict[str, list[float]] | None:
+    """Test measurements by column, given as (examples_seen, error %, images) or inside snapshots; None
+    when there are none."""
     tests = list(tests) + [(s.examples_seen, s.test_error_pct, s.test_images) for s in snapshots
                            if s.test_error_pct is not None]
     if not tests:
         return None
-    return pd.DataFrame({"examples_seen": [float(t[0]) for t in tests], "test_err": [float(t[1]) for t in tests]})
-
-
-def _empty_buffer(columns, length: int):
-    return hv.streams.Buffer(pd.DataFrame({c: np.zeros(0) for c in columns}), length=length, index=False)
+    return {"examples_seen": [float(t[0]) for t in tests], "test_err": [float(t[1]) for t in tests]}
 
 
 class Series:
@@ -106,8 +107,8 @@ class Series:
     def __init__(self, n_hidden: int):
         self.n_hidden = int(n_hidden)
         self.columns = scalar_columns(self.n_hidden)
-        self.scalars = _empty_buffer(self.columns, MAX_ROWS)
-        self.tests = _empty_buffer(TEST_COLUMNS, MAX_TESTS)
+        self.scalars = Rows(self.columns, MAX_ROWS)
+        self.tests = Rows(TEST_COLUMNS, MAX_TESTS)
         self.label = ""             # the ghost's name; "" = no ghost, its curves are hidden
         self.run_id = None          # the run these curves show (a ghost can be rebuilt under the same plots)
         self.reset()
@@ -116,8 +117,8 @@ class Series:
         self.merge = 1                                  # snapshots per row (doubles at each thinning)
         self.pending: list[dict] = []
         self.smooth: dict[str, tuple[float, float]] = {}
-        self.new_rows: pd.DataFrame | None = None       # rows of the latest send (streamed to the figures)
-        self.replace = False                            # the latest send replaced the Buffer (thinning)
+        self.new_rows: dict | None = None               # rows of the latest send (streamed to the figures)
+        self.replace = False                            # the latest send replaced the rows (thinning)
 
     def restart(self, run_id) -> None:
         """A new (or no) run behind these curves: forget the old one's rows, tests and running means."""
@@ -137,9 +138,10 @@ class Series:
         return rows
 
     def send_rows(self, rows: list[dict]) -> None:
-        # set before sending: the Buffer's subscribers stream exactly these rows to the figures
+        # set before sending: the rows' subscribers stream exactly these rows to the figures
         self.new_rows, self.replace = bounded_rows(self.scalars, self.columns, rows)
         if self.replace:
             self.merge *= 2          # later snapshots are merged twice as much
-            self.scalars.clear()
-        self.scalars.send(self.new_rows)
+            self.scalars.replace(self.new_rows)
+        else:
+            self.scalars.send(self.new_rows)

@@ -192,8 +192,8 @@ def test_series_merges_snapshots_once_thinned():
     rows = s.rows([snap(k) for k in range(1, 8)])
     assert [r["examples_seen"] for r in rows] == [150.0, 300.0] and len(s.pending) == 1
     assert frame_of_tests([], [snap(1)]) is None
-    df = frame_of_tests([(10, 5.0, 100)], [snap(2, test=4.0)])
-    assert df["examples_seen"].tolist() == [10.0, 100.0] and df["test_err"].tolist() == [5.0, 4.0]
+    tests = frame_of_tests([(10, 5.0, 100)], [snap(2, test=4.0)])
+    assert tests == {"examples_seen": [10.0, 100.0], "test_err": [5.0, 4.0]}
 
 
 def test_feeds_stream_rows_and_keep_log_axes_free_of_zeros():
