@@ -1,17 +1,17 @@
 """A picture of the network (static/network.svg), coloured by the latest example, and the choice of the
 neuron whose voltages are traced.
 
-The picture follows the run's streams: the image's ink colours the input, the traced neuron's mean
-basal and somatic potentials its dendrite and soma, the sample neurons' mean plateau potentials the
-apical dendrite (left half forward phase, right half target phase), the output rates the output
-layer, with ✓/✗ at the target and a wrong guess.  The trainer records the voltages of a few hidden
-neurons per layer and of every output neuron; a menu under the picture chooses which of them the
-voltage plot shows (the menu under the picture; any other neuron needs the trainer to record it: see ``choose``).
+The picture follows the run's latest values, redrawn after each poll that brings news: the image's
+ink colours the input, the traced neuron's mean basal and somatic potentials its dendrite and soma,
+the sample neurons' mean plateau potentials the apical dendrite (left half forward phase, right half
+target phase), the output rates the output layer, with ✓/✗ at the target and a wrong guess.  The
+trainer records the voltages of a few hidden neurons per layer and of every output neuron; a menu
+under the picture chooses which of them the voltage plot shows (any other neuron needs the trainer to
+record it: see ``choose``).
 """
 from __future__ import annotations
 
 import math
-import time
 from html import escape
 from string import Template
 
@@ -23,7 +23,6 @@ from .layout import LABEL_KEY
 from .live_panes import LiveHTML
 from .plots.plateaus import traced_voltages
 
-MIN_INTERVAL_S = 0.5            # the picture is redrawn at most twice a second (each redraw sends ~4 kB)
 RAMP = ((255, 247, 188), (254, 153, 41), (153, 52, 4))     # low → high activity (light yellow to brown)
 
 
@@ -67,7 +66,6 @@ class NetworkPicture:
                                          css_classes=["dl-traced"], **{LABEL_KEY: "Voltages of neuron"})
         self.chooser.param.watch(self._chosen, "value")
         self.plots = None
-        self._drawn_at = 0.0
         self._dirty = False
 
     # ------------------------------------------------------------ data
@@ -122,16 +120,21 @@ class NetworkPicture:
         self.values.update(rates=data.get("rates"), label=data.get("label"), prediction=data.get("prediction"))
         self._redraw()
 
-    def _redraw(self, force: bool = False) -> None:
+    def _redraw(self, now: bool = False) -> None:
         self._dirty = True
-        if force:
-            self.flush(force=True)
+        if now:
+            self.flush()
 
-    def flush(self, force: bool = False) -> None:
-        """Draw the latest values if they changed (the page's drain calls this after each poll)."""
-        now = time.perf_counter()
-        if self._dirty and (force or now - self._drawn_at >= MIN_INTERVAL_S):
-            self._drawn_at, self._dirty = now, False
+    def flush(self) -> None:
+        """Draw the latest values if they changed (the page's drain calls this after each poll).
+
+        Every poll that brings a new example redraws, so the picture names the digit the example plot
+        beside it shows.  It used to be held to two redraws a second, and a solo page polls five times a
+        second: on a projected page the two disagreed more often than not.  A crowded server polls every
+        2 s, so a class gets no more redraws than before; a solo page sends about 4 kB five times a second.
+        """
+        if self._dirty:
+            self._dirty = False
             self.pane.object = self.render()
 
     # ------------------------------------------------------------ choice
@@ -149,7 +152,7 @@ class NetworkPicture:
         """
         self.plots.trace_neuron(neuron)
         self._traces(self.plots.traces.data)
-        self._redraw(force=True)
+        self._redraw(now=True)
 
     def panel(self) -> pn.Row:
         return pn.Row(self.pane, self.chooser, sizing_mode="stretch_both", margin=0)
