@@ -25,7 +25,8 @@ class Subscribed:
             try:
                 fn()
             except Exception as exc:
-                failure = failure or exc
+                if failure is None:
+                    failure = exc
         if failure is not None:
             raise failure
 

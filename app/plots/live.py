@@ -172,11 +172,11 @@ class LivePlots:
             feeds = [f for g in groups.values() for f in g.feeds.get(style.name, [])]
             self._follow_series(series, feeds, live)
         show_ghost(h, self.ghost.label)
-        pipes = {"plateau": self.plateau, "traces": self.traces, "example": self.example, "tsne": self.tsne,
-                 "paper": self.paper}
+        latest = {"plateau": self.plateau, "traces": self.traces, "example": self.example, "tsne": self.tsne,
+                  "paper": self.paper}
         for g in groups.values():
             for name, show in g.shows.items():
-                self._follow_pipe(pipes[name], show, g.handles, live)
+                self._follow_latest(latest[name], show, g.handles, live)
         examples_axes = [f for name in ("learning", "alignment") for f in groups[name].figures if f.legend]
         self.marks.draw(examples_axes, live, legend_on=groups["learning"].figures[1])    # the losses
         slim([f for g in groups.values() for f in g.figures])
@@ -203,7 +203,7 @@ class LivePlots:
             series.tests.add_subscriber(on_tests)
 
     @staticmethod
-    def _follow_pipe(latest: Latest, show, handles: dict, live: bool) -> None:
+    def _follow_latest(latest: Latest, show, handles: dict, live: bool) -> None:
         if latest.data is not None:
             show(handles, latest.data)
         if live:
