@@ -15,7 +15,7 @@ from . import alignment, example, learning, plateaus, tsne_map
 from .base import Group, ghost_handles, show_ghost, slim, write_feeds
 from .latest import Latest
 from .marks import LiveMarks
-from .series import Series, frame_of_tests
+from .series import Series, columns_of_tests
 from .style import GHOST, MAIN, WIDTH
 
 log = logging.getLogger("dendrite_lab.plots")
@@ -69,7 +69,7 @@ class LivePlots:
         if shown:
             self._send_latest(max(shown, key=lambda s: s.examples_seen), example_image)
             sent = True
-        tests = frame_of_tests(getattr(up, "tests", []) or [], up.snapshots)
+        tests = columns_of_tests(getattr(up, "tests", []) or [], up.snapshots)
         if tests is not None:
             self._safe("test error", self.tests.send, tests)
             sent = True
@@ -120,7 +120,7 @@ class LivePlots:
         rows = series.rows(g.snapshots)
         if rows:
             series.send_rows(rows)
-        tests = frame_of_tests(g.tests, g.snapshots)
+        tests = columns_of_tests(g.tests, g.snapshots)
         if tests is not None:
             series.tests.send(tests)
 

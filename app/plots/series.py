@@ -48,18 +48,18 @@ def merge_rows(rows: list[dict]) -> dict:
     return out
 
 
-def _columns_of(records: list[dict], columns: list[str]) -> dict[str, np.ndarray]:
+def _columns_of(records: list[dict], columns) -> dict[str, np.ndarray]:
     return {c: np.array([r[c] for r in records], dtype=float) for c in columns}
 
 
-def bounded_rows(held: Rows, columns: list[str], rows: list[dict]) -> tuple[dict[str, np.ndarray], bool]:
+def bounded_rows(held: Rows, rows: list[dict]) -> tuple[dict[str, np.ndarray], bool]:
     """The rows to send to ``held`` (at most ``MAX_ROWS``), by column, and whether they replace it:
     when the new rows would overflow it, the whole curve thinned (neighbours merged pairwise)."""
     if len(held) + len(rows) <= MAX_ROWS:
-        return _columns_of(rows, columns), False
-    old = [dict(zip(columns, values)) for values in zip(*(held.arrays[c].tolist() for c in columns))]
+        return _columns_of(rows, held.columns), False
+    old = [dict(zip(held.columns, values)) for values in zip(*(held.arrays[c].tolist() for c in held.columns))]
     records = old + rows
-    return _columns_of([merge_rows(records[i:i + 2]) for i in range(0, len(records), 2)], columns), True
+    return _columns_of([merge_rows(records[i:i + 2]) for i in range(0, len(records), 2)], held.columns), True
 
 
 def snapshot_row(s, n_hidden: int, state: dict) -> dict:
@@ -91,7 +91,7 @@ def snapshot_row(s, n_hidden: int, state: dict) -> dict:
     return row
 
 
-def frame_of_tests(tests, snapshots) -> dict[str, list[float]] | None:
+def columns_of_tests(tests, snapshots) -> dict[str, list[float]] | None:
     """Test measurements by column, given as (examples_seen, error %, images) or inside snapshots; None
     when there are none."""
     tests = list(tests) + [(s.examples_seen, s.test_error_pct, s.test_images) for s in snapshots
@@ -139,7 +139,7 @@ class Series:
 
     def send_rows(self, rows: list[dict]) -> None:
         # set before sending: the rows' subscribers stream exactly these rows to the figures
-        self.new_rows, self.replace = bounded_rows(self.scalars, self.columns, rows)
+        self.new_rows, self.replace = bounded_rows(self.scalars, rows)
         if self.replace:
             self.merge *= 2          # later snapshots are merged twice as much
             self.scalars.replace(self.new_rows)

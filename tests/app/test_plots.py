@@ -14,7 +14,7 @@ from dendcore import Snapshot
 from app.plots import GHOST, MAIN, MAX_ROWS, LivePlots, Series
 from app.plots import alignment, example, learning, plateaus, tsne_map
 from app.plots.base import Feed, write_feeds
-from app.plots.series import SMOOTH_EXAMPLES, frame_of_tests, scalar_columns, snapshot_row
+from app.plots.series import SMOOTH_EXAMPLES, columns_of_tests, scalar_columns, snapshot_row
 from app.plots.style import GHOST_DASH
 
 CLASSES = tuple("0123456789")
@@ -191,8 +191,8 @@ def test_series_merges_snapshots_once_thinned():
     s.merge = 3
     rows = s.rows([snap(k) for k in range(1, 8)])
     assert [r["examples_seen"] for r in rows] == [150.0, 300.0] and len(s.pending) == 1
-    assert frame_of_tests([], [snap(1)]) is None
-    tests = frame_of_tests([(10, 5.0, 100)], [snap(2, test=4.0)])
+    assert columns_of_tests([], [snap(1)]) is None
+    tests = columns_of_tests([(10, 5.0, 100)], [snap(2, test=4.0)])
     assert tests == {"examples_seen": [10.0, 100.0], "test_err": [5.0, 4.0]}
 
 
