@@ -7,7 +7,6 @@ import importlib
 import logging
 import math
 import os
-import sys
 import threading
 from typing import Callable
 
@@ -145,24 +144,6 @@ def single_threaded_blas() -> list[str]:
     threadpool_limits(limits=1, user_api="blas")
     return sorted({f"{i['internal_api']} ({i['num_threads']} thread)" for i in threadpool_info()
                    if i["user_api"] == "blas"})
-
-
-SWITCH_INTERVAL_S = 0.0005   # Python's default is 0.005
-
-
-def short_gil_turns() -> float:
-    """Hand the GIL to a waiting thread after ``SWITCH_INTERVAL_S`` instead of Python's 5 ms; returns it.
-
-    The kernels run without the GIL, but each chunk's Python around them (the snapshot's NumPy
-    calls, several of which let the GIL go and must take it back) waits for it, and a thread that
-    wants it back waits a whole switch interval before the holder is asked to let go.  While the
-    event loop is busy, say completing thirty followers' pages, a training thread in the same
-    process waits that long several times a chunk: ``python -m benchmarks.gil_contention``
-    (2026-12-06) measured a busy loop costing a training thread 49 % of its speed at 5 ms, 35 % at
-    1 ms and 30 % at 0.5 ms.
-    """
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    return sys.getswitchinterval()
 
 
 def name_os_thread(kind: str) -> None:
