@@ -320,9 +320,9 @@ class Engine:
             data = load_dataset(config.dataset)
             if config.state is not None:
                 tr = Trainer.resume(config.spec, data, config.seed, config.state,
-                                    diagnostics=self.TRAINER_DIAGNOSTICS, chunk=50)
+                                    diagnostics=self.TRAINER_DIAGNOSTICS)
             else:
-                tr = Trainer(config.spec, data=data, seed=config.seed, diagnostics=self.TRAINER_DIAGNOSTICS, chunk=50)
+                tr = Trainer(config.spec, data=data, seed=config.seed, diagnostics=self.TRAINER_DIAGNOSTICS)
         except Exception as exc:   # SpecError, DatasetError, out of memory...
             self._post(Stopped(config.run_id, "failed", f"Could not build the network: {exc}"))
             return None

@@ -63,6 +63,10 @@ class ChunkPacer:
             n = max(1, int(round(pacing.speed * PACED_CHUNK_S)))
         else:
             n = self.chunk
+        if n < room <= n + n // 2:
+            # reach the stop now rather than leave a sliver for a chunk of its own: each chunk costs
+            # the thread its turns at the GIL and a round of commands, whatever its size
+            n = room
         n = max(1, min(n, room))
         if allowed is not None and allowed <= 2 * n:
             n = allowed

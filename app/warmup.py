@@ -147,7 +147,7 @@ def _use_kernels(preset: str, data) -> None:
     """Call every kernel a session calls (training, snapshot diagnostics, test, probe) once, small."""
     from dendcore import Diagnostics, Trainer, get_preset
     tr = Trainer(get_preset(preset).spec.replace(hidden=(20,)), data=data, seed=0,
-                 diagnostics=Diagnostics(traces=True), chunk=50)
+                 diagnostics=Diagnostics(traces=True))
     stats = tr.train_examples(2, record_last=True)
     tr.snapshot(stats)
     tr.test(indices=np.arange(4))
@@ -163,7 +163,7 @@ def _measure_spiking_rate(data, seconds: float = 0.3) -> float:
         numba.set_num_threads(1)          # (this thread only) a training thread uses one core
     except Exception:
         pass
-    tr = Trainer(get_preset("glr17-1hl").spec, data=data, seed=0, diagnostics=Diagnostics.none(), chunk=50)
+    tr = Trainer(get_preset("glr17-1hl").spec, data=data, seed=0, diagnostics=Diagnostics.none())
     tr.train_examples(10)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:

@@ -48,7 +48,7 @@ class Headless:
 
         spec = get_preset(preset).spec
         self.tr = Trainer(spec, data=load_dataset("mnist"), seed=0,
-                          diagnostics=Diagnostics(traces=True, probe=False), chunk=50)
+                          diagnostics=Diagnostics(traces=True, probe=False))
         self.n = FIRST_CHUNK[spec.mode]
         self.rate = None
 

@@ -55,8 +55,8 @@ def _trainers(preset: str, ghost: str):
 
     spec = get_preset(preset).spec
     data = load_dataset("mnist")
-    main = Trainer(spec, data, seed=0, diagnostics=Diagnostics(traces=True), chunk=50)
-    other = Trainer(ghost_spec(ghost, spec), data, seed=0, diagnostics=Diagnostics(traces=False), chunk=50)
+    main = Trainer(spec, data, seed=0, diagnostics=Diagnostics(traces=True))
+    other = Trainer(ghost_spec(ghost, spec), data, seed=0, diagnostics=Diagnostics(traces=False))
     return main, other
 
 

@@ -34,7 +34,7 @@ def run(intervals=(0.005, 0.001, 0.0005), seconds: float = 10.0, rounds: int = 3
     from dendcore import Diagnostics, Trainer, get_preset, load_dataset
     data = load_dataset("mnist")
     tr = Trainer(get_preset("glr17-1hl").spec, data=data, seed=0,
-                 diagnostics=Diagnostics(traces=True), chunk=50)
+                 diagnostics=Diagnostics(traces=True))
     tr.train_examples(200)          # compile and warm up
     default = sys.getswitchinterval()
     best: dict[str, float] = {}

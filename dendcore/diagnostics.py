@@ -3,9 +3,11 @@ window of per-example rows that others average."""
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
+from .kernels import window as held
 from .network import Network
 from .spec import ModelSpec
 
@@ -40,6 +42,22 @@ class RowWindow:
         self._next = (self._next + n) % cap
         self._count = min(cap, self._count + n)
 
+    def unordered(self) -> tuple[np.ndarray, int]:
+        """(buffer, count): the rows held are the buffer's first ``count``, in no particular order
+        (for statistics that do not depend on it; no copy)."""
+        if self._rows is None:
+            return np.zeros((0, 0)), 0
+        return self._rows, self._count
+
+    def column_correlations(self) -> np.ndarray:
+        """Correlation of column 0 with each other column over the rows held (NaN where one is constant)."""
+        buf, count = self.unordered()
+        return held.column_correlations(buf, count)
+
+    def column_nanmeans(self) -> np.ndarray:
+        buf, count = self.unordered()
+        return held.column_nanmeans(buf, count)
+
     def rows(self) -> np.ndarray:
         """The rows held, oldest first (a new array)."""
         if self._rows is None:
@@ -47,6 +65,68 @@ class RowWindow:
         if self._count < self.length:
             return self._rows[:self._count].copy()
         return np.concatenate((self._rows[self._next:], self._rows[:self._next]))
+
+
+class JacobianWindow:
+    """The Theorem-1 Jacobian sums of the most recent examples, in blocks of whole chunks.
+
+    Each block holds the kernels' sums (J_b, J_g and the per-example product's factor) over the
+    examples of one chunk-aligned block; blocks leave from the oldest end once the newer ones
+    cover ``window`` examples.  Blocks live in preallocated slots, so a chunk allocates nothing and
+    a snapshot's means are one compiled call (:mod:`dendcore.kernels.window`).
+    """
+
+    def __init__(self, n_out: int, n_top: int, window: int, chunk: int):
+        self.window = int(window)
+        slots = -(-self.window // max(1, int(chunk))) + 2     # enough: every block but the two ends is full
+        self._jb = np.zeros((slots, n_out, n_top))
+        self._jg = np.zeros((slots, n_top))
+        self._jm = np.zeros((slots, n_out, n_top))
+        self._blocks: deque[tuple[int, int]] = deque()      # (slot, examples), oldest first
+        self._open: tuple[int, int] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._blocks)
+
+    def open(self, continuing: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sums the next chunk adds into: the newest block's (``continuing``) or a new, zeroed one.
+        Until :meth:`close`, that block is out of the window (a chunk that fails leaves it out)."""
+        if continuing and self._blocks:
+            self._open = self._blocks.pop()
+        else:
+            used = {s for s, _ in self._blocks}
+            free = next((s for s in range(self._jg.shape[0]) if s not in used), None)
+            if free is None:
+                free = self._grow()
+            held.zero_block(self._jb, self._jg, self._jm, free)
+            self._open = (free, 0)
+        s = self._open[0]
+        return self._jb[s], self._jg[s], self._jm[s]
+
+    def close(self, n: int) -> None:
+        """The open block now also holds ``n`` more examples; the oldest blocks beyond the window leave."""
+        slot, before = self._open
+        self._open = None
+        self._blocks.append((slot, before + int(n)))
+        while sum(c for _, c in self._blocks) - self._blocks[0][1] >= self.window:
+            self._blocks.popleft()
+
+    def _grow(self) -> int:
+        n = self._jg.shape[0]
+        self._jb = np.concatenate((self._jb, np.zeros_like(self._jb)))
+        self._jg = np.concatenate((self._jg, np.zeros_like(self._jg)))
+        self._jm = np.concatenate((self._jm, np.zeros_like(self._jm)))
+        return n
+
+    def blocks(self) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """(examples, J_b sum, J_g sum, product factor sum) per block, oldest first (views)."""
+        return [(c, self._jb[s], self._jg[s], self._jm[s]) for s, c in self._blocks]
+
+    def means(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The three sums over the window, divided by its number of examples."""
+        count = sum(c for _, c in self._blocks)
+        slots = np.array([s for s, _ in self._blocks], dtype=np.int64)
+        return held.block_means(self._jb, self._jg, self._jm, slots, float(count))
 
 
 def vector_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,8 +148,9 @@ def forward_transpose_product(net: Network, j: int) -> np.ndarray:
 
 
 def weight_angles(net: Network) -> list[float]:
-    """Angle between vec(Y_j) and the matching product of forward weights, per hidden layer."""
-    return [vector_angle_deg(net.Y(j), forward_transpose_product(net, j)) for j in range(1, net.n_layers)]
+    """Angle between vec(Y_j) and the matching product of forward weights, per hidden layer
+    (:func:`vector_angle_deg` in one compiled call that keeps the GIL)."""
+    return [float(held.angle_deg(net.Y(j), forward_transpose_product(net, j))) for j in range(1, net.n_layers)]
 
 
 def largest_eigenvalue_theorem1(product: np.ndarray) -> float:
@@ -122,3 +203,16 @@ def theorem1_eigenvalue_paper(net: Network, spec: ModelSpec, jm_mean: np.ndarray
     if int(net.layout.fsrc[L - 1]) != L:
         return math.nan
     return largest_eigenvalue_theorem1(jm_mean @ (spec.feedback_scale * net.Y(L - 1)))
+
+
+def window_eigenvalues(net: Network, spec: ModelSpec, jac: JacobianWindow) -> tuple[float, float, float]:
+    """:func:`theorem1_eigenvalues` and :func:`theorem1_eigenvalue_paper` of the window's means,
+    with the products formed in one compiled call that keeps the GIL (equal up to rounding)."""
+    L = net.n_layers
+    if int(net.layout.fsrc[L - 1]) != L:
+        return math.nan, math.nan, math.nan
+    jb, jg, jm = jac.means()
+    steepest = 0.25
+    uj, uw, up = held.theorem1_products(jb, jg, jm, net.Y(L - 1), float(spec.feedback_scale), net.W(L),
+                                       spec.phi_max * steepest * spec.k_d)
+    return largest_eigenvalue_theorem1(uj), largest_eigenvalue_theorem1(uw), largest_eigenvalue_theorem1(up)

@@ -7,9 +7,7 @@ held in arrays, so a run saved and loaded continues bit for bit.
 """
 from __future__ import annotations
 
-import math
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -17,7 +15,7 @@ import numpy as np
 
 from . import rng as rngmod
 from .datasets import Dataset, load_mnist
-from .diagnostics import RowWindow, theorem1_eigenvalue_paper, theorem1_eigenvalues, weight_angles
+from .diagnostics import JacobianWindow, RowWindow, weight_angles, window_eigenvalues
 from .kernels.layout import RULE_CODES, params_vector
 from .kernels.spiking import make_dynamics, make_sums, rebuild_projections, reset_dynamics
 from .kernels.train import (FEEDBACK_FIXED, FEEDBACK_LEARNED, FEEDBACK_SYMMETRIC, Options, new_means,
@@ -91,7 +89,7 @@ class Trainer:
     """
 
     def __init__(self, spec: ModelSpec, data: Dataset | None = None, seed: int = 0,
-                 diagnostics: Diagnostics = Diagnostics(), chunk: int = 50):
+                 diagnostics: Diagnostics = Diagnostics(), chunk: int = 100):
         self.data = data if data is not None else load_mnist()
         if self.data.n_inputs != spec.n_inputs or self.data.n_classes > spec.n_outputs:
             spec = spec.replace(n_inputs=self.data.n_inputs, n_outputs=max(spec.n_outputs, self.data.n_classes))
@@ -132,7 +130,9 @@ class Trainer:
         # diagnostics history
         self._angles = RowWindow(diagnostics.angle_window)
         self._loss_hist = RowWindow(diagnostics.correlation_window)
-        self._jac_blocks: deque = deque()
+        n_out, n_top = int(self.net.layout.sizes[L]), int(self.net.layout.sizes[L - 1])
+        self._jac = JacobianWindow(n_out, n_top, diagnostics.angle_window, self.chunk)
+        self._no_jac = (np.zeros((n_out, n_top)), np.zeros(n_top), np.zeros((n_out, n_top)))   # not written
         self._latest_traces: Traces | None = None
         self._latest_alpha: np.ndarray | None = None
         self._probe_idx = np.arange(min(diagnostics.probe_size, len(self.data.test_labels)))
@@ -236,16 +236,11 @@ class Trainer:
         order = self._next_indices(n)
         out = new_outputs(n, L, self._sample_idx.size)
         want_jac = self.diagnostics.eigen and L >= 2
-        n_top = int(net.layout.sizes[L - 1])
         # a piece that starts inside a block goes on adding into it, in the same order as one long call
-        continuing = want_jac and bool(self._jac_blocks) and self.examples_seen % self.chunk != 0
-        if continuing:
-            n_before, jb, jg, jm = self._jac_blocks.pop()
+        if want_jac:
+            jb, jg, jm = self._jac.open(continuing=self.examples_seen % self.chunk != 0)
         else:
-            n_before = 0
-            jb = np.zeros((int(net.layout.sizes[L]), n_top))
-            jg = np.zeros(n_top)
-            jm = np.zeros_like(jb)
+            jb, jg, jm = self._no_jac
         lr = np.array(spec.lr)
         rec_idx = self._trace_idx if record else np.zeros(0, dtype=np.int64)
         images, labels = self.data.train_images, self.data.train_labels
@@ -266,9 +261,7 @@ class Trainer:
             self._diverged(order, done, out)
         self.examples_seen += n
         if want_jac:
-            self._jac_blocks.append((n_before + n, jb, jg, jm))
-            while sum(b[0] for b in self._jac_blocks) - self._jac_blocks[0][0] >= self.diagnostics.angle_window:
-                self._jac_blocks.popleft()
+            self._jac.close(n)
         if self._sample_idx.size:
             self._latest_alpha = out.alpha[n - 1].copy()
         if record and rec_idx.size:
@@ -365,24 +358,19 @@ class Trainer:
             snap.test_error_pct = test.error_pct
             snap.test_images = test.n_images
         if window_diagnostics and d.losses and L > 1 and len(self._loss_hist) >= 10:
-            h = self._loss_hist.rows()
-            snap.loss_correlation = [_corr(h[:, 0], h[:, j]) for j in range(1, L)]
+            snap.loss_correlation = [float(c) for c in self._loss_hist.column_correlations()[:L - 1]]
         if d.plateaus and self._latest_alpha is not None:
             k = d.plateau_samples
             a = self._latest_alpha
             snap.alpha_f = [a[0, i * k:(i + 1) * k].tolist() for i in range(L - 1)]
             snap.alpha_t = [a[1, i * k:(i + 1) * k].tolist() for i in range(L - 1)]
         if window_diagnostics and d.angles and L > 1 and len(self._angles):
-            with np.errstate(all="ignore"):
-                m = np.nanmean(self._angles.rows(), axis=0)
-            snap.angle_to_backprop_deg = [float(v) for v in m]
+            snap.angle_to_backprop_deg = [float(v) for v in self._angles.column_nanmeans()]
         if window_diagnostics and d.alignment and L > 1:
             snap.weight_angle_deg = weight_angles(self.net)
-        if window_diagnostics and d.eigen and L > 1 and self._jac_blocks:
-            count = sum(b[0] for b in self._jac_blocks)
-            jb, jg, jm = (sum(b[k] for b in self._jac_blocks) / count for k in (1, 2, 3))
-            snap.eig_jacobian, snap.eig_weights = theorem1_eigenvalues(self.net, self.spec, jb, jg)
-            snap.eig_jacobian_paper = theorem1_eigenvalue_paper(self.net, self.spec, jm)
+        if window_diagnostics and d.eigen and L > 1 and self._jac:
+            snap.eig_jacobian, snap.eig_weights, snap.eig_jacobian_paper = window_eigenvalues(
+                self.net, self.spec, self._jac)
         if d.traces and self._latest_traces is not None:
             snap.traces = self._latest_traces
         if d.probe and L > 1:
@@ -469,8 +457,3 @@ class FrozenNetwork:
         """Equal for two frozen networks when their :meth:`test` of ``indices`` must agree."""
         return key_of_test(self.net, self.spec, self.prm, self.kappa, self.data, indices, self.seed)
 
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() == 0 or b.std() == 0:
-        return math.nan
-    return float(np.corrcoef(a, b)[0, 1])

@@ -37,8 +37,10 @@ def new_means(n_total: int) -> Means:
 
 
 def new_outputs(n: int, n_layers: int, n_samp: int) -> Outputs:
+    # alpha is written for every example trained (and read for no other); np.zeros of its size would
+    # let the GIL go around its calloc, which costs a served training thread a switch interval
     return Outputs(np.zeros((n, n_layers + 1)), np.zeros(n, dtype=np.int64),
-                   np.full((n, n_layers + 1), np.nan), np.zeros((n, 2, n_samp)),
+                   np.full((n, n_layers + 1), np.nan), np.empty((n, 2, n_samp)),
                    np.zeros(n, dtype=np.int64), np.zeros((n, 2), dtype=np.int64))
 
 

@@ -17,6 +17,24 @@ def test_first_chunks_are_small_then_sized_to_the_target_time():
     assert p.chunk == MAX_CHUNK
 
 
+def test_chunks_at_full_speed_reach_the_snapshot_grid_without_slivers():
+    """At about 1,900 examples/s a timed chunk is 95 examples: it goes on to the grid point at 100
+    rather than leave 5 for a chunk of their own; one that would leave more than half a chunk stops."""
+    p = ChunkPacer("spiking")
+    full = Pacing(speed=0)
+    p.done(95, started=0.0, seconds=95 / 1900, pacing=full)
+    assert p.chunk == 95
+    seen, sizes = 0, []
+    while seen < 1000:
+        n = p.size(full, stepping=False, room=p.next_stop(seen) - seen)
+        sizes.append(n)
+        seen += n
+    assert sizes == [100] * 10
+    assert p.size(full, stepping=False, room=150) == 95 and p.size(full, stepping=False, room=142) == 142
+    assert p.size(full, stepping=True, room=2) == 1
+    assert p.size(Pacing(speed=5), stepping=False, room=1000) == round(5 * PACED_CHUNK_S)
+
+
 def test_a_large_network_starts_with_a_chunk_sized_to_it():
     """A 2000-2000-2000 spiking chunk of 10 examples took 0.9 s, a rate chunk of 200 3.6 s: the first
     chunk, taken before the speed is known, shrinks with the number of synapses."""

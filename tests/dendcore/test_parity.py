@@ -128,7 +128,7 @@ def test_theorem1_window_sums_match_twin(small_trainer, mnist, mode, n, changes)
     stats = tr.train_examples(n)
     step = twin.rate_train_example if mode == "rate" else twin.train_example
     terms = [step(mnist.train_images[i], int(mnist.train_labels[i]), rng)["theorem1"] for i in stats.indices]
-    (count, jb, jg, jm), = tr._jac_blocks
+    (count, jb, jg, jm), = tr._jac.blocks()
     assert count == n
     assert rel_err(jb, sum(t["j_beta"] for t in terms)) < TOL
     assert rel_err(jg, sum(t["apical_slopes"] for t in terms)) < TOL
