@@ -42,21 +42,19 @@ class RowWindow:
         self._next = (self._next + n) % cap
         self._count = min(cap, self._count + n)
 
-    def unordered(self) -> tuple[np.ndarray, int]:
-        """(buffer, count): the rows held are the buffer's first ``count``, in no particular order
-        (for statistics that do not depend on it; no copy)."""
+    def unordered(self) -> tuple[np.ndarray, int, int]:
+        """(buffer, count, oldest): the rows held are the buffer's first ``count``, oldest first from
+        row ``oldest`` on, wrapping around (no copy)."""
         if self._rows is None:
-            return np.zeros((0, 0)), 0
-        return self._rows, self._count
+            return np.zeros((0, 0)), 0, 0
+        return self._rows, self._count, (self._next if self._count == self.length else 0)
 
     def column_correlations(self) -> np.ndarray:
         """Correlation of column 0 with each other column over the rows held (NaN where one is constant)."""
-        buf, count = self.unordered()
-        return held.column_correlations(buf, count)
+        return held.column_correlations(*self.unordered())
 
     def column_nanmeans(self) -> np.ndarray:
-        buf, count = self.unordered()
-        return held.column_nanmeans(buf, count)
+        return held.column_nanmeans(*self.unordered())
 
     def rows(self) -> np.ndarray:
         """The rows held, oldest first (a new array)."""

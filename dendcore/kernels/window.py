@@ -65,26 +65,30 @@ def theorem1_products(jb_mean, jg_mean, jm_mean, y, feedback_scale, w_out, w_sca
 
 
 @njit(cache=True, error_model="numpy")
-def column_correlations(rows, count):
-    """Pearson correlation of column 0 with each other column over the first ``count`` rows
-    (NaN where a column does not vary)."""
+def column_correlations(rows, count, start=0):
+    """Pearson correlation of column 0 with each other column over ``count`` rows read from ``start``
+    on, wrapping around (NaN where a column does not vary).  The order the rows are read in changes
+    the last bits, so a ring passes its oldest row: copies of a run then agree bit for bit."""
     width = rows.shape[1]
     out = np.full(width - 1, np.nan)
     if count < 2:
         return out
     means = np.zeros(width)
-    for r in range(count):
+    for i in range(count):
+        r = (start + i) % rows.shape[0]
         for j in range(width):
             means[j] += rows[r, j]
     means /= count
     sxx = 0.0
-    for r in range(count):
+    for i in range(count):
+        r = (start + i) % rows.shape[0]
         d = rows[r, 0] - means[0]
         sxx += d * d
     for j in range(1, width):
         syy = 0.0
         sxy = 0.0
-        for r in range(count):
+        for i in range(count):
+            r = (start + i) % rows.shape[0]
             dx = rows[r, 0] - means[0]
             dy = rows[r, j] - means[j]
             syy += dy * dy
@@ -95,12 +99,14 @@ def column_correlations(rows, count):
 
 
 @njit(cache=True, error_model="numpy")
-def column_nanmeans(rows, count):
-    """The mean of each column over the first ``count`` rows, ignoring NaN (NaN where all are)."""
+def column_nanmeans(rows, count, start=0):
+    """The mean of each column over ``count`` rows read from ``start`` on, wrapping around, ignoring NaN
+    (NaN where all are)."""
     width = rows.shape[1]
     sums = np.zeros(width)
     counts = np.zeros(width)
-    for r in range(count):
+    for i in range(count):
+        r = (start + i) % rows.shape[0]
         for j in range(width):
             v = rows[r, j]
             if not math.isnan(v):
