@@ -42,7 +42,7 @@ class RowWindow:
         self._next = (self._next + n) % cap
         self._count = min(cap, self._count + n)
 
-    def unordered(self) -> tuple[np.ndarray, int, int]:
+    def ring(self) -> tuple[np.ndarray, int, int]:
         """(buffer, count, oldest): the rows held are the buffer's first ``count``, oldest first from
         row ``oldest`` on, wrapping around (no copy)."""
         if self._rows is None:
@@ -51,10 +51,10 @@ class RowWindow:
 
     def column_correlations(self) -> np.ndarray:
         """Correlation of column 0 with each other column over the rows held (NaN where one is constant)."""
-        return held.column_correlations(*self.unordered())
+        return held.column_correlations(*self.ring())
 
     def column_nanmeans(self) -> np.ndarray:
-        return held.column_nanmeans(*self.unordered())
+        return held.column_nanmeans(*self.ring())
 
     def rows(self) -> np.ndarray:
         """The rows held, oldest first (a new array)."""

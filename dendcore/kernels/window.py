@@ -8,7 +8,7 @@ Python's switch interval, 5 ms, to get it back, so a snapshot cost a served trai
 such waits (``python -m benchmarks.gil_contention``).  Done here, a snapshot's sums take well under
 a millisecond and keep the GIL throughout: one call, no waits.
 
-Sums run in plain index order; they differ from NumPy's pairwise and BLAS sums by rounding only
+Sums run in time (or index) order; they differ from NumPy's pairwise and BLAS sums by rounding only
 (tests/dendcore/test_window.py compares them with the NumPy versions).
 """
 from __future__ import annotations

@@ -38,12 +38,12 @@ def test_correlations_and_nan_means_equal_numpy_in_any_row_order():
 
 def test_a_row_window_reads_its_rows_in_place():
     w = RowWindow(50)
-    assert w.unordered()[1] == 0
+    assert w.ring()[1] == 0
     rng = np.random.default_rng(1)
     rows = rng.normal(size=(130, 2))
     for part in np.split(rows, [7, 40, 41, 100]):
         w.extend(part)
-    buf, count, oldest = w.unordered()
+    buf, count, oldest = w.ring()
     assert count == 50 and np.array_equal(np.roll(buf, -oldest, axis=0), rows[-50:])
     assert w.column_correlations()[0] == pytest.approx(np.corrcoef(rows[-50:, 0], rows[-50:, 1])[0, 1], abs=1e-12)
 
