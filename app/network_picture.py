@@ -99,7 +99,7 @@ class NetworkPicture:
             self._redraw()
 
     def _traces(self, data) -> None:
-        if data is None or not data["traces"].V:
+        if data is None or len(data["traces"].V) == 0:
             return
         tr = data["traces"]
         if list(self.chooser.options) != list(tr.neurons):

@@ -11,6 +11,7 @@ the code is unknown on that server.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import secrets
@@ -51,6 +52,25 @@ def new_code() -> str:
     return secrets.choice(code_letters()) + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH - 1))
 
 
+def curve_points(snapshots) -> list[Snapshot]:
+    """Snapshots without their voltage traces and probe activity, which only the latest one shows.
+
+    A spiking snapshot's traces are about 300 Python lists (three per recorded step); kept in every
+    point of a presenter's curve they grew the server by ~125 KB per snapshot and gave the garbage
+    collector hundreds of thousands of objects to walk: full collections of 0.3-0.5 s every few
+    seconds while 30 followers watched (benchmarks/README.md, sixteenth session).
+    """
+    return [s if s.traces is None and s.probe_activity is None
+            else dataclasses.replace(s, traces=None, probe_activity=None) for s in snapshots]
+
+
+def _as_past(update):
+    """An update that is no longer the newest: its snapshots as curve points (a follower reading it
+    together with newer ones shows the newest traces only)."""
+    return dataclasses.replace(update, snapshots=curve_points(update.snapshots),
+                               progress=curve_points(update.progress))
+
+
 @dataclass
 class _Curve:
     """One run's points so far (the main run's or the ghost's), for a late follower."""
@@ -64,7 +84,7 @@ class _Curve:
         if news.new_run or news.run_id != self.run_id:
             self.run_id, self.spec, self.label = news.run_id, news.spec, getattr(news, "label", "")
             self.snapshots, self.tests = [], []
-        self.snapshots.extend(news.snapshots)
+        self.snapshots.extend(curve_points(news.snapshots))
         self.tests.extend(news.tests)
         if len(self.snapshots) > KEPT_SNAPSHOTS:
             self.snapshots = self.snapshots[1::2]
@@ -108,6 +128,9 @@ class Broadcast:
                 self._tsne = up.tsne
             if up.ghost is not None:
                 self._ghost.take(up.ghost)
+            if self._recent:
+                seq, past = self._recent[-1]
+                self._recent[-1] = (seq, _as_past(past))
             self.seq += 1
             self._recent.append((self.seq, up))
 

@@ -851,7 +851,9 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
          "followers_advancing": advancing, "followers_open_s": res["open_s"],
          "follower_lag_examples": {"median": quantile(lag, 0.5), "max": max(lag, default=math.nan)},
          "errors": [f"session {s.index}: {s.error}" for s in [p, *followers] if s.error],
-         "server_tracebacks": log_text.count("Traceback"), "load_average": os.getloadavg()}
+         "server_tracebacks": log_text.count("Traceback"), "load_average": os.getloadavg(),
+         # a full collection holds the GIL throughout, so the presenter's thread stops with the loop
+         "gc_pauses_s": [float(x) for x in GC_PAUSE.findall(log_text)]}
     r["targets"] = {"cost_at_most_20pct": r["cost"] <= 0.20, "every_follower_advancing": advancing == n,
                     "no_errors": not r["errors"]}
     return r
@@ -1147,6 +1149,8 @@ def report_followers(r: dict) -> str:
         f"{'followers all open after (s)':<44} {r['followers_open_s']:>8.1f}",
         f"{'follower behind the presenter (examples) p50 / max':<44} "
         f"{r['follower_lag_examples']['median']:>8.0f} / {r['follower_lag_examples']['max']:<8.0f}",
+        f"{'full GC pauses >= 0.25 s: count, longest, total (s)':<44} {len(r['gc_pauses_s']):>8} / "
+        f"{max(r['gc_pauses_s'], default=0.0):.2f} / {sum(r['gc_pauses_s']):.2f}",
         f"{'tracebacks in the server log':<44} {r['server_tracebacks']:>8}",
     ]
     return _with_errors(lines, r)

@@ -13,6 +13,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
 SCHEMA_VERSION = 1
 
 
@@ -20,9 +22,10 @@ SCHEMA_VERSION = 1
 class Traces:
     """Voltages of sample neurons through the latest example (one row per time step)."""
     neurons: list[str]            # e.g. "h1[17]" (hidden layer 1, neuron 17) or "out[3]"
-    V: list[list[float]]          # [step][neuron] somatic voltage
-    V_b: list[list[float]]        # basal (dendritic for the output) potential
-    V_a: list[list[float]]        # apical potential (0 for output neurons)
+    # [step][neuron]: arrays from the trainer, nested lists once read back from JSON
+    V: Any                        # somatic voltage
+    V_b: Any                      # basal (dendritic for the output) potential
+    V_a: Any                      # apical potential (0 for output neurons)
     forward_steps: int            # the target phase starts at this row
     target_steps: int
     forward_window: tuple[int, int]   # rows [start, end) averaged in the forward phase
@@ -92,6 +95,8 @@ class Snapshot:
 
 def _clean(value):
     """NaN/inf become None so every record is strict JSON."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):

@@ -308,9 +308,12 @@ class Trainer:
             return (s.settle_steps, n) if s.window == "settle" else (n - s.window_steps, n)
         f0, f1 = win(lf)
         t0, t1 = win(lt)
+        # one array, not rows of Python lists: ~300 lists per snapshot filled the garbage collector's
+        # oldest generation wherever snapshots are kept (a presenter's curve, a crowded page's queue)
+        rec = rows.copy()
         self._latest_traces = Traces(
             neurons=[self.neuron_name(int(g)) for g in self._trace_idx],
-            V=rows[:, 0, :].tolist(), V_b=rows[:, 1, :].tolist(), V_a=rows[:, 2, :].tolist(),
+            V=rec[:, 0, :], V_b=rec[:, 1, :], V_a=rec[:, 2, :],
             forward_steps=lf, target_steps=lt, forward_window=(f0, f1), target_window=(lf + t0, lf + t1))
 
     # ---------------------------------------------------------------- testing

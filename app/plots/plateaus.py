@@ -16,6 +16,8 @@ def traced_voltages(tr: Traces, col: int) -> tuple[np.ndarray, np.ndarray, np.nd
     """Somatic, basal and apical voltage of the traced neuron in column ``col``, one value per step."""
     # one column read out of the rows: converting all the rows (every traced neuron) to an array
     # first took 5-10 times as long, and a page does it at every update of a crowded class
+    if isinstance(tr.V, np.ndarray):            # as the trainer makes them
+        return tuple(np.array(rows[:, col], dtype=float) for rows in (tr.V, tr.V_b, tr.V_a))
     pick = operator.itemgetter(col)
     return tuple(np.fromiter(map(pick, rows), dtype=float, count=len(rows)) for rows in (tr.V, tr.V_b, tr.V_a))
 
@@ -103,7 +105,7 @@ def show_traces(h, data) -> None:
     if data is None:
         return
     tr: Traces = data["traces"]
-    if not tr.V:
+    if len(tr.V) == 0:
         return
     # the neuron chosen under the network picture (app/network_picture.py), else the first of hidden layer 1
     chosen = h.get("trace_neuron")

@@ -116,3 +116,53 @@ def test_each_server_makes_codes_from_its_own_first_characters(monkeypatch):
     assert all(normalise_code(c) == c and set(c) <= set(CODE_ALPHABET) for c in codes)
     monkeypatch.setenv("DENDRITE_CODE_LETTERS", "!!")                  # nothing usable: any character
     assert len({new_code()[0] for _ in range(300)}) > 20
+
+
+def test_a_broadcast_keeps_voltage_traces_of_its_newest_update_only():
+    """Traces are hundreds of Python lists per snapshot: a long presented run must not keep one set per
+    curve point (memory, and full garbage collections over them), yet followers see the latest traces."""
+    import gc
+
+    from app.controller import Update
+    from app.presenting import Broadcast
+    from dendcore.snapshot import Snapshot, Traces
+
+    def snap(k):
+        def rows():
+            return [[float(k), 1.0, 2.0] for _ in range(120)]
+        tr = Traces(neurons=["h1[0]", "h1[1]", "out[0]"], V=rows(), V_b=rows(), V_a=rows(), forward_steps=60,
+                    target_steps=60, forward_window=(40, 60), target_window=(100, 120))
+        return Snapshot(version=1, examples_seen=100 * k, epoch=0.0, wall_s=0.0, examples=100, loss_output=0.5,
+                        loss_hidden=[0.1], train_error_pct=50.0, traces=tr, probe_activity=[[0.0]])
+
+    class Presenter:
+        pass
+
+    owner = Presenter()
+    b = Broadcast("TRACE", owner)
+    for k in range(1, 301):
+        b.publish(Update(run_id=1, new_run=k == 1, snapshots=[snap(k)], progress=[snap(k)]), run=None,
+                  status="", ghost_status="", in_force="", settings={})
+    seq, ups = b.since(0)
+    assert seq == 300 and len(ups) == 300
+    kept = [s for u in ups for s in u.snapshots + u.progress if s.traces is not None]
+    assert kept == ups[-1].snapshots + ups[-1].progress         # the newest update only, unchanged
+    assert all(s.probe_activity is None for u in ups[:-1] for s in u.snapshots + u.progress)
+    assert [s.examples_seen for u in ups for s in u.snapshots] == [100 * k for k in range(1, 301)]
+
+    _, catch = b.catch_up(Update, Update)
+    assert len(catch.snapshots) == 300 and all(s.traces is None for s in catch.snapshots)
+    assert catch.snapshots[-1].loss_output == 0.5
+    [latest] = catch.progress
+    assert latest.examples_seen == 30000 and latest.traces.V[0][0] == 300.0     # a late follower's traces
+
+    # what the broadcast holds is a few objects per point, not a few hundred
+    held = set()
+    pending = [b._recent, b._main.snapshots]
+    while pending:
+        obj = pending.pop()
+        if id(obj) in held or not gc.is_tracked(obj) or isinstance(obj, type):
+            continue
+        held.add(id(obj))
+        pending.extend(gc.get_referents(obj))
+    assert len(held) < 40 * 300, len(held)

@@ -11,16 +11,22 @@ from app.network_picture import NetworkPicture  # noqa: E402
 from app.plots.plateaus import traced_voltages  # noqa: E402
 
 
-def _traces(steps=120, neurons=("h1[3]", "h1[9]", "out[2]"), seed=0) -> tuple[Traces, np.ndarray]:
+def _traces(steps=120, neurons=("h1[3]", "h1[9]", "out[2]"), seed=0, form="array") -> tuple[Traces, np.ndarray]:
+    """Traces as the trainer makes them (views of one array) or as read back from a run file (lists)."""
     rows = np.random.default_rng(seed).normal(size=(steps, 3, len(neurons)))
-    tr = Traces(neurons=list(neurons), V=rows[:, 0, :].tolist(), V_b=rows[:, 1, :].tolist(),
-                V_a=rows[:, 2, :].tolist(), forward_steps=60, target_steps=60, forward_window=(40, 60),
-                target_window=(100, 120))
+    held = rows.copy() if form == "array" else rows.tolist()
+    pick = (lambda k: held[:, k, :]) if form == "array" else (lambda k: [r[k] for r in held])
+    tr = Traces(neurons=list(neurons), V=pick(0), V_b=pick(1), V_a=pick(2), forward_steps=60, target_steps=60,
+                forward_window=(40, 60), target_window=(100, 120))
     return tr, rows
 
 
-def test_each_column_is_that_neurons_voltages_through_the_example():
-    tr, rows = _traces()
+FORMS = pytest.mark.parametrize("form", ["array", "lists"])
+
+
+@FORMS
+def test_each_column_is_that_neurons_voltages_through_the_example(form):
+    tr, rows = _traces(form=form)
     for col in range(3):
         soma, basal, apical = traced_voltages(tr, col)
         assert soma.dtype == float and soma.shape == (120,)
@@ -29,8 +35,9 @@ def test_each_column_is_that_neurons_voltages_through_the_example():
         assert np.array_equal(apical, rows[:, 2, col])
 
 
-def test_the_picture_shows_the_chosen_neurons_mean_voltages():
-    tr, rows = _traces()
+@FORMS
+def test_the_picture_shows_the_chosen_neurons_mean_voltages(form):
+    tr, rows = _traces(form=form)
     pic = NetworkPicture()
     pic._traces({"traces": tr})
     assert pic.values["neuron"] == "h1[3]"                  # the first traced neuron until one is chosen

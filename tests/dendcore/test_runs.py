@@ -85,6 +85,30 @@ def test_snapshots_round_trip(small_trainer, tmp_path):
         read_snapshots(tmp_path)
 
 
+def test_voltage_traces_are_one_array_and_round_trip_as_rows(small_trainer, tmp_path):
+    """A snapshot's traces hold the recorded rows of the latest example as arrays (no Python list per
+    step for the garbage collector to walk) and are stored as plain rows in a run file."""
+    import gc
+
+    from dendcore import Diagnostics
+    tr = small_trainer(hidden=(30,))
+    tr.diagnostics = Diagnostics(traces=True)
+    tr._trace_idx = tr._pick_trace_neurons()
+    tr._rec = np.zeros((tr._rec.shape[0], 3, tr._trace_idx.size))
+    snap = tr.snapshot(tr.train_examples(2, record_last=True))
+    t = snap.traces
+    steps = t.forward_steps + t.target_steps
+    for name, k in (("V", 0), ("V_b", 1), ("V_a", 2)):
+        got = getattr(t, name)
+        assert isinstance(got, np.ndarray) and not gc.is_tracked(got)
+        assert got.shape == (steps, len(t.neurons)) and np.array_equal(got, tr._rec[:steps, k, :])
+    assert not np.shares_memory(t.V, tr._rec), "the next example's recording must not change this snapshot"
+    append_snapshots(tmp_path, [snap])
+    [back] = read_snapshots(tmp_path)
+    assert isinstance(back.traces.V, list) and np.array_equal(np.array(back.traces.V_a), t.V_a)
+    assert back.to_dict() == snap.to_dict()
+
+
 def test_live_changes_apply_and_validate(small_trainer):
     from dendcore import SpecError
     tr = small_trainer()
