@@ -42,7 +42,7 @@ def bare_engine(seconds: float, threads: int | None = None) -> float:
     threads = threads or os.cpu_count() or 1
     data = load_dataset("mnist")
     spec = get_preset("glr17-1hl").spec
-    trainers = [Trainer(spec, data=data, seed=k, diagnostics=Diagnostics.none(), chunk=50) for k in range(threads)]
+    trainers = [Trainer(spec, data=data, seed=k, diagnostics=Diagnostics.none()) for k in range(threads)]
     for tr in trainers:
         tr.train_examples(10)                       # kernels loaded from the cache, memory touched
     counts = [0] * threads
