@@ -843,7 +843,10 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
     lag = [quantile([_seen_at(p, x.t) - x.seen for x in f.samples if t0 <= x.t <= t1], 0.5)
            for f in followers if p.samples and any(t0 <= x.t <= t1 for x in f.samples)]
     r = {"followers": n, "servers": servers, "presenter_alone": solo, "presenter_followed": crowd,
+         "window_s": seconds, "settle_s": settle,
          "server_cpu_cores": {"alone": _cores(res["solo"]), "followed": _cores(res["crowd"])},
+         "server_cpu_by_thread": {"alone": cpu_by_kind(res["solo"]["samples"]),
+                                  "followed": cpu_by_kind(res["crowd"]["samples"])},
          "client_cpu_cores": {k: res[w]["client_cpu_s"] / (res[w]["t1"] - res[w]["t0"])
                               for k, w in (("alone", "solo"), ("followed", "crowd"))},
          "client_nice": os.getpriority(os.PRIO_PROCESS, 0), "follower_client": client,
@@ -1136,7 +1139,8 @@ def report_followers(r: dict) -> str:
     lines = [
         f"Presenter mode: one presenting session training spiking 784-500-10, then {r['followers']} followers "
         f"({r.get('servers', 1)} server process(es); {_load_average(r)})",
-        f"{'presenter examples/s alone / with followers':<44} {r['presenter_alone']:>8.0f} / {r['presenter_followed']:<8.0f}",
+        f"{'presenter examples/s alone / with followers':<44} {r['presenter_alone']:>8.0f} / {r['presenter_followed']:<8.0f}"
+        f"   ({r['window_s']:.0f} s from {r['settle_s']:.0f} s after Play / after the followers opened)",
         f"{'cost of the followers to the presenter':<44} {100 * r['cost']:>7.0f} %   target <= 20 %: "
         f"{OK[r['targets']['cost_at_most_20pct']]}",
         f"{'CPU cores, server alone / followed':<44} {r['server_cpu_cores']['alone']:>8.2f} / "
@@ -1149,6 +1153,8 @@ def report_followers(r: dict) -> str:
         f"{'followers all open after (s)':<44} {r['followers_open_s']:>8.1f}",
         f"{'follower behind the presenter (examples) p50 / max':<44} "
         f"{r['follower_lag_examples']['median']:>8.0f} / {r['follower_lag_examples']['max']:<8.0f}",
+        *(f"{'server cores by thread, ' + k:<44} " + ", ".join(f"{kind} {v:.2f}" for kind, v in by.items())
+          for k, by in r["server_cpu_by_thread"].items()),
         f"{'full GC pauses >= 0.25 s: count, longest, total (s)':<44} {len(r['gc_pauses_s']):>8} / "
         f"{max(r['gc_pauses_s'], default=0.0):.2f} / {sum(r['gc_pauses_s']):.2f}",
         f"{'tracebacks in the server log':<44} {r['server_tracebacks']:>8}",
