@@ -127,6 +127,9 @@ class JacobianWindow:
         return held.block_means(self._jb, self._jg, self._jm, slots, float(count))
 
 
+STEEPEST_SLOPE = 0.25       # the logistic sigmoid's largest slope (at 0): the weight version's slopes
+
+
 def vector_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     a = np.ravel(a)
     b = np.ravel(b)
@@ -185,8 +188,7 @@ def theorem1_eigenvalues(net: Network, spec: ModelSpec, jb_mean: np.ndarray, jg_
     if int(net.layout.fsrc[L - 1]) != L:
         return math.nan, math.nan
     eig_j = largest_eigenvalue_theorem1(jb_mean @ (jg_mean[:, None] * Y))
-    steepest = 0.25
-    eig_w = largest_eigenvalue_theorem1((spec.phi_max * steepest * spec.k_d * net.W(L)) @ (steepest * Y))
+    eig_w = largest_eigenvalue_theorem1((spec.phi_max * STEEPEST_SLOPE * spec.k_d * net.W(L)) @ (STEEPEST_SLOPE * Y))
     return eig_j, eig_w
 
 
@@ -210,7 +212,6 @@ def window_eigenvalues(net: Network, spec: ModelSpec, jac: JacobianWindow) -> tu
     if int(net.layout.fsrc[L - 1]) != L:
         return math.nan, math.nan, math.nan
     jb, jg, jm = jac.means()
-    steepest = 0.25
     uj, uw, up = held.theorem1_products(jb, jg, jm, net.Y(L - 1), float(spec.feedback_scale), net.W(L),
-                                       spec.phi_max * steepest * spec.k_d)
+                                       spec.phi_max * STEEPEST_SLOPE * spec.k_d, STEEPEST_SLOPE)
     return largest_eigenvalue_theorem1(uj), largest_eigenvalue_theorem1(uw), largest_eigenvalue_theorem1(up)

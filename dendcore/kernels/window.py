@@ -40,11 +40,11 @@ def block_means(jb, jg, jm, slots, count):
 
 
 @njit(cache=True, error_model="numpy")
-def theorem1_products(jb_mean, jg_mean, jm_mean, y, feedback_scale, w_out, w_scale):
+def theorem1_products(jb_mean, jg_mean, jm_mean, y, feedback_scale, w_out, w_scale, y_scale):
     """The three n_out x n_out products whose Theorem-1 eigenvalue the snapshot reports.
 
     With Y the scaled feedback (``feedback_scale * y``): J_b diag(J_g) Y (the product of the means),
-    (w_scale W_out)(Y / 4) (every slope at its steepest) and jm Y (the mean of the products).
+    (w_scale W_out)(y_scale Y) (every slope at its steepest) and jm Y (the mean of the products).
     """
     n_out, n_top = jb_mean.shape
     uj = np.zeros((n_out, n_out))
@@ -59,7 +59,7 @@ def theorem1_products(jb_mean, jg_mean, jm_mean, y, feedback_scale, w_out, w_sca
             for k in range(n_out):
                 yk = feedback_scale * y[i, k]
                 uj[o, k] += b * (g * yk)
-                uw[o, k] += w * (0.25 * yk)
+                uw[o, k] += w * (y_scale * yk)
                 up[o, k] += m * yk
     return uj, uw, up
 
