@@ -124,6 +124,24 @@ def lower_priority(kind: str | None = None) -> None:
         pass
 
 
+def thread_niceness(tid: int) -> int | None:
+    """The niceness of the thread with the OS id ``tid`` (``threading.Thread.native_id``); None where unknown."""
+    try:
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except (AttributeError, OSError):
+        return None
+
+
+def set_thread_niceness(tid: int, niceness: int) -> bool:
+    """Give the thread ``tid`` this niceness; False where the OS refuses (an unprivileged process may
+    lower a thread's priority but never raise it again) or has no per-thread priorities."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, niceness)
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
 THREAD_PREFIX = "dl-"    # the load test sums the CPU of this process's threads by these names
 
 

@@ -210,7 +210,7 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
             # the t-SNE map of a network (~0.2 s of a core) waits while pages of this server open
             self._engine = Engine(probe_sink=self._tsne.submit,
                                   probe_ready=lambda: self._tsne.ready and not OPENING.holds_back(),
-                                  name=f"engine-{id(self):x}")
+                                  name=f"engine-{id(self):x}", foreground=bool(self.presenting))
         was_playing = self._engine.running
         self._run_id += 1
         self.tracker.expect(self._run_id)

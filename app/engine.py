@@ -31,7 +31,8 @@ import numpy as np
 from dendcore import Diagnostics, DivergenceError, ModelSpec, SpecError, Trainer, load_dataset
 from dendcore.trainer import ChunkStats
 
-from .compute import COMPUTE, env_number, lower_priority
+from .compute import (COMPUTE, ENGINE_NICE, env_number, lower_priority, name_os_thread, set_thread_niceness,
+                      thread_niceness)
 from .events import Event, LiveApplied, Progress, Ready, SnapshotTaken, Stopped
 from .measuring import Measurements
 from .pacing import ChunkPacer, MeasurementSchedule, Pacing
@@ -98,8 +99,15 @@ class _Run:
         self.reported_at = tr.examples_seen     # examples_seen of the latest snapshot or progress posted
 
 
+_HANDOVER = object()       # _take_commands: leave the run to a successor thread (Engine.set_foreground)
+
+
 class Engine:
-    """One training thread, started lazily and stopped by :meth:`close`."""
+    """One training thread, started lazily and stopped by :meth:`close`.
+
+    The thread trains below the server loop's priority (app/compute.py), except in the foreground
+    (:meth:`set_foreground`): a presented run, which the whole class watches.
+    """
 
     # what the snapshots carry; a ghost run (app/ghost.py) plots no traces, so it skips recording them
     TRAINER_DIAGNOSTICS = Diagnostics(traces=True, probe=False)
@@ -107,7 +115,7 @@ class Engine:
 
     def __init__(self, probe_sink: Callable[[np.ndarray, int, int], bool] | None = None,
                  probe_ready: Callable[[], bool] | None = None, queue_size: int | None = None,
-                 name: str = "engine"):
+                 name: str = "engine", foreground: bool = False):
         self.out: queue.Queue[Event] = queue.Queue(maxsize=queue_size or QUEUE_SIZE)
         self._cond = threading.Condition()
         self._config: RunConfig | None = None     # pending new configuration
@@ -122,6 +130,9 @@ class Engine:
         self._probe_ready = probe_ready or (lambda: True)
         self._name = name
         self._thread: threading.Thread | None = None
+        self._foreground = foreground
+        self._handover = False          # the thread leaves its run to a successor (set_foreground)
+        self._parked: _Run | None = None     # the run between the two
         self.tests = Measurements(self)
         # read by the page (plain attributes; written only by the thread)
         self.examples_seen = 0
@@ -190,6 +201,39 @@ class Engine:
         req.done.wait(timeout)
         return req.result
 
+    def set_foreground(self, on: bool) -> None:
+        """Train at the priority of the calling thread (the server's event loop) instead of below it.
+
+        A presented run is projected and followed by the whole class, so it should not give way to
+        the pages its followers open (benchmarks/README.md: with 30 followers opening, the presenter
+        lost about 10 points more of its speed at the engines' usual niceness).  An unprivileged
+        process can lower a thread's priority but never raise it again, so a thread that already
+        runs lowered leaves its run, between two chunks, to a new thread started from here, which
+        inherits this thread's priority.
+        """
+        with self._cond:
+            if on == self._foreground:
+                return
+            self._foreground = on
+            t = self._thread
+            if self._stop or t is None or not t.is_alive() or t.native_id is None:
+                return      # the next thread starts at the right priority (_main)
+            if not on:
+                set_thread_niceness(t.native_id, ENGINE_NICE)
+                return
+            own = thread_niceness(threading.get_native_id())
+            now = thread_niceness(t.native_id)
+            if own is None or now is None or now <= own or set_thread_niceness(t.native_id, own):
+                return
+            self._handover = True
+            self._cond.notify_all()
+            self._thread = threading.Thread(target=self._main, args=(t,), name=self._name, daemon=True)
+            self._thread.start()
+
+    @property
+    def foreground(self) -> bool:
+        return self._foreground
+
     @property
     def running(self) -> bool:
         return self._running
@@ -241,10 +285,18 @@ class Engine:
                     if self._stop or self._config is not None:
                         return False
 
-    def _main(self) -> None:
-        lower_priority(self.THREAD_KIND)
+    def _main(self, predecessor: threading.Thread | None = None) -> None:
+        if predecessor is not None:
+            predecessor.join()
+        with self._cond:
+            run, self._parked, self._handover = self._parked, None, False
+            if self._foreground:
+                name_os_thread(self.THREAD_KIND)
+            else:
+                lower_priority(self.THREAD_KIND)
+        handed_over = False
         try:
-            self._loop()
+            handed_over = self._loop(run)
         except Exception:   # never die silently: the page shows the message
             text = traceback.format_exc()
             log.error("engine thread failed:\n%s", text)
@@ -254,15 +306,19 @@ class Engine:
             except queue.Full:
                 pass
         finally:
-            self.stopped.set()
-            log.info("%s: engine thread stopped", self._name)
+            if not handed_over:
+                self.stopped.set()
+                log.info("%s: engine thread stopped", self._name)
 
-    def _loop(self) -> None:
-        run: _Run | None = None
+    def _loop(self, run: _Run | None) -> bool:
+        """Serve the commands until stopped (False) or until the run is handed over (True)."""
         while True:
             cmd = self._take_commands(run)
             if cmd is None:
-                return
+                return False
+            if cmd is _HANDOVER:
+                self._parked = run
+                return True
             for req in cmd.state_requests:
                 if run is not None and cmd.config is None:
                     req.result = (run.tr.spec, run.tr.seed, run.dataset, run.tr.state())
@@ -286,12 +342,15 @@ class Engine:
             else:
                 run.next_probe_t = time.perf_counter() + 2.0
 
-    def _take_commands(self, run: _Run | None) -> Commands | None:
-        """Wait until there is something to do, then take every command slot at once; None: stop."""
+    def _take_commands(self, run: _Run | None):
+        """Wait until there is something to do, then take every command slot at once; None: stop,
+        _HANDOVER: leave the run to the successor thread."""
         with self._cond:
             while True:
                 if self._stop:
                     return None
+                if self._handover:
+                    return _HANDOVER
                 if self._config is not None or self._live or self._state_requests:
                     break
                 now = time.perf_counter()

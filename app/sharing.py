@@ -66,6 +66,7 @@ class Sharing(param.Parameterized):
             STAGE.close(self._broadcast)
         self._broadcast = b
         self.presenting = b.code
+        self._engine_in_foreground(True)
         self.notify(f"Your run is shared: the class opens /app?follow={b.code} (the link and a QR code are on "
                     f"the page).", "success")
         return b.code
@@ -75,6 +76,13 @@ class Sharing(param.Parameterized):
             STAGE.close(self._broadcast)
             self._broadcast = None
             self.presenting = ""
+            self._engine_in_foreground(False)
+
+    def _engine_in_foreground(self, on: bool) -> None:
+        """A presented run trains at the page's priority, not below it (app/engine.py, set_foreground)."""
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            engine.set_foreground(on)
 
     def _publish(self, up) -> None:
         if self._broadcast is not None:

@@ -1,8 +1,14 @@
 """Presenter mode: one engine, many viewers; followers are read-only; "Take it from here" goes on
 from the presenter's network exactly."""
+import os
+import threading
+
 import pytest
 
 pytest.importorskip("panel")
+
+from app import engine as engine_mod  # noqa: E402
+from app.compute import ENGINE_NICE  # noqa: E402
 
 from app.controller import Controller, TrainingSlots  # noqa: E402
 from app.presenting import CODE_ALPHABET, STAGE, PresentError, new_code, normalise_code  # noqa: E402
@@ -166,3 +172,59 @@ def test_a_broadcast_keeps_voltage_traces_of_its_newest_update_only():
         held.add(id(obj))
         pending.extend(gc.get_referents(obj))
     assert len(held) < 40 * 300, len(held)
+
+
+def _niceness(thread: threading.Thread) -> int:
+    return os.getpriority(os.PRIO_PROCESS, thread.native_id)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="per-thread priorities are Linux's")
+def test_a_presented_run_trains_at_the_pages_priority_without_losing_a_step(sessions, monkeypatch):
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if own >= ENGINE_NICE:
+        pytest.skip("these tests already run at the engines' niceness")
+    # as in the Docker image (an unprivileged user): a thread's priority, once lowered, is never raised
+    refused = []
+    allowed = engine_mod.set_thread_niceness
+
+    def unprivileged(tid, niceness):
+        if niceness < os.getpriority(os.PRIO_PROCESS, tid):
+            refused.append(niceness)
+            return False
+        return allowed(tid, niceness)
+    monkeypatch.setattr(engine_mod, "set_thread_niceness", unprivileged)
+
+    t, same = sessions(), sessions()
+    for c in (t, same):
+        c.activate()
+        c.start()
+    pump(t, lambda c: c.tracker.examples_seen >= 2000, timeout=60)
+    first = t.engine._thread
+    assert _niceness(first) == ENGINE_NICE, "a run nobody follows trains below the page"
+    assert t.present()
+    assert refused == [own]
+    second = t.engine._thread
+    assert second is not first and _niceness(second) == own
+    pump(t, lambda c: c.tracker.examples_seen >= 6000, timeout=60)
+    assert not first.is_alive() and second.is_alive() and not t.engine.stopped.is_set()
+    t.stop()
+    k = t.tracker.last.examples_seen
+    pump(same, lambda c: c.tracker.last is not None and c.tracker.last.examples_seen >= k, timeout=60)
+    same.stop()
+    # the run went on across the two threads as if nothing happened: the same rows as a session
+    # that trained the same settings on one thread
+    mine, theirs = grid_rows(t, 0), grid_rows(same, 0)
+    assert [n for n in mine if n > 2000] and set(mine) <= set(theirs)
+    for at, row in mine.items():
+        for q in QUANTITIES:
+            assert row[q] == theirs[at][q], (at, q)
+
+    t.stop_presenting()
+    assert _niceness(second) == ENGINE_NICE, "an ended presentation trains below the page again"
+    # a session that presents before it trains starts its thread at the page's priority
+    p = sessions()
+    assert p.present()
+    p.activate()
+    p.start()
+    pump(p, lambda c: c.tracker.examples_seen >= 500, timeout=60)
+    assert _niceness(p.engine._thread) == own
