@@ -26,7 +26,7 @@ from dendcore import Trainer
 from dendcore.evaluation import RATE_TEST_BATCH, TestResult
 from dendcore.trainer import FrozenNetwork
 
-from .compute import COMPUTE, lower_priority
+from .compute import COMPUTE, lower_priority, name_os_thread
 from .events import Event, Stopped, TestMeasured
 from .pacing import scaled_to
 from .shared_tests import SHARED_TESTS
@@ -127,7 +127,12 @@ class Measurements:
                 self._serving = False
 
     def _serve(self) -> None:
-        lower_priority("test")
+        # a presented run's tests keep its priority: below its training they fell behind it while
+        # followers' pages opened, and the training then waited for them (MAX_PENDING_TESTS)
+        if self.engine.foreground:
+            name_os_thread("test")
+        else:
+            lower_priority("test")
         try:
             import numba
             numba.set_num_threads(1)      # this thread only: leave the other core to training

@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("panel")
 
 from app import engine as engine_mod  # noqa: E402
+from app import measuring  # noqa: E402
 from app.compute import ENGINE_NICE  # noqa: E402
 
 from app.controller import Controller, TrainingSlots  # noqa: E402
@@ -221,10 +222,15 @@ def test_a_presented_run_trains_at_the_pages_priority_without_losing_a_step(sess
 
     t.stop_presenting()
     assert _niceness(second) == ENGINE_NICE, "an ended presentation trains below the page again"
-    # a session that presents before it trains starts its thread at the page's priority
-    p = sessions()
+    # a session that presents before it trains starts its thread at the page's priority, and its
+    # spiking tests (a helper thread each) stay there too
+    test_threads = []
+    monkeypatch.setattr(measuring, "lower_priority", lambda kind=None: test_threads.append("lowered"))
+    monkeypatch.setattr(measuring, "name_os_thread", lambda kind: test_threads.append("named"))
+    p = sessions(preset="glr17-1hl", hidden="20", test_images=100, test_every=500)
     assert p.present()
     p.activate()
     p.start()
-    pump(p, lambda c: c.tracker.examples_seen >= 500, timeout=60)
+    pump(p, lambda c: c.tracker.last_test is not None, timeout=60)
     assert _niceness(p.engine._thread) == own
+    assert test_threads and set(test_threads) == {"named"}
