@@ -205,8 +205,9 @@ class Engine:
         """Train at the priority of the calling thread (the server's event loop) instead of below it.
 
         A presented run is projected and followed by the whole class, so it should not give way to
-        the pages its followers open (benchmarks/README.md: with 30 followers opening, the presenter
-        lost about 10 points more of its speed at the engines' usual niceness).  An unprivileged
+        the pages its followers open: in the minute after 30 followers opened, the presenter lost
+        20–39 % of its speed below the loop and 6–21 % at its priority (benchmarks/README.md,
+        seventeenth session).  Its tests follow it (app/measuring.py).  An unprivileged
         process can lower a thread's priority but never raise it again, so a thread that already
         runs lowered leaves its run, between two chunks, to a new thread started from here, which
         inherits this thread's priority.
