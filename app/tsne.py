@@ -38,7 +38,10 @@ WARM_ITERS = 120           # iterations when continuing from the previous map
 # The maps are the first thing to give way on a crowded server.  At nice 5 the worker took 0.75 of
 # the 2 cores during a class of 30, at nice 15 still 0.3 (benchmarks/load_test.py): a niceness only
 # weights the share, and with 30 sessions the worker always has a map to make.  Linux's SCHED_IDLE
-# runs it only on CPU that training and the page leave unused; nice 15 where that is unavailable.
+# runs it only on CPU that training and the page leave unused.  But with one run on the server and the
+# browser on the same machine (a teacher's laptop) nothing is left unused, and the first map came 42–65 s
+# after Play.  So the worker starts at nice 15, below the trainings (nice 10), and goes to SCHED_IDLE for
+# good with the first map asked while trainings wait for CPU (a class).
 WORKER_NICENESS = 15
 # Even at SCHED_IDLE the maps cost a full class: 30 trainings on two servers (page updates within a tenth
 # of the loop, app/drain.py) got 65 % of the bare engine with the workers at 0.16 of a core, 71 % at 0.09
@@ -48,20 +51,42 @@ WORKER_NICENESS = 15
 CROWDED_MAP_SHARE = 0.05
 
 
-def _init_worker() -> None:
+def _every_thread(change: Callable[[int], None]) -> bool:
+    """Apply ``change(tid)`` to every thread of this process; False where that is impossible.
+
+    Every thread, not only the calling one: OpenBLAS and jemalloc started theirs when the worker imported
+    NumPy, and a priority is per thread.  OpenBLAS's thread stayed at nice 0, above the training threads,
+    for the distances of each map (threads started later inherit the caller's).
+    """
     try:
-        # every thread, not only this one: OpenBLAS and jemalloc started theirs when the worker imported
-        # NumPy, before this ran, and a policy is per thread.  OpenBLAS's thread stayed at nice 0, above
-        # the training threads, for the distances of each map (threads started later inherit the policy)
         for task in os.listdir("/proc/self/task"):
-            os.sched_setscheduler(int(task), os.SCHED_IDLE, os.sched_param(0))
-        return
+            change(int(task))
+        return True
     except (AttributeError, OSError, ValueError):
-        pass
-    try:
-        os.nice(WORKER_NICENESS)
-    except OSError:
-        pass
+        return False
+
+
+def _init_worker() -> None:
+    global _IN_WORKER
+    _IN_WORKER = True
+    if not _every_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, WORKER_NICENESS)):
+        try:
+            os.nice(WORKER_NICENESS)
+        except OSError:
+            pass
+
+
+_IN_WORKER = False    # this process is the shared worker (an executor of threads runs maps in the server)
+_IDLE = False         # (in the worker) its threads run at SCHED_IDLE
+
+
+def _go_idle() -> None:
+    """From now on this worker runs only on CPU nothing else wants (one way: an unprivileged process
+    cannot leave SCHED_IDLE).  Nothing elsewhere: never the server's own threads."""
+    global _IDLE
+    if _IN_WORKER and not _IDLE:
+        _IDLE = True
+        _every_thread(lambda tid: os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0)))
 
 
 class MapRation:
@@ -190,8 +215,12 @@ class TsneResult:
     rationed: bool = False    # made while the server rationed maps (its trainings waiting for CPU)
 
 
-def embed_timed(activity: np.ndarray, previous: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """:func:`embed`, and the CPU seconds it took in the worker (what :class:`MapRation` rests for)."""
+def embed_timed(activity: np.ndarray, previous: np.ndarray | None = None,
+                crowded: bool = False) -> tuple[np.ndarray, float]:
+    """:func:`embed`, and the CPU seconds it took in the worker (what :class:`MapRation` rests for).
+    ``crowded``: asked while the server's trainings wait for CPU, so the worker goes idle first."""
+    if crowded:
+        _go_idle()
     t0 = time.process_time()
     xy = embed(activity, previous)
     return xy, time.process_time() - t0
@@ -274,7 +303,8 @@ class TsneMap:
         executor = self._executor or shared_executor()
         t0 = time.perf_counter()
         try:
-            future = executor.submit(embed_timed, np.array(activity, dtype=np.float64, copy=True), previous)
+            future = executor.submit(embed_timed, np.array(activity, dtype=np.float64, copy=True), previous,
+                                     rationed)
         except Exception as exc:     # shut down, or a broken worker process
             if self._executor is None:
                 _reset_executor(executor)

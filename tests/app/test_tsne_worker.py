@@ -1,4 +1,5 @@
-"""The shared t-SNE worker process runs only on CPU that training and the page leave idle."""
+"""The shared t-SNE worker process runs below the trainings, and on a crowded server only on CPU that
+training and the page leave idle."""
 import os
 import sys
 
@@ -7,22 +8,38 @@ import pytest
 from app import tsne
 
 
-def _scheduling() -> dict[int, int]:
-    """The scheduling policy of each of the worker's threads (NumPy's BLAS threads included)."""
+def _scheduling() -> dict[int, tuple[int, int]]:
+    """The scheduling policy and niceness of each of the worker's threads (NumPy's BLAS threads included)."""
     import numpy as np
     np.linalg.svd(np.ones((300, 300)))       # what a map's PCA start does with the BLAS threads
-    return {int(t): os.sched_getscheduler(int(t)) for t in os.listdir("/proc/self/task")}
+    return {int(t): (os.sched_getscheduler(int(t)), os.getpriority(os.PRIO_PROCESS, int(t)))
+            for t in os.listdir("/proc/self/task")}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
-def test_the_tsne_worker_runs_at_idle_priority():
+def test_the_tsne_worker_runs_below_training_and_idle_once_a_class_crowds_the_server():
+    import numpy as np
+    activity = np.random.default_rng(0).random((60, 8))
     try:
-        policies = tsne.shared_executor().submit(_scheduling).result(timeout=120)
+        pool = tsne.shared_executor()
+        alone = pool.submit(_scheduling).result(timeout=120)
+        pool.submit(tsne.embed_timed, activity, None, False).result(timeout=120)
+        still = pool.submit(_scheduling).result(timeout=120)
+        xy, cpu_s = pool.submit(tsne.embed_timed, activity, None, True).result(timeout=120)
+        crowded = pool.submit(_scheduling).result(timeout=120)
+        pool.submit(tsne.embed_timed, activity, xy, False).result(timeout=120)
+        after = pool.submit(_scheduling).result(timeout=120)
     finally:
         tsne.shutdown()
-    # a niceness only weights the share: the class-of-30 load test saw nice 15 still take 0.3 cores.
-    # Every thread: OpenBLAS's, started before the worker's initializer, stayed at nice 0
-    assert len(policies) >= 1 and set(policies.values()) == {os.SCHED_IDLE}, policies
+    # one run on the server: below the trainings (nice 10), every thread. OpenBLAS's, started before
+    # the worker's initializer, had stayed at nice 0
+    assert len(alone) >= 1 and set(alone.values()) == {(os.SCHED_OTHER, tsne.WORKER_NICENESS)}, alone
+    assert set(still.values()) == {(os.SCHED_OTHER, tsne.WORKER_NICENESS)}, still
+    # a class: a niceness only weights the share (the class-of-30 load test saw nice 15 take 0.3 cores),
+    # so from the first crowded map on, only CPU nothing else wants, for good
+    assert xy.shape == (60, 2) and cpu_s > 0
+    assert {p for p, _ in crowded.values()} == {os.SCHED_IDLE}, crowded
+    assert {p for p, _ in after.values()} == {os.SCHED_IDLE}, after
 
 
 def test_maps_are_rationed_only_while_trainings_wait_for_cpu():
