@@ -59,8 +59,12 @@ def _every_thread(change: Callable[[int], None]) -> bool:
     for the distances of each map (threads started later inherit the caller's).
     """
     try:
-        for task in os.listdir("/proc/self/task"):
-            change(int(task))
+        tasks = [int(t) for t in os.listdir("/proc/self/task")]
+        for tid in tasks:
+            try:
+                change(tid)
+            except ProcessLookupError:      # the thread ended meanwhile
+                pass
         return True
     except (AttributeError, OSError, ValueError):
         return False
