@@ -21,6 +21,7 @@ class FakeEngine:
         self._stop = False
         self._config = None
         self._name = "fake"
+        self.foreground = False      # (a presented run's engine: its tests keep its priority)
         self.out: queue.Queue = queue.Queue()
 
     def _post(self, event):
