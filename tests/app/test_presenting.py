@@ -10,7 +10,6 @@ pytest.importorskip("panel")
 from app import engine as engine_mod  # noqa: E402
 from app import measuring  # noqa: E402
 from app.compute import ENGINE_NICE  # noqa: E402
-
 from app.controller import Controller, TrainingSlots  # noqa: E402
 from app.presenting import CODE_ALPHABET, STAGE, PresentError, new_code, normalise_code  # noqa: E402
 from tests.app.conftest import NoTsne, pump  # noqa: E402
