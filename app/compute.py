@@ -105,25 +105,6 @@ COMPUTE = ComputeGate(env_number("DENDRITE_COMPUTE_THREADS", os.cpu_count() or 1
 ENGINE_NICE = 10     # training threads run at this niceness, below the server's event loop
 
 
-def lower_priority(kind: str | None = None) -> None:
-    """Let the calling thread yield the CPU to the server's event loop (and, with ``kind``,
-    name it for the operating system).
-
-    With the training threads at the loop's priority, a page load waited for CPU behind
-    them (the load test's p95 page latency); at a lower priority they still take every
-    cycle the loop does not need.  Linux schedules threads individually, so this changes
-    the calling thread only; elsewhere it does nothing.
-    """
-    if kind is not None:
-        name_os_thread(kind)
-    try:
-        tid = threading.get_native_id()
-        if os.getpriority(os.PRIO_PROCESS, tid) < ENGINE_NICE:
-            os.setpriority(os.PRIO_PROCESS, tid, ENGINE_NICE)
-    except (AttributeError, OSError):
-        pass
-
-
 def thread_niceness(tid: int) -> int | None:
     """The niceness of the thread with the OS id ``tid`` (``threading.Thread.native_id``); None where unknown."""
     try:
@@ -140,6 +121,23 @@ def set_thread_niceness(tid: int, niceness: int) -> bool:
         return True
     except (AttributeError, OSError):
         return False
+
+
+def lower_priority(kind: str | None = None) -> None:
+    """Let the calling thread yield the CPU to the server's event loop (and, with ``kind``,
+    name it for the operating system).
+
+    With the training threads at the loop's priority, a page load waited for CPU behind
+    them (the load test's p95 page latency); at a lower priority they still take every
+    cycle the loop does not need.  Linux schedules threads individually, so this changes
+    the calling thread only; elsewhere it does nothing.
+    """
+    if kind is not None:
+        name_os_thread(kind)
+    tid = threading.get_native_id()
+    now = thread_niceness(tid)
+    if now is not None and now < ENGINE_NICE:
+        set_thread_niceness(tid, ENGINE_NICE)
 
 
 THREAD_PREFIX = "dl-"    # the load test sums the CPU of this process's threads by these names

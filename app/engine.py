@@ -206,11 +206,12 @@ class Engine:
 
         A presented run is projected and followed by the whole class, so it should not give way to
         the pages its followers open: in the minute after 30 followers opened, the presenter lost
-        32 % of its speed on average below the loop and 22 % at its priority (five runs each, from 6 to
-        43 %; benchmarks/README.md, seventeenth session).  Its tests follow it (app/measuring.py).  An unprivileged
-        process can lower a thread's priority but never raise it again, so a thread that already
-        runs lowered leaves its run, between two chunks, to a new thread started from here, which
-        inherits this thread's priority.
+        32 % of its speed on average below the loop and 22 % at its priority (five runs each, from 6
+        to 43 %; benchmarks/README.md, seventeenth session).  Its tests follow it (app/measuring.py).
+
+        An unprivileged process can lower a thread's priority but never raise it again, so a thread
+        that already runs lowered leaves its run, between two chunks, to a new thread started from
+        here, which inherits this thread's priority.
         """
         with self._cond:
             if on == self._foreground:
