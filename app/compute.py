@@ -7,6 +7,7 @@ import importlib
 import logging
 import math
 import os
+import sys
 import threading
 from typing import Callable
 
@@ -160,6 +161,26 @@ def single_threaded_blas() -> list[str]:
     threadpool_limits(limits=1, user_api="blas")
     return sorted({f"{i['internal_api']} ({i['num_threads']} thread)" for i in threadpool_info()
                    if i["user_api"] == "blas"})
+
+
+SWITCH_INTERVAL_S = 0.0005   # Python's default is 0.005
+
+
+def short_gil_turns() -> float:
+    """Hand the GIL to a waiting thread after ``SWITCH_INTERVAL_S`` instead of Python's 5 ms; returns it.
+
+    The kernels run without the GIL, but each chunk's Python around them needs it back, and a thread
+    that wants it back waits a whole switch interval before the holder is asked to let go.  While the
+    event loop is busy, say completing thirty followers' pages, a training thread in the same process
+    waits that long after every kernel call.  ``python -m benchmarks.gil_contention`` (2026-12-07): a
+    busy loop cost a training thread 23 % of its speed at 5 ms and 14 % at 0.5 ms.
+
+    Tried once before and reverted (2026-12-06) because a lone page's first t-SNE map came later.
+    The map's worker then ran at ``SCHED_IDLE``; since it starts at nice 15 (app/tsne.py), the
+    interval no longer moves the first map (six runs each, benchmarks/README.md, 2026-12-07).
+    """
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    return sys.getswitchinterval()
 
 
 def name_os_thread(kind: str) -> None:

@@ -46,8 +46,9 @@ def on_server_loaded(server_context):
         from app import patch_messages
         if patch_messages.install():
             log.info("page updates look up only the models they send (app/patch_messages.py)")
-    from app.compute import single_threaded_blas
+    from app.compute import short_gil_turns, single_threaded_blas
     log.info("BLAS in the calling thread: %s", ", ".join(single_threaded_blas()) or "no BLAS library found")
+    log.info("GIL switch interval %.1f ms (app/compute.py)", 1000 * short_gil_turns())
     from app.warmup import WARMUP
 
     def warmed(seconds: float) -> None:

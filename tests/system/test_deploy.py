@@ -476,6 +476,8 @@ def test_image_steps_in_fresh_venv(tmp_path):
         while log.read_text().count("warm-up done") < servers:   # in the background, pages served meanwhile
             assert time.monotonic() - t0 < 180, f"not every server warmed up after 180 s:\n{log.read_text()}"
             time.sleep(0.5)
+        # every server hands the GIL to a waiting training thread after 0.5 ms (app/compute.py)
+        assert log.read_text().count("GIL switch interval 0.5 ms") == servers, log.read_text()
         # the image's servers: one per core behind nginx (serve.sh stays their parent), each on
         # the image's jemalloc; with one server serve.sh execs into it
         tree = [proc.pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
