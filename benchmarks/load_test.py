@@ -67,6 +67,44 @@ SETTLE_S = 30.0             # longest wait for the memory to settle after the cl
 GC_PAUSE = re.compile(r"full garbage collection paused the server ([0-9.]+) s")
 
 
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def autogroup_nice() -> int | None:
+    """The niceness of this process's session group, where the kernel groups sessions (autogroup); else None."""
+    try:
+        return int(AUTOGROUP.read_text().split("nice")[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def lowered_client(nice: int):
+    """This client at ``nice`` for the block, as the browsers of other machines would be.
+
+    The thread's own niceness ranks it only among the threads of its session's group where the kernel
+    groups each session's processes (autogroup), and the server runs in a session of its own.  So the
+    session's group is lowered as well, and put back afterwards, since it is the terminal's too.  (Only
+    the thread's niceness was set until 2026-12-07, which left the client level with the server.)
+    """
+    before = autogroup_nice() if nice else None
+    if nice:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)    # on Linux: this thread, not the server
+        if before is not None:
+            try:
+                AUTOGROUP.write_text(str(nice))
+            except OSError:
+                before = None
+    try:
+        yield
+    finally:
+        if before is not None:
+            try:
+                AUTOGROUP.write_text(str(before))
+            except OSError:
+                pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -154,7 +192,14 @@ class Server:
             if self.servers == 1:
                 self._parts = [self.process]
             else:
-                kids = [c for c in self.process.children() if c.name() in ("panel", "python", "nginx")]
+                import psutil
+                kids = []
+                for c in self.process.children():
+                    try:
+                        if c.name() in ("panel", "python", "nginx"):
+                            kids.append(c)
+                    except psutil.NoSuchProcess:
+                        pass        # a short-lived child (the watch loop's sleep) ended meanwhile
                 if sum(c.name() != "nginx" for c in kids) != self.servers:
                     raise RuntimeError(f"serve.sh runs {[c.name() for c in kids]}, not {self.servers} servers")
                 self._parts = kids
@@ -829,10 +874,10 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
     with Server(None, servers=servers) as server:
         server.wait_ready()
         time.sleep(2.0)
-        if client_nice:
-            os.setpriority(os.PRIO_PROCESS, 0, client_nice)    # on Linux: this thread, not the server
         log(f"server up on port {server.port} (pid {server.proc.pid}); presenter alone, then {n} followers")
-        res = asyncio.run(_drive_followers(server, n, seconds, settle, timeout, client))
+        with lowered_client(client_nice):
+            group_nice = autogroup_nice()
+            res = asyncio.run(_drive_followers(server, n, seconds, settle, timeout, client))
         log_text = server.log_text()
     p, followers = res["presenter"], res["followers"]
     solo = p.rate(res["solo"]["t0"], res["solo"]["t1"])
@@ -849,7 +894,7 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
                                   "followed": cpu_by_kind(res["crowd"]["samples"])},
          "client_cpu_cores": {k: res[w]["client_cpu_s"] / (res[w]["t1"] - res[w]["t0"])
                               for k, w in (("alone", "solo"), ("followed", "crowd"))},
-         "client_nice": os.getpriority(os.PRIO_PROCESS, 0), "follower_client": client,
+         "client_nice": os.getpriority(os.PRIO_PROCESS, 0), "client_group_nice": group_nice, "follower_client": client,
          "cost": 1 - crowd / solo if solo else math.nan,
          "followers_advancing": advancing, "followers_open_s": res["open_s"],
          "follower_lag_examples": {"median": quantile(lag, 0.5), "max": max(lag, default=math.nan)},
@@ -1008,11 +1053,11 @@ def run_flood(seconds: float = 30.0, settle: float = 10.0, workers: int = 4, tim
     with Server(None, extra_env={"DENDRITE_PAGE_BURST_S": str(DEFAULT_BURST_S)}) as server:
         server.wait_ready()
         time.sleep(2.0)
-        if client_nice:
-            os.setpriority(os.PRIO_PROCESS, 0, client_nice)    # on Linux: this thread, not the server
         log(f"server up on port {server.port}; a student trains {seconds:.0f} s, then {workers} loops of page "
             f"requests from one client for {seconds:.0f} s")
-        res = asyncio.run(_drive_flood(server, seconds, settle, timeout, workers))
+        with lowered_client(client_nice):
+            group_nice = autogroup_nice()
+            res = asyncio.run(_drive_flood(server, seconds, settle, timeout, workers))
         log_text = server.log_text()
     s = res["student"]
     calm = s.rate(res["calm"]["t0"], res["calm"]["t1"])
@@ -1023,7 +1068,7 @@ def run_flood(seconds: float = 30.0, settle: float = 10.0, workers: int = 4, tim
          "liveness": {k: {"p50": quantile(v, 0.5), "p95": quantile(v, 0.95), "max": max(v, default=math.nan)}
                       for k, v in live.items()},
          "server_cpu_cores": {k: _cores(res[k]) for k in ("calm", "flooded")},
-         "client_nice": os.getpriority(os.PRIO_PROCESS, 0),
+         "client_nice": os.getpriority(os.PRIO_PROCESS, 0), "client_group_nice": group_nice,
          "errors": [f"session 0: {s.error}"] if s.error else [],
          "server_tracebacks": log_text.count("Traceback"), "load_average": os.getloadavg()}
     r["targets"] = {"liveness_p95_under_1s": r["liveness"]["flooded"]["p95"] < 1.0,
@@ -1031,11 +1076,15 @@ def run_flood(seconds: float = 30.0, settle: float = 10.0, workers: int = 4, tim
     return r
 
 
+def _client_nice(r: dict) -> str:
+    group = r.get("client_group_nice")
+    return f"at nice {r['client_nice']}" + ("" if group is None else f", its session's group at nice {group}")
+
 def report_flood(r: dict) -> str:
     lv = r["liveness"]
     lines = [
-        f"Flood: {r['workers']} loops of page requests from one client while a student trains (client nice "
-        f"{r['client_nice']}; {_load_average(r)})",
+        f"Flood: {r['workers']} loops of page requests from one client while a student trains (client "
+        f"{_client_nice(r)}; {_load_average(r)})",
         f"{'answers to the flood':<44} " + ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items())),
         f"{'student examples/s alone / flooded':<44} {r['student_alone']:>8.0f} / {r['student_flooded']:<8.0f}",
         f"{'cost of the flood to the student':<44} {100 * r['cost']:>7.0f} %   target <= 20 %: "
@@ -1146,7 +1195,7 @@ def report_followers(r: dict) -> str:
         f"{'CPU cores, server alone / followed':<44} {r['server_cpu_cores']['alone']:>8.2f} / "
         f"{r['server_cpu_cores']['followed']:<8.2f}",
         f"{'CPU cores, load-test client alone / followed':<44} {r['client_cpu_cores']['alone']:>8.2f} / "
-        f"{r['client_cpu_cores']['followed']:<8.2f}   (client at nice {r['client_nice']}, "
+        f"{r['client_cpu_cores']['followed']:<8.2f}   (client {_client_nice(r)}, "
         f"followers read as a {r['follower_client']})",
         f"{'followers whose status advanced':<44} {r['followers_advancing']:>8} / {r['followers']:<8}   "
         f"{OK[r['targets']['every_follower_advancing']]}",
@@ -1245,7 +1294,8 @@ def main(argv=None) -> int:
     ap.add_argument("--followers", action="store_true",
                     help="presenter mode instead: one presenting session, then --sessions followers")
     ap.add_argument("--client-nice", type=int, default=0,
-                    help="with --followers or --flood: niceness of this client's thread (the other browsers)")
+                    help="with --followers or --flood: niceness of this client's thread and of its session's "
+                         "group where the kernel groups sessions (the other machines' browsers)")
     ap.add_argument("--client", choices=("stream", "document"), default="stream",
                     help="'stream' reads each websocket and only the status in it (the server's cost, as with "
                          "browsers on other machines; a training session keeps the first document only to click "
@@ -1270,6 +1320,8 @@ def main(argv=None) -> int:
         ap.error("--servers must be 1..4")
     if a.servers > 1 and (a.idle or a.flood):
         ap.error("--idle and --flood measure one server process (--servers 1)")
+    if a.client_nice and not (a.followers or a.flood):
+        ap.error("--client-nice applies to --followers and --flood only")
     if a.opening:
         r, text = run_opening(a.sessions, a.servers, log=log, client=a.client), report_opening
     elif a.flood:

@@ -119,3 +119,22 @@ def test_the_servers_cpu_is_told_apart_by_the_names_its_threads_carry():
     fake = [{"t": 0.0, "by_thread": {(1, 1): ("event loop", 5.0), (1, 2): ("train", 1.0)}},
             {"t": 2.0, "by_thread": {(1, 1): ("event loop", 5.5), (1, 2): ("train", 3.0), (1, 3): ("test", 9.0)}}]
     assert cpu_by_kind(fake) == {"train": 1.0, "event loop": 0.25, "test": 0.0}
+
+
+def test_a_lowered_client_lowers_its_sessions_group_and_puts_it_back():
+    """``--client-nice``: the server runs in a session of its own, so where the kernel groups each
+    session's processes (autogroup) the client's thread niceness alone left it level with the server.
+    In a child with a session of its own, so the suite's own group is never touched."""
+    import subprocess
+    import sys
+    code = ("from benchmarks.load_test import autogroup_nice, lowered_client\n"
+            "before = autogroup_nice()\n"
+            "with lowered_client(19):\n"
+            "    inside = autogroup_nice()\n"
+            "print(before, inside, autogroup_nice())\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         check=True, start_new_session=True)
+    before, inside, after = out.stdout.split()
+    if before == "None":
+        pytest.skip("this kernel does not group sessions (no /proc/self/autogroup)")
+    assert (before, inside, after) == ("0", "19", "0")
