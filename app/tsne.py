@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from .compute import COMPUTE
+from .compute import COMPUTE, set_thread_niceness
 
 log = logging.getLogger("dendrite_lab.tsne")
 
@@ -73,7 +73,7 @@ def _every_thread(change: Callable[[int], None]) -> bool:
 def _init_worker() -> None:
     global _IN_WORKER
     _IN_WORKER = True
-    if not _every_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, WORKER_NICENESS)):
+    if not _every_thread(lambda tid: set_thread_niceness(tid, WORKER_NICENESS)):
         try:
             os.nice(WORKER_NICENESS)
         except OSError:
