@@ -14,30 +14,12 @@ import logging
 import param
 
 from .presenting import STAGE, Broadcast, PresentError, normalise_code
-from .tracker import RunNews
+from .tracker import merge_news
 
 log = logging.getLogger("dendrite_lab.sharing")
 
 FOLLOWING_REFUSAL = ("You are following the class code {code}: the controls show the presenter's run. Press "
                      "“Take it from here” to train your own network from this point.")
-
-
-def merge_news(updates: list, update_type):
-    """Several polls' news as one (a follower may read a few at once): from the last rebuild on."""
-    start = max((i for i, u in enumerate(updates) if u.new_run), default=0)
-    updates = updates[start:]
-    out = update_type(run_id=updates[-1].run_id, new_run=updates[0].new_run, spec=updates[0].spec)
-    for u in updates:
-        out.snapshots += u.snapshots
-        out.progress += u.progress
-        out.tests += u.tests
-        out.live += u.live
-        out.tsne = u.tsne if u.tsne is not None else out.tsne
-    ghosts = [u.ghost for u in updates if u.ghost is not None]
-    if ghosts:
-        out.ghost = merge_news(ghosts, RunNews)
-        out.ghost.label = ghosts[-1].label
-    return out
 
 
 class Sharing(param.Parameterized):

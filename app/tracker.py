@@ -43,6 +43,30 @@ class RunNews:
         return not (self.new_run or self.snapshots or self.progress or self.tests or self.live or self.messages)
 
 
+def merge_news(updates: list, update_type):
+    """Several polls' news for the plots as one, from the last rebuild on: a follower may read a few at
+    once, and a page whose plots waited for their turn shows what it held in one go.
+
+    Carries what the plots draw (curve points, the latest example, tests, live changes, the t-SNE map
+    and the ghost's news); a ghost's news are a plain :class:`RunNews`, without a map.
+    """
+    start = max((i for i, u in enumerate(updates) if u.new_run), default=0)
+    updates = updates[start:]
+    out = update_type(run_id=updates[-1].run_id, new_run=updates[0].new_run, spec=updates[0].spec,
+                      label=updates[-1].label)
+    for u in updates:
+        out.snapshots += u.snapshots
+        out.progress += u.progress
+        out.tests += u.tests
+        out.live += u.live
+        if getattr(u, "tsne", None) is not None:
+            out.tsne = u.tsne
+    ghosts = [g for g in (getattr(u, "ghost", None) for u in updates) if g is not None]
+    if ghosts:
+        out.ghost = merge_news(ghosts, RunNews)
+    return out
+
+
 class History:
     """Snapshot records for export, bounded by thinning (every other one) when full.
 

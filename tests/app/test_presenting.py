@@ -233,3 +233,30 @@ def test_a_presented_run_trains_at_the_pages_priority_without_losing_a_step(sess
     pump(p, lambda c: c.tracker.last_test is not None, timeout=60)
     assert _niceness(p.engine._thread) == own
     assert test_threads and set(test_threads) == {"named"}
+
+
+def test_followers_see_the_presenters_ghost_run_too(sessions):
+    # a ghost's news are a plain RunNews, without a t-SNE map: merging them once failed every poll of
+    # every follower of a run with a ghost
+    t = sessions(ghost="backprop")
+    t.activate()
+    code = t.present()
+    t.start()
+    pump(t, lambda c: c.ghost_run.last is not None and c.ghost_run.last.examples_seen >= 1000, timeout=60)
+    f = sessions()
+    assert f.follow(code)
+    first = f.poll()            # the catch-up: the run so far, the ghost's too
+    g = first.ghost
+    assert g is not None and g.new_run and g.label == t.ghost_run.label and g.snapshots
+    k = g.snapshots[-1].examples_seen
+    later = []
+
+    def ghost_went_on(c):
+        t.poll()                # the presenter's page publishes what the followers read
+        up = c.poll()
+        if up.ghost is not None:
+            assert up.ghost.label == g.label
+            later.extend(s.examples_seen for s in up.ghost.snapshots)
+        return later and later[-1] >= k + 1000
+    pump(f, ghost_went_on, timeout=60)
+    assert later == sorted(later) and later[0] > k
