@@ -40,6 +40,10 @@ from .pacing import ChunkPacer, MeasurementSchedule, Pacing
 log = logging.getLogger("dendrite_lab.engine")
 
 QUEUE_SIZE = 32            # events; the thread waits when the page falls this far behind
+# ... or this far, for a presented run (Engine.set_foreground): when 30 followers open at once the event
+# loop is busy with their pages for seconds at a time, and with 32 events (about 1.6 s of snapshots) the
+# presented run stood still 3.0-3.7 s in each of three load tests, waiting for its own page's next poll
+FOREGROUND_QUEUE_SIZE = 256
 PROBE_EVERY_S = 6.0        # t-SNE probe activity at most this often
 FIRST_PROBE_DELAY_S = 2.0  # the first map waits this long, so it does not slow the page's first seconds
 ALLOWANCE_WAIT_S = 0.02    # a thread held back by ``allowance`` looks again this often
@@ -116,7 +120,8 @@ class Engine:
     def __init__(self, probe_sink: Callable[[np.ndarray, int, int], bool] | None = None,
                  probe_ready: Callable[[], bool] | None = None, queue_size: int | None = None,
                  name: str = "engine", foreground: bool = False):
-        self.out: queue.Queue[Event] = queue.Queue(maxsize=queue_size or QUEUE_SIZE)
+        self._queue_size = queue_size or QUEUE_SIZE
+        self.out: queue.Queue[Event] = queue.Queue(maxsize=self._queue_limit(foreground))
         self._cond = threading.Condition()
         self._config: RunConfig | None = None     # pending new configuration
         self._live: dict[str, Any] = {}            # pending live changes (coalesced)
@@ -217,6 +222,7 @@ class Engine:
             if on == self._foreground:
                 return
             self._foreground = on
+            self._resize_queue(self._queue_limit(on))
             t = self._thread
             if self._stop or t is None or not t.is_alive() or t.native_id is None:
                 return      # the next thread starts at the right priority (_main)
@@ -231,6 +237,17 @@ class Engine:
             self._cond.notify_all()
             self._thread = threading.Thread(target=self._main, args=(t,), name=self._name, daemon=True)
             self._thread.start()
+
+    def _queue_limit(self, foreground: bool) -> int:
+        return max(self._queue_size, FOREGROUND_QUEUE_SIZE) if foreground else self._queue_size
+
+    def _resize_queue(self, size: int) -> None:
+        """Let the queue hold ``size`` events from now on (a smaller size: the thread waits until the page
+        has taken enough).  ``Queue.put`` reads ``maxsize`` under the queue's lock each time."""
+        q = self.out
+        with q.mutex:
+            q.maxsize = size
+            q.not_full.notify_all()
 
     @property
     def foreground(self) -> bool:

@@ -2,6 +2,7 @@
 from the presenter's network exactly."""
 import os
 import threading
+import time
 
 import pytest
 
@@ -233,6 +234,35 @@ def test_a_presented_run_trains_at_the_pages_priority_without_losing_a_step(sess
     pump(p, lambda c: c.tracker.last_test is not None, timeout=60)
     assert _niceness(p.engine._thread) == own
     assert test_threads and set(test_threads) == {"named"}
+
+
+def _until(condition, timeout=60.0):
+    t0 = time.perf_counter()
+    while not condition():
+        assert time.perf_counter() - t0 < timeout, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_a_presented_run_goes_on_while_its_page_is_late(sessions, monkeypatch):
+    # the event loop completing thirty followers' pages may not poll the presenter's page for seconds
+    monkeypatch.setattr(engine_mod, "FOREGROUND_QUEUE_SIZE", 3 * engine_mod.QUEUE_SIZE)
+    c = sessions()
+    c.activate()
+    c.start()
+    assert c.present()
+    q = c.engine.out
+    assert q.maxsize == 3 * engine_mod.QUEUE_SIZE
+    _until(q.full)          # nobody polls: it trains on past the usual limit, then waits
+    seen = c.engine.examples_seen
+    time.sleep(0.5)
+    assert c.engine.examples_seen == seen and q.qsize() == 3 * engine_mod.QUEUE_SIZE
+    # no longer presented: the usual limit again, so it waits until the page has caught up
+    c.stop_presenting()
+    assert q.maxsize == engine_mod.QUEUE_SIZE
+    time.sleep(0.5)
+    assert c.engine.examples_seen == seen
+    pump(c, lambda c: c.engine.examples_seen > seen)
+    assert q.qsize() <= engine_mod.QUEUE_SIZE
 
 
 def test_followers_see_the_presenters_ghost_run_too(sessions):
