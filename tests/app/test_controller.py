@@ -641,13 +641,15 @@ def test_a_new_runs_plots_wait_while_other_pages_open(monkeypatch):
             time.sleep(0.02)
         assert dash.plots is None and sum(len(u.snapshots) for u in dash._held) >= 2
         held = [s.examples_seen for u in dash._held for s in u.snapshots if s.train_error_pct is not None]
+        polls = len(dash._held)
         opening.shown(other)
         clock[0] += GRACE_S
         assert c.engine._probe_ready()
         dash.tick()
         assert dash.plots is not None and dash._held is None
-        # every update of the wait reached the plots, in order
+        # every update of the wait reached the plots, in order, drawn as one
         assert list(dash.plots._h["train_src"].data["x"])[:len(held)] == held
+        assert polls >= 2 and dash.plots.updates == 1
     finally:
         dash.close()
 
