@@ -898,6 +898,7 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
          "cost": 1 - crowd / solo if solo else math.nan,
          "followers_advancing": advancing, "followers_open_s": res["open_s"],
          "follower_lag_examples": {"median": quantile(lag, 0.5), "max": max(lag, default=math.nan)},
+         "follower_pages": page_stages(followers),
          "errors": [f"session {s.index}: {s.error}" for s in [p, *followers] if s.error],
          "server_tracebacks": log_text.count("Traceback"), "load_average": os.getloadavg(),
          # a full collection holds the GIL throughout, so the presenter's thread stops with the loop
@@ -922,6 +923,16 @@ async def _drive_opening(server: Server, n: int, timeout: float, client: str) ->
     return sessions, after["cpu_s"] - before["cpu_s"], after["t"] - before["t"] - 2.0
 
 
+def page_stages(sessions: list[Session]) -> dict:
+    """When the pages' settings, first figure and last figure group arrived, from each page's request
+    (p50, max, and how many arrived; stream client)."""
+    out = {}
+    for key, attr in (("settings", "settings_s"), ("first_figure", "figures_s"), ("all_figures", "all_figures_s")):
+        got = [getattr(s, attr) for s in sessions if getattr(s, attr)]
+        out[key] = {"p50": quantile(got, 0.5), "max": max(got, default=math.nan), "n": len(got)}
+    return out
+
+
 def run_opening(n: int = 30, servers: int = 1, timeout: float = 300.0, log=print, client: str = "stream") -> dict:
     """``n`` pages asked for in the same second of serve.sh with ``servers`` server processes.
 
@@ -937,16 +948,10 @@ def run_opening(n: int = 30, servers: int = 1, timeout: float = 300.0, log=print
         tracebacks = server.log_text().count("Traceback")
     served = [s.page_s for s in sessions if s.page_s]
     ready = [s.ready_s for s in sessions if s.ready_s]
-    complete = [s.settings_s for s in sessions if s.settings_s]
-    first_fig = [s.figures_s for s in sessions if s.figures_s]
-    all_figs = [s.all_figures_s for s in sessions if s.all_figures_s]
     return {"sessions": n, "servers": servers, "client": client,
             "served": {"p50": quantile(served, 0.5), "max": max(served, default=math.nan)},
             "interactive": {"p50": quantile(ready, 0.5), "max": max(ready, default=math.nan), "n": len(ready)},
-            "settings": {"p50": quantile(complete, 0.5), "max": max(complete, default=math.nan), "n": len(complete)},
-            "first_figure": {"p50": quantile(first_fig, 0.5), "max": max(first_fig, default=math.nan),
-                             "n": len(first_fig)},
-            "all_figures": {"p50": quantile(all_figs, 0.5), "max": max(all_figs, default=math.nan)},
+            **page_stages(sessions),
             "server_cpu_s_per_page": cpu_s / n, "server_busy_s": busy_s,
             "errors": [f"session {s.index}: {s.error}" for s in sessions if s.error],
             "server_tracebacks": tracebacks, "load_average": os.getloadavg(),
@@ -1202,6 +1207,11 @@ def report_followers(r: dict) -> str:
         f"{'followers all open after (s)':<44} {r['followers_open_s']:>8.1f}",
         f"{'follower behind the presenter (examples) p50 / max':<44} "
         f"{r['follower_lag_examples']['median']:>8.0f} / {r['follower_lag_examples']['max']:<8.0f}",
+        *(f"{'followers: ' + what + ', p50 / max (s)':<44} {st['p50']:>8.1f} / {st['max']:<8.1f}   "
+          f"({st['n']} of {r['followers']}, from the page's request)"
+          for what, st in (("settings", r["follower_pages"]["settings"]),
+                           ("first figure", r["follower_pages"]["first_figure"]),
+                           ("all figures", r["follower_pages"]["all_figures"]))),
         *(f"{'server cores by thread, ' + k:<44} " + ", ".join(f"{kind} {v:.2f}" for kind, v in by.items())
           for k, by in r["server_cpu_by_thread"].items()),
         f"{'full GC pauses >= 0.25 s: count, longest, total (s)':<44} {len(r['gc_pauses_s']):>8} / "
