@@ -156,6 +156,12 @@ class ExplainDrawer:
         return pn.Row(self.toggle, self.glossary_button, margin=(0, 4), name="explain-bar")
 
 
+# Panel's theme writes an info alert's text in #087990 on #cff4fc, a contrast of 4.33 where WCAG AA asks
+# for 4.5 (axe-core flagged "Following the class code ...", the first thing a follower reads); Bootstrap's
+# darker info text, #055160, gives 7.65.  The theme sets the colour on each alert's own shadow root, so
+# the page's CSS cannot reach it: the alerts that may show info carry this sheet.
+READABLE_ALERT = ":host(.alert-info) { --info-text-color: #055160; }"
+
 TITLE = "Dendrite Lab · deep learning with segregated dendrites"
 
 

@@ -24,7 +24,7 @@ from .class_view import ClassMap, CreateForm
 from .controller import URL_PARAMS, Controller
 from .tracker import merge_news
 from .explain import ghost_note
-from .layout import ExplainDrawer, control_panes, page_template, plot_grid, transport_bar
+from .layout import READABLE_ALERT, ExplainDrawer, control_panes, page_template, plot_grid, transport_bar
 from .look import param_widgets
 from .network_picture import NetworkPicture
 from .paper import paper_reference
@@ -121,7 +121,7 @@ class Dashboard:
         # messages quote what a link or the browser sent: shown as text, never as markup
         self.alert = pn.pane.Alert(pn.bind(as_text, c.param.message), alert_type=c.param.message_kind,
                                    visible=pn.bind(bool, c.param.message), name="message", disable_math=True,
-                                   sizing_mode="stretch_width", margin=(0, 10))
+                                   sizing_mode="stretch_width", margin=(0, 10), stylesheets=[READABLE_ALERT])
         self.class_note = pn.pane.Alert(pn.bind(as_text, c.param.class_note), alert_type=c.param.class_note_kind,
                                         visible=pn.bind(bool, c.param.class_note), name="class-note",
                                         disable_math=True, css_classes=["dl-class-note"],
@@ -143,7 +143,8 @@ class Dashboard:
         self._cards_tab = pn.Column(sizing_mode="stretch_width", name="experiments-tab")
         self.class_map: ClassMap | None = None
         self.warming = pn.pane.Alert(WARMUP.text, alert_type="info", visible=not WARMUP.done.is_set(),
-                                     name="warming", sizing_mode="stretch_width", margin=(0, 10))
+                                     name="warming", sizing_mode="stretch_width", margin=(0, 10),
+                                     stylesheets=[READABLE_ALERT])
         self._class_box: pn.Card | None = None
         self.share = ShareView(c, lambda: self._param_panes + ([self._buttons] if self._buttons else []))
         # the sidebar's settings and the tabs below the header follow the page (show_rest)

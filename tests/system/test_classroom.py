@@ -82,7 +82,7 @@ TABS_NAMED = """() => {
 
 
 @contextmanager
-def screen(browser, base, width, height, **kw):
+def screen(browser, base, width, height, path="/app", **kw):
     """The page in a fresh browser context of this screen size, its network built; any request for
     another host is refused and fails the test, as on a school network without a way out."""
     ctx = browser.new_context(viewport={"width": width, "height": height}, **kw)
@@ -101,7 +101,7 @@ def screen(browser, base, width, height, **kw):
         ctx.route("**/*", screen_request)
         page = ctx.new_page()
         page.set_default_timeout(30_000)
-        page.goto(f"{base}/app", timeout=90_000)
+        page.goto(f"{base}{path}", timeout=90_000)
         wait_until_open(page, 90_000)
         yield page
         assert outside == [], f"requests for other hosts: {outside}"
@@ -260,6 +260,12 @@ def test_axe_finds_no_violation_on_any_tab_nor_on_a_phone(short_lived_server, br
         page.add_script_tag(content=axe)
         wait_until(lambda: page.evaluate(TABS_NAMED), 20, "the tabs to be named")
         report["Live run, phone"] = page.evaluate(AXE_RUN)
+    # a follower's page: its banner, its read-only controls and the info message saying whom it follows
+    with screen(browser, base, 1366, 768, path="/app?present=AXE7"), \
+            screen(browser, base, 1366, 768, path="/app?follow=AXE7") as page:
+        page.get_by_text("Following the class code AXE7").first.wait_for(timeout=30_000)
+        page.add_script_tag(content=axe)
+        report["following"] = page.evaluate(AXE_RUN)
     (SHOTS / "axe.json").write_text(json.dumps(report, indent=1))
     assert all(not found for found in report.values()), json.dumps(report, indent=1)
 
