@@ -42,6 +42,8 @@ def as_text(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>&\"'=:$])", r"\\\1", text or "")
 
 
+WRAPS = ":host pre { white-space: pre-wrap; }"      # a status line wraps on a phone instead of being cut off
+
 ATTACH_ORDER = ("learning", "plateaus", "example", "alignment", "tsne")
 
 link_query.install()        # long values in a link are refused before Panel converts them (app/query.py)
@@ -113,8 +115,7 @@ class Dashboard:
 
         c = controller
         self.status = LiveStr(c.param.status, css_classes=["dl-status"], name="status",
-                              margin=(0, 10), styles={"flex": "1 1 420px"},
-                              stylesheets=[":host pre { white-space: pre-wrap; }"])    # wraps on a phone
+                              margin=(0, 10), styles={"flex": "1 1 420px"}, stylesheets=[WRAPS])
         self.in_force = pn.pane.Markdown(pn.bind(lambda s: f"**Running now:** {s}" if s else "", c.param.in_force),
                                          css_classes=["dl-inforce"], name="in-force", margin=(0, 10),
                                          styles={"font-size": "14px"}, stylesheets=[":host p { margin: 0 }"])
@@ -131,7 +132,7 @@ class Dashboard:
         # the comparison lab: the ghost's status and what it compares, the experiment cards, the sweeps
         self.ghost_line = LiveStr(c.param.ghost_status, visible=pn.bind(bool, c.param.ghost_status),
                                   css_classes=["dl-status", "dl-ghost-status"], name="ghost-status",
-                                  sizing_mode="stretch_width")
+                                  sizing_mode="stretch_width", stylesheets=[WRAPS])
         # the ghost's card and the class experiment's box are made when first needed: most pages show
         # neither, and hidden they still cost a page ~10 % of its build
         self.ghost_card: pn.Card | None = None

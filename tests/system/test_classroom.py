@@ -181,7 +181,9 @@ def test_laptop_shows_plots_and_play_on_first_load(short_lived_server, browser):
 
 def test_phone_one_column_no_sideways_scrolling_play_in_reach(short_lived_server, browser):
     base, _ = short_lived_server
-    with screen(browser, base, 390, 844, is_mobile=True, has_touch=True, device_scale_factor=2) as page:
+    # with a ghost run, whose status line is the longest line of the header
+    with screen(browser, base, 390, 844, path="/app?ghost=backprop", is_mobile=True, has_touch=True,
+                device_scale_factor=2) as page:
         found = wait_until(lambda: all_plots_drawn(page), 60, "every figure")
         wait_until(lambda: page.evaluate("() => document.getElementById('sidebar').classList.contains('hidden')"),
                    10, "the settings to fold away on a narrow screen")
@@ -196,6 +198,13 @@ def test_phone_one_column_no_sideways_scrolling_play_in_reach(short_lived_server
         page.screenshot(path=str(SHOTS / "23-phone.png"))
         play_button.click()
         wait_until(lambda: seen_or_zero(page) > 0, 120, "training to start from the phone")
+        host = page.locator(".dl-ghost-status").first
+
+        def long_ghost_line():      # (its text is drawn anew at each update; about 37 characters fit a line)
+            return host.evaluate("""h => { const pre = h.shadowRoot && h.shadowRoot.querySelector('pre');
+                return pre && pre.textContent.length >= 50 ? [pre.scrollWidth, pre.clientWidth] : null; }""")
+        wide, shown = wait_until(long_ghost_line, 60, "the ghost's status line")
+        assert wide <= shown, f"the ghost's status line is {wide} px wide in {shown} px: cut off"
         page.get_by_role("button", name="‖ Pause").click()
 
 
