@@ -161,6 +161,9 @@ class ExplainDrawer:
 # darker info text, #055160, gives 7.65.  The theme sets the colour on each alert's own shadow root, so
 # the page's CSS cannot reach it: the alerts that may show info carry this sheet.
 READABLE_ALERT = ":host(.alert-info) { --info-text-color: #055160; }"
+# the header's alerts at about half the theme's padding: each took 68 px of a projector's 1080, where
+# the plot grid's three rows want every pixel (static/cells.css)
+COMPACT_ALERT = ":host(.alert) { padding: 8px 14px; margin-top: 4px; margin-bottom: 4px; } :host(.alert) p { margin: 0; }"
 
 TITLE = "Dendrite Lab · deep learning with segregated dendrites"
 

@@ -24,7 +24,7 @@ from .class_view import ClassMap, CreateForm
 from .controller import URL_PARAMS, Controller
 from .tracker import merge_news
 from .explain import ghost_note
-from .layout import READABLE_ALERT, ExplainDrawer, control_panes, page_template, plot_grid, transport_bar
+from .layout import COMPACT_ALERT, READABLE_ALERT, ExplainDrawer, control_panes, page_template, plot_grid, transport_bar
 from .look import param_widgets
 from .network_picture import NetworkPicture
 from .paper import paper_reference
@@ -122,11 +122,11 @@ class Dashboard:
         # messages quote what a link or the browser sent: shown as text, never as markup
         self.alert = pn.pane.Alert(pn.bind(as_text, c.param.message), alert_type=c.param.message_kind,
                                    visible=pn.bind(bool, c.param.message), name="message", disable_math=True,
-                                   sizing_mode="stretch_width", margin=(0, 10), stylesheets=[READABLE_ALERT])
+                                   sizing_mode="stretch_width", margin=(0, 10), stylesheets=[READABLE_ALERT, COMPACT_ALERT])
         self.class_note = pn.pane.Alert(pn.bind(as_text, c.param.class_note), alert_type=c.param.class_note_kind,
                                         visible=pn.bind(bool, c.param.class_note), name="class-note",
                                         disable_math=True, css_classes=["dl-class-note"],
-                                        sizing_mode="stretch_width", margin=(0, 10))
+                                        sizing_mode="stretch_width", margin=(0, 10), stylesheets=[COMPACT_ALERT])
         self._param_panes: list[pn.Param] = []
         self._showing_reference = False
         # the comparison lab: the ghost's status and what it compares, the experiment cards, the sweeps
@@ -221,7 +221,9 @@ class Dashboard:
         c = self.ctrl
         note = pn.pane.Markdown(pn.bind(self.ghost_text, c.param.ghost, c.param.in_force),
                                 sizing_mode="stretch_width", name="ghost-note")
-        self.ghost_card = pn.Card(note, title="What the ghost run compares", collapsible=True,
+        # folded: open, its ~330 px pushed the second row of plots below a projector's screen (and the
+        # plots below a phone's first few screens); the page's message already says what the ghost is
+        self.ghost_card = pn.Card(note, title="What the ghost run compares", collapsible=True, collapsed=True,
                                   visible=pn.bind(lambda g: g != "off", c.param.ghost), sizing_mode="stretch_width",
                                   header_background="#efe6f5", css_classes=["dl-ghost-card"], name="ghost-card")
         self.header.append(self.ghost_card)

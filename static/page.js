@@ -115,11 +115,29 @@
       ul.setAttribute("role", "none");
     });
   }
+  // The grid's three rows share the height left below whatever stands above them (a ghost's status
+  // line, an alert, a card): with a fixed allowance the bottom row fell off a projector's screen.
+  // static/cells.css reads the grid's top from --dl-grid-top.
+  var gridTop = null;
+  function fitGrid(all) {
+    for (var i = 0; i < all.length; i++) {
+      var cell = all[i].querySelector(".dl-cell");
+      if (!cell) continue;
+      var top = Math.round(cell.getBoundingClientRect().top + window.scrollY);
+      if (top > 0 && top !== gridTop) {
+        gridTop = top;
+        document.documentElement.style.setProperty("--dl-grid-top", top + "px");
+      }
+      return;
+    }
+  }
   function fixAll() {
     try {
       fixTemplate();
       fixSidebarButton();
-      roots(document).forEach(function (r) { fixControls(r); fixTabs(r); });
+      var all = roots(document);
+      all.forEach(function (r) { fixControls(r); fixTabs(r); });
+      fitGrid(all);
       fixPlots();
     } catch (err) { console.warn("Dendrite Lab page script:", err); }
   }

@@ -158,7 +158,7 @@ class Group:
 
     ``handles`` names the models its updates write (merged, they are ``LivePlots._h``); ``feeds`` the
     sources each run's rows fill, by run name; ``shows`` what draws each latest value it follows, by the
-    value's name in ``LivePlots`` (``plateau``, ``traces``, ...); ``ghost`` the ghost's renderers with the words after "ghost (NAME): " in their legend
+    value's name in ``LivePlots`` (``plateau``, ``traces``, ...); ``ghost`` the ghost's renderers with the words after "ghost: " in their legend
     entry.
     """
 
@@ -184,7 +184,10 @@ def show_ghost(h, label: str) -> None:
         r.visible = bool(label)
     for item, what in h.get("ghost_items", []):
         item.visible = bool(label)
-        item.label = value(f"{GHOST.prefix} ({label})" + (f": {what}" if what else "") if label else GHOST.prefix)
+        # "ghost (feedback alignment): h1 vs backprop" overran a quarter of the projector (the ghost's
+        # rule is named in its status line right above); only an entry with nothing else to say names it
+        name = f"{GHOST.prefix}: {what}" if what else f"{GHOST.prefix} ({label})"
+        item.label = value(name if label else GHOST.prefix)
 
 
 def class_name(classes: tuple[str, ...], k) -> str:

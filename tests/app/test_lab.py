@@ -362,7 +362,7 @@ def test_plots_show_the_ghost_on_the_same_axes_and_hide_it_when_off(lab):
     assert ghost_lines and ghost_lines[0].glyph.line_dash in ([6], "dashed")
     assert all(r.visible for r, _ in h["ghost_r"])
     labels = [i.label.value for i, _ in h["ghost_items"] if i.visible]
-    assert "ghost (backprop): training" in labels and "ghost (backprop): h1 vs backprop" in labels
+    assert "ghost: training" in labels and "ghost: h1 vs backprop" in labels and "ghost (backprop)" in labels
     # the ghost's angle line sits in the same figure as the main run's, on the same x range
     ang = figs["alignment"][0]
     assert any(getattr(r, "data_source", None) is h["g_align_src"] for r in ang.renderers)

@@ -101,8 +101,8 @@ def test_ghost_legend_is_named_shown_and_hidden_with_the_ghost():
     assert not any(r.visible for r, _ in h["ghost_r"])
     plots.set_ghost("sparse")
     labels = [item.label.value for item, _ in h["ghost_items"]]
-    assert "ghost (sparse): training" in labels and "ghost (sparse): h2 vs backprop" in labels
-    assert "ghost (sparse)" in labels                               # the eigenvalue's entry
+    assert "ghost: training" in labels and "ghost: h2 vs backprop" in labels
+    assert "ghost (sparse)" in labels       # the eigenvalue's entry names the ghost (the others fit a quarter of a screen)
     assert all(r.visible for r, _ in h["ghost_r"])
     plots.set_ghost("")
     assert not any(item.visible for item, _ in h["ghost_items"])

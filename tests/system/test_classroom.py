@@ -169,6 +169,56 @@ def test_projector_shows_every_live_plot_without_scrolling(short_lived_server, b
         page.get_by_text("Theorem 1.", exact=False).first.wait_for(timeout=10_000)
 
 
+# every visible legend's box against its figure's canvas (Bokeh's views): a legend wider than the plot
+# is cut on both sides
+LEGENDS = """() => {
+    const out = [];
+    for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
+        for (const m of doc._all_models.values()) {
+            if (m.items == null || m.orientation == null || !m.visible) continue;     // a Legend
+            const v = Bokeh.index.find_one(m);
+            if (v == null || v.parent == null || v.parent.canvas_view == null) continue;
+            const labels = m.items.filter(i => i.visible).map(i => i.label && i.label.value);
+            out.push({labels, x0: v.bbox.x0, x1: v.bbox.x1, width: v.parent.canvas_view.bbox.width});
+        }
+    return out;
+}"""
+
+
+def test_projector_shows_a_shared_run_with_its_ghost_all_at_once(short_lived_server, browser):
+    """What a teacher projects most: their shared run beside a backprop ghost.  The ghost's line, the
+    shared-run message and the ghost's card sit above the grid, and all of it, legends whole, fits."""
+    base, _ = short_lived_server
+    with screen(browser, base, 1920, 1080, path="/app?present=PROJ7&ghost=backprop") as page:
+        wait_until(lambda: all_plots_drawn(page), 60, "every figure of the Live run tab")
+        play(page)
+        wait_until(lambda: page.evaluate(LEGEND_NAMES).count("ghost: training") == 1 and
+                   page.get_by_text("ghost (backprop): examples seen").count() > 0, 90, "the ghost's line and curves")
+
+        def fitted():       # static/page.js sizes the rows once it has seen the grid's top move
+            found = plots(page)
+            return len(found) >= N_PLOTS and all(inside(b, 1920, 1080) for b in found) and found
+        try:
+            found = wait_until(fitted, 15, "every plot on the projector's screen")
+        finally:
+            page.screenshot(path=str(SHOTS / "24-projector-shared-with-ghost.png"))
+        assert all(b["w"] >= 300 and b["h"] >= 200 for b in found), found
+        legends = page.evaluate(LEGENDS)
+        assert len(legends) >= 5, legends
+        cut = [g for g in legends if g["x0"] < 0 or g["x1"] > g["width"]]
+        assert cut == [], f"legends wider than their plots: {cut}"
+
+
+LEGEND_NAMES = """() => {
+    const out = [];
+    for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
+        for (const m of doc._all_models.values())
+            if (m.renderers != null && m.label != null && m.visible && m.index !== undefined)     // a LegendItem
+                out.push(m.label.value);
+    return out;
+}"""
+
+
 def test_laptop_shows_plots_and_play_on_first_load(short_lived_server, browser):
     base, _ = short_lived_server
     with screen(browser, base, 1366, 768) as page:

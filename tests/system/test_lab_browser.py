@@ -128,10 +128,10 @@ def test_ghost_curve_advances_beside_the_main_run(server, browser):
     page.mouse.move(5, 2500)
     first = wait_until(lambda: (g := ghost_seen(page)) and g[1] > 0 and g[1], 30, "the ghost to train")
     wait_until(lambda: ghost_seen(page)[1] > first + 2000, 30, "the ghost to keep training")
-    curve = wait_until(lambda: (d := page.evaluate(LEGEND_DATA, "ghost (backprop): training")) and d["n"] >= 3 and d,
+    curve = wait_until(lambda: (d := page.evaluate(LEGEND_DATA, "ghost: training")) and d["n"] >= 3 and d,
                        30, "the ghost's training curve in the error plot")
     assert curve["visible"]
-    wait_until(lambda: page.evaluate(LEGEND_DATA, "ghost (backprop): training")["n"] > curve["n"], 30,
+    wait_until(lambda: page.evaluate(LEGEND_DATA, "ghost: training")["n"] > curve["n"], 30,
                "the ghost's curve to advance")
     # the main run goes on beside it, and the ghost never gets ahead
     main, ghost = both_seen(page)
