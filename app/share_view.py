@@ -49,38 +49,47 @@ class ShareView:
     def __init__(self, ctrl, param_panes: Callable[[], list]):
         self.ctrl = ctrl
         self._param_panes = param_panes
-        # the widgets are made with the settings sidebar they sit in (``panel``); the controls are
-        # locked from the start
+        # the widgets are made with the part of the page they sit in: "Take it from here" in the header
+        # (``take_over_button``), so that a follower finds it at once, on a phone too; the rest with the
+        # settings sidebar (``panel``), which reaches a follower after the presenter's plots. The
+        # controls are locked from the start
         self.share_button = self.take_button = self.link = self.banner = None
         ctrl.param.watch(self._roles_changed, ["presenting", "following", "experiment"])
         self._roles_changed()
+
+    def take_over_button(self):
+        self.take_button = button("Take it from here", "success", css_classes=["dl-take-over"],
+                                  description="Train your own copy of the presenter's network from this point")
+        self.take_button.on_click(lambda _e: self.ctrl.take_over())
+        self._show_roles()
+        return self.take_button
 
     def panel(self) -> pn.Column:
         ctrl = self.ctrl
         self.share_button = button("Share with the class", "primary",
                                    description="Show this run on every student's screen", css_classes=["dl-share"])
         self.share_button.on_click(lambda _e: ctrl.present())
-        self.take_button = button("Take it from here", "success", css_classes=["dl-take-over"])
-        self.take_button.on_click(lambda _e: ctrl.take_over())
         self.link = pn.pane.HTML("", name="follow-link", sizing_mode="stretch_width")
         self.banner = pn.pane.Alert("", alert_type="primary", name="following-banner", sizing_mode="stretch_width",
                                     visible=False)
         self._roles_changed()
-        return pn.Column(self.banner, self.take_button, self.share_button, self.link, sizing_mode="stretch_width",
+        return pn.Column(self.banner, self.share_button, self.link, sizing_mode="stretch_width",
                          margin=0, name="share")
 
     def _roles_changed(self, *_events) -> None:
-        if self.banner is not None:
-            self._show_roles()
+        self._show_roles()
         self.lock_controls(bool(self.ctrl.following), bool(self.ctrl.in_experiment))
 
     def _show_roles(self) -> None:
         presenting, following = self.ctrl.presenting, self.ctrl.following
+        if self.take_button is not None:
+            self.take_button.visible = bool(following)
+        if self.banner is None:
+            return
         self.share_button.visible = not presenting and not following and not self.ctrl.in_experiment
-        self.take_button.visible = bool(following)
         self.banner.visible = bool(following)
         self.banner.object = (f"**Following {following}**: the presenter's run, live. Your controls are read-only; "
-                              f"“Take it from here” trains your own copy." if following else "")
+                              f"“Take it from here” (beside Play) trains your own copy." if following else "")
         if presenting:
             link = page_link("follow", presenting)
             qr = qr_image(link)

@@ -86,7 +86,8 @@ class Sharing(param.Parameterized):
         self._drop_engines()
         self._follow, self._follow_seq, self._mirrored = b, -1, {}
         self.param.update(following=b.code, running=False, watching=False, class_note="")
-        self.notify(f"Following the class code {b.code}: you see the presenter's run live.", "info")
+        self.notify(f"Following the class code {b.code}: you see the presenter's run live. “Take it from "
+                    "here” trains your own copy from this point.", "info")
         return True
 
     @property
