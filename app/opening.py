@@ -9,9 +9,7 @@ everyone else's.  So a page opens in three stages, and each waits for the one be
 1. the header (Play and the status line) and the network: built for every page first;
 2. the settings and the plot grid (app/page.py, ``Dashboard.show_rest``), once no page is still
    at stage 1 (:meth:`Opening.defers` with ``headers_only``);
-3. the figures and the t-SNE maps, once no page is at stage 1 or 2;
-4. a follower's settings (read-only), once no page of the process has figures to show: among 30
-   followers, settings first got the first figure to half of them after 34-42 s.
+3. the figures and the t-SNE maps, once no page is at stage 1 or 2.
 
 Nothing waits more than ``MAX_WAIT_S``, so a steady trickle of new pages cannot hold anyone's
 page back for long.
@@ -50,7 +48,6 @@ class Opening:
         self._busy_since = -float("inf")      # when the current opening began (a request found the process idle)
         self._tokens = itertools.count()
         self._turn_taken = False              # a page's stage 2 or 3 ran in this pass of the loop
-        self._figures: dict[int, float] = {}  # pages whose figures are not all shown, since (stage 3)
         self._lock = threading.Lock()
 
     def requested(self) -> int:
@@ -101,31 +98,16 @@ class Opening:
         only, with ``headers_only``), and it has not waited ``MAX_WAIT_S`` yet."""
         return self._clock() - since < MAX_WAIT_S and self.holds_back(headers_only)
 
-    def figures_due(self, page: int, due: bool) -> None:
-        """Page ``page`` has figures to show (a new run's), or has shown them (or closed)."""
-        with self._lock:
-            if due:
-                self._figures[page] = self._clock()
-            else:
-                self._figures.pop(page, None)
-
-    def my_turn(self, settings: bool = False, last: bool = False) -> bool:
-        """Whether a page's stage 2 (``settings``), 3 or 4 (``last``) may run now (see the module's
-        doc).  Stage 3 also gives way to every connected page whose settings are due: they are cheap,
-        and a page's figures had the turns for half a minute before the last settings went out.
-        Stage 4 gives way to stage 3 too (for at most ``REST_STALE_S`` a page)."""
+    def my_turn(self, settings: bool = False) -> bool:
+        """Whether a page's stage 2 (``settings``) or 3 may run now (see the module's doc).  Stage 3
+        also gives way to every connected page whose settings are due: they are cheap, and a page's
+        figures had the turns for half a minute before the last settings went out."""
         if self._turn_taken:
             return False
         if settings:
             return True
         with self._lock:
-            now = self._clock()
-            self._busy(now)
-            if last:
-                for page in [p for p, t in self._figures.items() if now - t > REST_STALE_S]:
-                    del self._figures[page]
-                if self._figures:
-                    return False
+            self._busy(self._clock())
             return not (self._pending.keys() - self._headers)
 
     def took(self, call_soon: Callable | None = None) -> None:

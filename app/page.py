@@ -155,7 +155,6 @@ class Dashboard:
                                                 margin=(10, 14)),
                                sizing_mode="stretch_width", margin=0, name="below-header")   # the tabs, later
         self._rest_since: float | None = None       # when the rest of the page began to wait; None once shown
-        self._sidebar_due = False                   # a follower's settings, sent after its figures (show_rest)
         self._sweeps_tab = pn.Column(sizing_mode="stretch_width", name="sweeps-tab")
 
     # ------------------------------------------------------------- widgets
@@ -179,15 +178,12 @@ class Dashboard:
             share,
         ]
 
-    def show_rest(self, sidebar: bool = True) -> None:
+    def show_rest(self) -> None:
         """The settings into the sidebar and the tabs with the plot grid below the header (once).
 
         They are more than half of a page's build (0.12 of 0.24 s; 81 and 20 of its 146 models),
         and a page going to a browser sends them once the browser shows the page and the pages
         opening with it are out (``tick``): the header, with Play and the status line, comes first.
-        Without ``sidebar`` (a follower: its controls are read-only, the presenter's plots are what
-        it came for) the settings come after the figures of every page of this process
-        (:meth:`show_sidebar`).
         """
         self._rest_since = None
         self.grid, self.panes = plot_grid()
@@ -200,18 +196,8 @@ class Dashboard:
                             dynamic=True, sizing_mode="stretch_width", name="tabs", margin=0)
         self.tabs.param.watch(lambda e: self.open_tab(e.new), "active")
         with self._models_frozen():
-            if sidebar:
-                self.settings.objects = self.sidebar()
-            self.below.objects = [self.tabs]
-        self._sidebar_due = not sidebar
-
-    def show_sidebar(self) -> None:
-        """A follower's settings, once the figures are out (:meth:`show_rest`)."""
-        self._sidebar_due = False
-        with self._models_frozen():
             self.settings.objects = self.sidebar()
-        if self._frozen and not self._closed:
-            memory.session_ready()          # the settings live as long as the session too
+            self.below.objects = [self.tabs]
 
     @property
     def rest_waits(self) -> bool:
@@ -371,8 +357,7 @@ class Dashboard:
             self.tick()
         finally:
             self.drain.priority = bool(self.ctrl.presenting)
-            self.drain.opening = (self.rest_waits or self._held is not None or bool(self._to_attach)
-                                  or self._sidebar_due)
+            self.drain.opening = self.rest_waits or self._held is not None or bool(self._to_attach)
             self.drain.pace(time.perf_counter() - t0)
 
     def _lock_and_warm(self) -> None:
@@ -407,12 +392,9 @@ class Dashboard:
         with pn.io.hold():      # every change of this poll (status line too) reaches the browser as one message
             if self.rest_waits and not OPENING.defers(self._rest_since, headers_only=True) and OPENING.my_turn(True):
                 with self._turn():
-                    self.show_rest(sidebar=not self.ctrl.following)
+                    self.show_rest()
                 OPENING.shown(self._opening)        # all of it is on the page but the figures
                 self._opening = None
-            elif self._sidebar_due and self._held is None and not self._to_attach and OPENING.my_turn(last=True):
-                with self._turn():
-                    self.show_sidebar()
             up = self.ctrl.poll()
             if self._opening is not None and (up.new_run or not self.ctrl.building):
                 OPENING.header_shown(self._opening)     # its network is on the page (or it builds none)
@@ -420,7 +402,6 @@ class Dashboard:
                 # the new run's status goes out now; its plots, and every update until they exist,
                 # wait while other pages of this server are opening (app/opening.py)
                 self._held, self._held_since = [], OPENING.now()
-                OPENING.figures_due(id(self), True)
                 self.timeline.setdefault("first_network", time.perf_counter())
             if self._held is not None:
                 if not up.empty:
@@ -437,7 +418,7 @@ class Dashboard:
                         self._attach()
                 else:
                     self.drain.found(waiting or self.link_fix.watching or self.ctrl.has_news or bool(self._to_attach)
-                                     or self.rest_waits or self._sidebar_due)
+                                     or self.rest_waits)
                 self._show_reference()
                 return
             self.drain.found(True)
@@ -518,7 +499,7 @@ class Dashboard:
         """A network was built: fresh plots for it."""
         run = self.ctrl.run
         if self.rest_waits:
-            self.show_rest(sidebar=not self.ctrl.following)   # the plots' cells first (never needed so far: it comes first)
+            self.show_rest()                    # the plots' cells first (never needed so far: it comes first)
         if run is not None:
             self._make_plots(run.spec, run.preset, run.dataset, run.probe_indices)
 
@@ -557,12 +538,10 @@ class Dashboard:
             for name, figs in self._to_attach[:n]:
                 self.panes[name].objects = [pn.pane.Bokeh(f, sizing_mode="stretch_both", margin=0) for f in figs]
         del self._to_attach[:n]
-        if not self._to_attach:
-            OPENING.figures_due(id(self), False)
-            if not self._frozen and not self._closed and memory.ENABLED:
-                # the page is complete (but for a follower's settings): what it holds lives as long as the session
-                memory.session_ready()
-                self._frozen, self._frozen_plots = True, self.plots
+        if not self._to_attach and not self._frozen and not self._closed and memory.ENABLED:
+            # the page is complete: what it holds lives as long as the session
+            memory.session_ready()
+            self._frozen, self._frozen_plots = True, self.plots
 
     def _models_frozen(self):
         doc = self._doc
@@ -576,7 +555,6 @@ class Dashboard:
             return
         self._closed = True
         OPENING.shown(self._opening)
-        OPENING.figures_due(id(self), False)
         self._opening = None
         if self._page_ticket is not None:
             ratelimit.page_budgets().closed(self._page_ticket.key)

@@ -142,22 +142,3 @@ def test_the_settings_of_connected_pages_come_before_anyones_figures():
     o.header_shown(c)
     clock.t += REST_STALE_S + 1.0               # a page whose drain stopped holds no one for good
     assert o.my_turn()
-
-
-def test_a_followers_settings_wait_for_every_pages_figures_but_not_for_ever():
-    clock = Clock()
-    o = Opening(clock)
-    o.figures_due(1, True)
-    o.figures_due(2, True)
-    assert o.my_turn() and not o.my_turn(last=True)
-    o.figures_due(1, False)
-    assert not o.my_turn(last=True)
-    clock.t += REST_STALE_S + 1.0               # a page whose drain stopped holds no one for good
-    assert o.my_turn(last=True)
-    o.figures_due(3, True)
-    a = o.requested()
-    o.header_shown(a)
-    o.figures_due(3, False)
-    assert not o.my_turn(last=True), "a page's settings (stage 2) come first"
-    o.shown(a)
-    assert o.my_turn(last=True)

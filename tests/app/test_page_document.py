@@ -159,10 +159,9 @@ def test_the_ghost_card_and_the_class_box_are_made_when_first_needed(tmp_path, m
             dash.close()
 
 
-def test_a_followers_page_shows_the_presenters_figures_before_its_read_only_settings(monkeypatch):
-    """Among 30 followers on one server, settings first brought half of them their first figure after
-    34-42 s.  A follower's grid comes with the rest of the page, its settings only once no page of the
-    process has figures left to show."""
+def test_a_follower_finds_take_it_from_here_in_the_header_from_the_start(monkeypatch):
+    """On a phone the settings are folded behind the menu: the button that ends following sits beside
+    Play, in the part of the page that goes out first."""
     from app.controller import Controller, TrainingSlots
     from tests.app.conftest import NoTsne, pump
     presenter = Controller(slots=TrainingSlots(4), tsne=NoTsne(), preset="glr17-1hl-rate", hidden="30")
@@ -173,45 +172,22 @@ def test_a_followers_page_shows_the_presenters_figures_before_its_read_only_sett
         presenter.start()
         pump(presenter, lambda c: c.tracker.examples_seen >= 500, timeout=60)
         dash, doc, opening, clock = _browsers_page(monkeypatch)
-        other = object()
-        opening.figures_due(id(other), True)         # another page of this process still shows its figures
+        take = dash.share.take_button
+        transport = dash.header.objects[1]
+        assert take is not None and take in transport.objects and not take.visible, "hidden unless following"
+        assert dash.downloads is None, "the header went out without the settings"
         assert dash.ctrl.follow(code)
-        opening.header_shown(dash._opening)
-        clock[0] += 1.0
-
-        def tick():
-            with patch_curdoc(doc):
-                dash.tick()
-            opening._turn_taken = False              # the loop's next pass
-        tick()
-        assert dash.tabs is not None and dash.panes["learning"].cells, "the plot grid came with the page"
-        assert [o.name for o in dash.settings.objects] == ["settings-loading"] and dash.downloads is None
-        assert dash.share.take_button.visible, "“Take it from here” is in the header, there from the start"
-        for _ in range(20):
-            tick()
-            clock[0] += 1.0
-        assert dash.plots is not None and not dash._to_attach, "the presenter's figures are all on the page"
-        assert dash.downloads is None, "the settings waited for the other page's figures"
-        opening.figures_due(id(other), False)
-        tick()
-        assert dash.downloads is not None and len(dash.settings.objects) > 10
-        assert dash.share.banner.visible and not dash.share.share_button.visible
-        assert all(w.disabled for p in dash._param_panes for w in p.layout.objects if "disabled" in w.param
-                   and type(w).__name__ != "Markdown"), "the follower's controls are read-only"
-    finally:
-        if dash is not None:
-            dash.close()
-        presenter.close()
-
-
-def test_a_students_own_page_still_gets_its_settings_first(monkeypatch):
-    dash, doc, opening, clock = _browsers_page(monkeypatch)
-    try:
-        opening.figures_due(12345, True)
+        assert take.visible
         opening.header_shown(dash._opening)
         clock[0] += 1.0
         with patch_curdoc(doc):
             dash.tick()
-        assert dash.downloads is not None and len(dash.settings.objects) > 10
+        assert dash.downloads is not None and dash.share.banner.visible and not dash.share.share_button.visible
+        assert all(w.disabled for p in dash._param_panes for w in p.layout.objects if "disabled" in w.param
+                   and type(w).__name__ != "Markdown"), "the follower's controls are read-only"
+        take.clicks += 1                              # "Take it from here"
+        assert not dash.ctrl.following and not take.visible and dash.ctrl.engine is not None
     finally:
-        dash.close()
+        if dash is not None:
+            dash.close()
+        presenter.close()
