@@ -201,7 +201,7 @@ def test_projector_shows_a_shared_run_with_its_ghost_all_at_once(short_lived_ser
         try:
             found = wait_until(fitted, 15, "every plot on the projector's screen")
         finally:
-            page.screenshot(path=str(SHOTS / "24-projector-shared-with-ghost.png"))
+            page.screenshot(path=str(SHOTS / "25-projector-shared-with-ghost.png"))
         assert all(b["w"] >= 300 and b["h"] >= 200 for b in found), found
         legends = page.evaluate(LEGENDS)
         assert len(legends) >= 5, legends
