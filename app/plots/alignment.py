@@ -39,7 +39,8 @@ def build(x_range, n_hidden: int) -> Group:
     ghost_sources, ghost_feeds, ghost = draw_run(angles, eig, GHOST, n_hidden)
     handles.update(ghost_sources)
     angles.yaxis.axis_label = "angle (°)"
-    eig.yaxis.axis_label = "largest eigenvalue, last 100 ex."   # (the title must fit the projector's cell)
+    # (title and label must fit the projector's cell; over the last 100 examples, says the explanation)
+    eig.yaxis.axis_label = "largest eigenvalue"
     eig.hspan(y=[1.0], line_dash=REFERENCE_DASH, line_color=REFERENCE_COLOR, line_width=2, legend_label="threshold 1")
     for f in (angles, eig):
         legend_above(f)
