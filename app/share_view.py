@@ -49,15 +49,16 @@ class ShareView:
     def __init__(self, ctrl, param_panes: Callable[[], list]):
         self.ctrl = ctrl
         self._param_panes = param_panes
-        # the widgets are made with the part of the page they sit in: "Take it from here" in the header
-        # (``take_over_button``), so that a follower finds it at once, on a phone too; the rest with the
-        # settings sidebar (``panel``), which reaches a follower after the presenter's plots. The
-        # controls are locked from the start
+        # the widgets are made with the part of the page they sit in: "Take it from here" with the header
+        # (``take_over_button``), so that a follower finds it at once, on a phone too (where the settings
+        # fold behind the menu); the rest with the settings sidebar (``panel``), which follows the header.
+        # The controls are locked from the start
         self.share_button = self.take_button = self.link = self.banner = None
         ctrl.param.watch(self._roles_changed, ["presenting", "following", "experiment"])
         self._roles_changed()
 
-    def take_over_button(self):
+    def take_over_button(self) -> pn.widgets.Button:
+        """The header's "Take it from here", visible while following."""
         self.take_button = button("Take it from here", "success", css_classes=["dl-take-over"],
                                   description="Train your own copy of the presenter's network from this point")
         self.take_button.on_click(lambda _e: self.ctrl.take_over())
