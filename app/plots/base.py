@@ -186,7 +186,7 @@ def show_ghost(h, label: str) -> None:
         item.visible = bool(label)
         # "ghost (feedback alignment): h1 vs backprop" overran a quarter of the projector (the ghost's
         # rule is named in its status line right above); only an entry with nothing else to say names it
-        name = f"{GHOST.prefix}: {what}" if what else f"{GHOST.prefix} ({label})"
+        name = GHOST.label(what, what) if what else f"{GHOST.prefix} ({label})"
         item.label = value(name if label else GHOST.prefix)
 
 

@@ -184,6 +184,16 @@ LEGENDS = """() => {
     return out;
 }"""
 
+# the visible legend entries' labels
+LEGEND_NAMES = """() => {
+    const out = [];
+    for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
+        for (const m of doc._all_models.values())
+            if (m.renderers != null && m.label != null && m.visible && m.index !== undefined)     // a LegendItem
+                out.push(m.label.value);
+    return out;
+}"""
+
 
 def test_projector_shows_a_shared_run_with_its_ghost_all_at_once(short_lived_server, browser):
     """What a teacher projects most: their shared run beside a backprop ghost.  The ghost's line, the
@@ -208,15 +218,6 @@ def test_projector_shows_a_shared_run_with_its_ghost_all_at_once(short_lived_ser
         cut = [g for g in legends if g["x0"] < 0 or g["x1"] > g["width"]]
         assert cut == [], f"legends wider than their plots: {cut}"
 
-
-LEGEND_NAMES = """() => {
-    const out = [];
-    for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
-        for (const m of doc._all_models.values())
-            if (m.renderers != null && m.label != null && m.visible && m.index !== undefined)     // a LegendItem
-                out.push(m.label.value);
-    return out;
-}"""
 
 
 def test_laptop_shows_plots_and_play_on_first_load(short_lived_server, browser):
