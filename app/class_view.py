@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import html
-import logging
 
 import panel as pn
 
@@ -12,11 +11,8 @@ from dendcore.sweep import SweepError, parse_grid_arg
 from . import class_experiment as cx
 from .look import button
 from .share_view import page_link, qr_image
-from .sweep_view import SweepView
-
-log = logging.getLogger("dendrite_lab.class_view")
-
-REFRESH_MS = 5000            # the class map reads the experiment's files this often
+from .plots.class_map import ClassHeatMaps
+from .sweep_view import SweepView, value_label
 
 
 def parse_grid_text(text: str) -> list[tuple[str, list[str]]]:
@@ -28,32 +24,47 @@ def parse_grid_text(text: str) -> list[tuple[str, list[str]]]:
 
 
 class ClassMap(SweepView):
-    """One experiment's heat map, reloaded while the class trains, with the student's own cell framed."""
+    """One experiment's heat maps, updated in place when a student's result lands, the student's own
+    cell framed; beside them the page's note on the student's grid point and the experiment's progress."""
 
     def __init__(self, code: str, mine: dict | None = None):
         super().__init__()
         self.code = code
         self.highlight = mine
-        self._callback = None
+        self.heat: ClassHeatMaps | None = None
+        self._texts = pn.Column(self.message, self.info, margin=0, styles={"flex": "1 1 320px", "min-width": "0"})
+        # the texts and the two maps wrap: side by side on a projector, one under the other on a phone
+        self._box = pn.FlexBox(self._texts, flex_wrap="wrap", align_items="flex-start", sizing_mode="stretch_width",
+                               name="class-map")
 
-    def panel(self):
-        return pn.Column(self.message, self.info, self.maps, sizing_mode="stretch_width", name="class-map")
+    def panel(self, note=None):
+        if note is not None:
+            self._texts.insert(0, note)
+        return self._box
 
     def start(self) -> None:
         self.open(f"sweeps/{cx.PREFIX}{self.code}")
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            self._callback = pn.state.add_periodic_callback(self.reload, period=REFRESH_MS)
+        self.follow_changes()
 
-    def reload(self) -> None:
-        try:
-            self.open(f"sweeps/{cx.PREFIX}{self.code}")
-        except Exception as exc:       # a half-written file read mid-rename: the next reload will do
-            log.warning("class map reload failed: %s", exc)
+    def draw(self) -> None:
+        if self._applying or self.table is None:
+            return
+        t = self.table
+        x, y = t.axes(self.x_axis.value, self.y_axis.value)
+        xs = t.values[x] if x else ["all"]
+        ys = t.values[y] if y else ["all"]
+        if self.heat is None or not self.heat.fits(xs, ys):
+            self.heat = ClassHeatMaps(xs, ys, x or "grid", y or "")
+            self._box.objects = [self._texts, *(pn.pane.Bokeh(f, sizing_mode="stretch_width", max_width=f.max_width,
+                                                             min_width=f.min_width, margin=(0, 10))
+                                                for f in self.heat.figures)]
+        self.heat.show(t.cells(x, y, self.fixed()), x or "grid", self._my_cell(x, y))
 
-    def stop(self) -> None:
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
+    def _my_cell(self, x, y) -> tuple[str, str] | None:
+        h = self.highlight
+        if not h or (x and x not in h):
+            return None
+        return (value_label(h[x]) if x in h else "all", value_label(h[y]) if y in h else "all")
 
 
 class CreateForm:

@@ -437,7 +437,8 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
         else:
             kind, text = "danger", stop.text
         up.messages.append((kind, text))
-        self._notify(text, kind)
+        # a class experiment's result is said in its box on the page (app/page.py), not twice
+        self._notify("" if text == self.experiment_note else text, kind)
 
     def _limit_text(self, epochs: float | None = None, seen: int | None = None) -> str:
         epochs = engine_module.MAX_EPOCHS if epochs is None else epochs

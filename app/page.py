@@ -239,17 +239,20 @@ class Dashboard:
             form = CreateForm(on_created=lambda code: self._created(code))
             self._sweeps_tab.objects = [form.panel(), self.sweeps.panel()]
             self.sweeps.show()
+            self.sweeps.follow_changes()
 
     def show_class_map(self, code: str) -> None:
         """The class heat map above the plots (this student's cell framed)."""
         a = self.ctrl._assignment
         self.class_map = ClassMap(code, mine=dict(a.task["grid"]) if a is not None else None)
         self.class_map.start()
-        objects = [pn.pane.Markdown(self.ctrl.param.experiment_note, sizing_mode="stretch_width"), self.class_map.panel()]
+        note = pn.pane.Markdown(self.ctrl.param.experiment_note, sizing_mode="stretch_width", margin=(0, 10))
+        objects = [self.class_map.panel(note)]
         if self._class_box is None:
             self._class_box = pn.Card(*objects, title="Class experiment", sizing_mode="stretch_width",
                                       collapsible=True, name="class-box")
-            self.header.insert(1, self._class_box)      # below the warm-up note, above Play
+            # below Play and the run's description: on a phone the box is a screen tall
+            self.header.insert(self.header.objects.index(self.in_force) + 1, self._class_box)
         else:
             self._class_box.objects = objects
 
@@ -560,8 +563,9 @@ class Dashboard:
             ratelimit.page_budgets().closed(self._page_ticket.key)
             self._page_ticket = None
         self.drain.stop()
-        if self.class_map is not None:
-            self.class_map.stop()
+        for view in (self.class_map, self.sweeps):
+            if view is not None:
+                view.stop()
         self.ctrl.close()
         memory.forget_js_links(self.root)
         if self._frozen:

@@ -33,6 +33,7 @@ import panel as pn
 from dendcore.sweep import SweepError, load_sweep, summarise_points
 
 from . import explain
+from .plots.class_map import plus_minus
 
 log = logging.getLogger("dendrite_lab.sweeps")
 
@@ -40,6 +41,7 @@ SWEEPS_ENV = "DENDRITE_SWEEPS_DIR"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "example_sweeps"
 MAX_LISTED = 200            # a crowded directory cannot make the page (or the scan) huge
 MAX_CELLS = 400             # heat-map cells drawn at most (a grid this large needs slicing)
+LOOK_EVERY_MS = 5000        # an open sweep's files are looked at this often; read again only if they changed
 SEED_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf")
 NO_AXIS = "(none)"
@@ -87,13 +89,35 @@ def open_sweep(name: str) -> "SweepTable":
     listing = list_sweeps()
     if name not in listing:
         raise SweepError(f"{str(name)[:80]!r} is not one of the sweeps this server offers")
+    # before the reading: a run that finishes meanwhile makes the next look read the sweep again
+    seen = sweep_signature(listing[name])
     try:
         definition, records = load_sweep(listing[name])
     except SweepError:
         raise
     except Exception as exc:         # a damaged sweep.json, a field this version does not know...
         raise SweepError(f"cannot read the sweep {name}: {type(exc).__name__}: {exc}") from None
-    return SweepTable(name, definition, records)
+    return SweepTable(name, definition, records, directory=listing[name], signature=seen)
+
+
+def sweep_signature(directory: Path | None) -> tuple:
+    """What changes when a run of the sweep finishes or its definition is rewritten: the name, size and
+    modification time of sweep.json and of each run record (a few dozen ``stat`` calls; re-reading the
+    sweep and redrawing its maps costs a page's event loop far more, ``python -m benchmarks.class_map_cost``)."""
+    if directory is None:
+        return ()
+    found = []
+    try:
+        st = (directory / "sweep.json").stat()
+        found.append(("sweep.json", st.st_mtime_ns, st.st_size))
+        with os.scandir(directory / "runs") as entries:
+            for e in entries:
+                if e.name.endswith(".json") and not e.name.startswith("."):
+                    st = e.stat()
+                    found.append((e.name, st.st_mtime_ns, st.st_size))
+    except OSError:          # no runs yet, or a record renamed in between: the next look sees it
+        pass
+    return tuple(sorted(found))
 
 
 # ------------------------------------------------------------------ data
@@ -117,6 +141,8 @@ class SweepTable:
     name: str
     definition: dict
     records: list[dict]
+    directory: Path | None = None
+    signature: tuple = ()           # sweep_signature(directory) when it was read
 
     def __post_init__(self):
         self.fields = [g["field"] for g in self.definition.get("grid", [])]
@@ -203,12 +229,6 @@ def _never_faded(plot, element) -> None:
         r.nonselection_glyph = r.glyph
 
 
-def _pm(m, sd, unit: str, nd: int = 1) -> str:
-    if m is None or not math.isfinite(m):
-        return "–"
-    return f"{m:.{nd}f}{unit}" + (f" ± {sd:.{nd}f}{unit}" if sd is not None and math.isfinite(sd) else "")
-
-
 class SweepView:
     """The "Sweeps" tab of one session."""
 
@@ -234,12 +254,45 @@ class SweepView:
         self._applying = False
         self.shown = False
         self.highlight: dict | None = None     # a grid point (field -> value) marked on the maps: "yours"
+        self._looking = None                   # the periodic look at the open sweep's files (follow_changes)
 
     def show(self) -> None:
         """The tab was opened: list the sweeps and open the first one (once per session; ↻ redoes it)."""
         if not self.shown:
             self.shown = True
             self.rescan()
+
+    def follow_changes(self) -> None:
+        """Redraw the open sweep whenever one of its runs finishes: a class experiment fills in on the
+        teacher's projector, a ``dendcore sweep`` still running fills in on anyone's page.  Only in a
+        served session (a test or a notebook calls :meth:`refresh_if_changed` itself)."""
+        doc = pn.state.curdoc
+        if self._looking is None and doc is not None and doc.session_context is not None:
+            self._looking = pn.state.add_periodic_callback(self._look, period=LOOK_EVERY_MS)
+
+    def stop(self) -> None:
+        if self._looking is not None:
+            self._looking.stop()
+            self._looking = None
+
+    def _look(self) -> None:
+        try:
+            self.refresh_if_changed()
+        except Exception as exc:        # a half-written file read mid-rename: the next look will do
+            log.warning("could not reload the sweep %s: %s", self.table.name if self.table else "", exc)
+
+    def refresh_if_changed(self) -> bool:
+        """Read the open sweep again if its files changed since it was read; the axes, the slices held
+        and the cell whose runs are shown stay as the person left them.  True if it was redrawn."""
+        t = self.table
+        if t is None or t.directory is None or sweep_signature(t.directory) == t.signature:
+            return False
+        selected = self.selected
+        if not self.open(t.name):
+            return False
+        if selected is not None:
+            self.select(*selected)
+        return True
 
     # ---- layout
     def panel(self):
@@ -307,9 +360,11 @@ class SweepView:
         t = self.table
         x, y = t.axes(self.x_axis.value, self.y_axis.value)
         others = [f for f in t.fields if f not in (x, y)]
+        held = self.fixed()          # a reload keeps the values a person chose
         widgets = []
         for f in others:
-            w = pn.widgets.Select(**{_LABEL: f"{f} (held at)"}, options=t.values[f], value=t.values[f][0], width=170)
+            value = held[f] if held.get(f) in t.values[f] else t.values[f][0]
+            w = pn.widgets.Select(**{_LABEL: f"{f} (held at)"}, options=t.values[f], value=value, width=170)
             w.param.watch(lambda e: self.draw(), "value")
             widgets.append(w)
         self.slice_fields = others
@@ -347,7 +402,7 @@ class SweepView:
         self.maps.object = hv.Layout(maps).cols(2).opts(shared_axes=False)
         self.selected = None
         self.cell_info.object = ("*Click a cell to see the learning curves of its runs.*" if t.records
-                                 else "*No run of this sweep has finished yet: press ↻ to reload later.*")
+                                 else "*No run of this sweep has finished yet: the maps fill in as runs finish.*")
         self.curves.object = None
 
     def _mark(self, x, y, xs):
@@ -361,11 +416,11 @@ class SweepView:
 
     def _heatmap(self, df, col, sd_col, title, xs, ys, xname, yname, unit):
         data = df.assign(value=df[col],
-                         text=[_pm(m, s, "", 1) if math.isfinite(m) else ("failed" if nf else "–")
+                         text=[plus_minus(m, s, "", 1) if math.isfinite(m) else ("failed" if nf else "–")
                                for m, s, nf in zip(df[col], df[sd_col], df["n_failed"])],
                          # hover texts made here: a tooltip would print NaN for a cell with one seed
-                         mean=[_pm(m, None, unit) for m in df[col]],
-                         sd=[_pm(s, None, unit) if math.isfinite(s) else "– (fewer than 2 seeds)"
+                         mean=[plus_minus(m, None, unit) for m in df[col]],
+                         sd=[plus_minus(s, None, unit) if math.isfinite(s) else "– (fewer than 2 seeds)"
                              for s in df[sd_col]])
         data = data[["x", "y", "value", "mean", "sd", "n_ok", "n_runs", "n_failed", "text"]]
         hm = hv.HeatMap(data, kdims=["x", "y"], vdims=["value", "mean", "sd", "n_ok", "n_runs", "n_failed", "text"])
@@ -416,8 +471,8 @@ class SweepView:
                  f"{len(t.definition.get('seeds', [])) * len({r.get('point') for r in runs})} runs finished."]
         for r in runs:
             if r.get("status") == "ok":
-                lines.append(f"- seed {r.get('seed')}: test error {_pm(_num(r.get('test_error_pct')), None, ' %', 2)}, "
-                             f"angle to backprop {_pm(_num(r.get('angle_deg')), None, '°')}"
+                lines.append(f"- seed {r.get('seed')}: test error {plus_minus(_num(r.get('test_error_pct')), None, ' %', 2)}, "
+                             f"angle to backprop {plus_minus(_num(r.get('angle_deg')), None, '°')}"
                              + (f" ({r.get('point')})" if len({q.get('point') for q in runs}) > 1 else ""))
             else:
                 lines.append(f"- seed {r.get('seed')}: **failed**: {str(r.get('error', ''))[:200]}")

@@ -6,6 +6,7 @@
     python -m benchmarks.load_test --followers           # one presenter, then 30 followers of its code
     python -m benchmarks.load_test --opening --servers 2 # 30 pages at once, two servers behind serve.sh's nginx
     python -m benchmarks.load_test --servers 2           # a class of 30 training on the Docker image's setup
+    python -m benchmarks.load_test --servers 2 --experiment  # the same class training a class experiment
     python -m benchmarks.load_test --idle --sessions 40  # 40 open pages nobody uses: what they cost the loop
     python -m benchmarks.load_test --flood               # one client floods /app while a student trains
 
@@ -674,7 +675,7 @@ async def _window(server: Server, seconds: float, pages: bool) -> dict:
 
 
 async def _drive(server: Server, n: int, seconds: float, settle: float, timeout: float,
-                 page_seconds: float, client: str = "stream") -> dict:
+                 page_seconds: float, client: str = "stream", query: str = "") -> dict:
     """A class: n sessions open at once, build their networks and press Play together.
 
     The class's speed is measured in a window with no page requests (a class does not open a
@@ -682,7 +683,7 @@ async def _drive(server: Server, n: int, seconds: float, settle: float, timeout:
     latency while the class trains in a second window right after it.
     """
     play, stop = asyncio.Event(), asyncio.Event()
-    sessions = [Session(i, server.base, client=client) for i in range(n)]
+    sessions = [Session(i, server.base, query=query, client=client) for i in range(n)]
     tasks, open_s = await _open_all(sessions, play, stop, timeout)
     print(f"all pages open and networks built after {open_s:.1f} s; pressing Play", file=sys.stderr, flush=True)
     play.set()
@@ -720,11 +721,31 @@ async def _drive_followers(server: Server, n: int, seconds: float, settle: float
     return {"presenter": presenter, "followers": followers, "solo": solo, "crowd": crowd, "open_s": open_s}
 
 
+def _class_experiment(sweeps_dir: str, n: int) -> str:
+    """A class experiment for n students in ``sweeps_dir`` (app/class_experiment.py); returns its code."""
+    from app import class_experiment as cx
+    from app.class_view import parse_grid_text
+    before = os.environ.get(cx.SWEEPS_ENV)
+    os.environ[cx.SWEEPS_ENV] = sweeps_dir
+    try:
+        return cx.create("glr17-1hl", parse_grid_text("g_a=0,0.05,0.6; feedback_scale=0.5,1,2"),
+                         examples=cx.MAX_BUDGET, seeds=max(1, math.ceil(n / 9)), test_images=500)
+    finally:
+        if before is None:
+            os.environ.pop(cx.SWEEPS_ENV)
+        else:
+            os.environ[cx.SWEEPS_ENV] = before
+
+
 def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settle: float = 10.0,
         timeout: float = 180.0, after_timeout: float = 90.0, rounds: int = 1, log=print,
         page_seconds: float = 30.0, bare_seconds: float = 15.0, session_lifetime_s: float = 60.0,
-        servers: int = 1, client: str = "stream") -> dict:
+        servers: int = 1, client: str = "stream", experiment: bool = False) -> dict:
     """Serve, load, measure; returns the figures (see the module docstring).
+
+    With ``experiment`` the class is a class experiment: every session opens ``/app?experiment=CODE``
+    of a 3 × 3 grid of the default preset with enough seeds for a point each and a budget no one
+    reaches in the window, so each page trains and shows the class heat map as a class would.
 
     With ``rounds`` > 1 the same server takes one class after another; the figures are the
     last class's, and the memory after each class shows whether anything accumulates.
@@ -738,7 +759,12 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
         page_seconds = 0.0
     # serve.sh's session lifetime by default: with a shorter one, a page whose websocket waited in the
     # queue of a class opening at once was dropped as unused and built a second time when it connected
-    with Server(cap_value, session_lifetime_ms=int(1000 * session_lifetime_s), servers=servers) as server:
+    extra_env, query = {}, ""
+    if experiment:
+        extra_env["DENDRITE_SWEEPS_DIR"] = tempfile.mkdtemp(prefix="dendrite-load-sweeps-")
+        query = "?experiment=" + _class_experiment(extra_env["DENDRITE_SWEEPS_DIR"], n)
+    with Server(cap_value, session_lifetime_ms=int(1000 * session_lifetime_s), servers=servers,
+                extra_env=extra_env) as server:
         server.wait_ready()
         time.sleep(2.0)                       # warm-up threads and the t-SNE worker settle
         before = server.sample()
@@ -751,7 +777,7 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
         before = server.sample()
         for k in range(rounds):
             log(f"class {k + 1} of {rounds}: opening {n} sessions ...")
-            res = asyncio.run(_drive(server, n, seconds, settle, timeout, page_seconds, client))
+            res = asyncio.run(_drive(server, n, seconds, settle, timeout, page_seconds, client, query))
             log("all sessions closed; waiting for the server to end them ...")
             collections_before = server.log_text().count("collected the garbage")
             after = server.sample()
@@ -798,7 +824,7 @@ def run(n: int = 30, seconds: float = 60.0, cap: int | None | str = "all", settl
     live = [x for x in res["http"].get("/liveness", [])]
     result = {
         "sessions": n, "servers": servers, "cap": cap_value if cap_value is not None else "default",
-        "client": client,
+        "client": client, "experiment": query,
         "measured_s": round(t1 - t0, 1), "open_all_s": round(res["open_s"], 1),
         "errors": [f"session {s.index}: {s.error}" for s in sessions if s.error],
         "training": len(training), "watching": len(watching),
@@ -1227,6 +1253,7 @@ def report(r: dict) -> str:
     t = r["targets"]
     lines = [
         f"Load test: {r['sessions']} sessions on {r.get('servers', 1)} server process(es), training cap {r['cap']}, "
+        + (f"each training a point of the class experiment {r['experiment'].split('=')[-1]}, " if r.get("experiment") else "") +
         f"measured for {r['measured_s']} s "
         f"(all pages open and networks built after {r['open_all_s']} s; {_load_average(r)})",
         "",
@@ -1321,6 +1348,9 @@ def main(argv=None) -> int:
     ap.add_argument("--servers", type=int, default=1,
                     help="DENDRITE_SERVERS: server processes behind serve.sh's nginx (1..4; the Docker image runs 2); "
                          "with --opening, --followers and a training class")
+    ap.add_argument("--experiment", action="store_true",
+                    help="the training class is a class experiment: each session trains a grid point and shows "
+                         "the class heat map")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
     a = ap.parse_args(argv)
     if not 1 <= a.sessions <= 60 or not 1 <= a.seconds <= 600 or not 1 <= a.rounds <= 5:
@@ -1344,7 +1374,7 @@ def main(argv=None) -> int:
         text = report_followers
     else:
         r = run(a.sessions, a.seconds, a.cap, a.settle, rounds=a.rounds, log=log, page_seconds=a.page_seconds,
-                bare_seconds=a.bare_seconds, servers=a.servers, client=a.client)
+                bare_seconds=a.bare_seconds, servers=a.servers, client=a.client, experiment=a.experiment)
         text = report
     print(text(r))
     if a.json:

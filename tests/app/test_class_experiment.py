@@ -9,7 +9,7 @@ from dendcore.sweep import SweepError, load_sweep  # noqa: E402
 from app import class_experiment as cx  # noqa: E402
 from app.class_view import parse_grid_text  # noqa: E402
 from app.controller import Controller, TrainingSlots  # noqa: E402
-from app.sweep_view import SweepTable  # noqa: E402
+from app.sweep_view import SweepTable, value_label  # noqa: E402
 from tests.app.conftest import NoTsne, pump  # noqa: E402
 
 
@@ -41,7 +41,8 @@ def test_three_students_fill_three_points_and_the_map_shows_them(sweeps):
             s.start()
         for s in students:
             pump(s, lambda c: not c.in_experiment, timeout=120)
-            assert "Grid point done" in s.message and not s.running
+            assert "Grid point done" in s.experiment_note and not s.running
+            assert "Grid point done" not in s.message, "said once, in the class box"
     finally:
         for s in students:
             s.close()
@@ -81,3 +82,65 @@ def test_a_stale_claim_is_taken_over_and_bad_definitions_are_refused(sweeps, mon
         cx.create("glr17-1hl-rate", [("g_a", [str(i / 100) for i in range(70)])], examples=100)
     with pytest.raises(SweepError):
         cx.create("glr17-1hl-rate", [("g_a", ["0"])], examples=100, code=code)
+
+
+def finished_point(code: str, test_error: float) -> dict:
+    """The next open grid point, finished by a student with this test error (as app/class_runs.py writes it)."""
+    a = cx.claim(code, who=f"student-{test_error}")
+    rows = [{"examples": 100, "examples_seen": 100 * (i + 1), "train_error_pct": 90.0 - i,
+             "angle_to_backprop_deg": [70.0 - i]} for i in range(5)]
+    return cx.finish(a, rows, (test_error, 200, 2000), 1.0)
+
+
+def test_the_class_map_is_redrawn_in_place_only_when_a_result_lands(sweeps):
+    from app.class_view import ClassMap
+    code = cx.create("glr17-1hl-rate", parse_grid_text("g_a=0,0.6; feedback_scale=1,2"), examples=500,
+                     test_images=200)
+    mine = {"g_a": 0.6, "feedback_scale": 2}
+    cmap = ClassMap(code, mine=mine)
+    cmap.panel()
+    cmap.start()
+    heat = cmap.heat
+    err = heat.sources[0]
+
+    def at(x, y, column="value", source=err):
+        return source.data[column][list(zip(source.data["x"], source.data["y"])).index((x, y))]
+
+    assert len(err.data["x"]) == 4 and all(v != v for v in err.data["value"]), "no result yet: four grey cells"
+    assert dict(heat.mine.data) == {"x": ["0.6"], "y": ["2"]}, "the student's own cell is framed"
+    assert not cmap.refresh_if_changed(), "nothing changed: nothing read, nothing drawn"
+    first = finished_point(code, 31.5)
+    assert cmap.refresh_if_changed()
+    x, y = value_label(first["grid"]["g_a"]), value_label(first["grid"]["feedback_scale"])
+    assert cmap.heat is heat and heat.sources[0] is err, "the same figures, new data"
+    assert at(x, y) == 31.5 and at(x, y, "text") == "31.5"
+    assert at(x, y, source=heat.sources[1]) == pytest.approx(66.0), "the angle of the last row"
+    assert "Runs finished: 1 of 4" in cmap.info.object
+    second = finished_point(code, 12.0)
+    assert cmap.refresh_if_changed() and not cmap.refresh_if_changed()
+    x2, y2 = value_label(second["grid"]["g_a"]), value_label(second["grid"]["feedback_scale"])
+    assert at(x2, y2) == 12.0 and at(x, y) == 31.5
+    mapper = heat.mappers[0]
+    assert (mapper.low, mapper.high) == (12.0, 31.5), "the colour scale spans the finished cells"
+    assert at(x, y, "text_color") == "white" and at(x2, y2, "text_color") == "#222222", \
+        "white text on the dark end of the scale"
+    cmap.stop()
+
+
+def test_the_sweeps_tab_follows_a_class_experiment_and_keeps_the_cell_shown(sweeps):
+    from app.sweep_view import SweepView
+    code = cx.create("glr17-1hl-rate", parse_grid_text("g_a=0,0.6; feedback_scale=1,2"), examples=500,
+                     test_images=200)
+    first = finished_point(code, 40.0)
+    view = SweepView()                  # the teacher's tab, projected
+    view.rescan()
+    assert view.open(f"sweeps/class-{code}")
+    view.x_axis.value = "feedback_scale"      # the teacher turned the map around
+    x, y = value_label(first["grid"]["feedback_scale"]), value_label(first["grid"]["g_a"])
+    assert view.select(x, y) and "1 of 1 runs finished" in view.cell_info.object
+    assert not view.refresh_if_changed()
+    finished_point(code, 20.0)
+    assert view.refresh_if_changed(), "a student's result redraws the projected map"
+    assert "Runs finished: 2 of 4" in view.info.object
+    assert view.table.axes(view.x_axis.value, view.y_axis.value) == ("feedback_scale", "g_a")
+    assert view.selected == (x, y) and "test error 40.00 %" in view.cell_info.object, "the cell shown stays shown"

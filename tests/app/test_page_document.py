@@ -153,8 +153,9 @@ def test_the_ghost_card_and_the_class_box_are_made_when_first_needed(tmp_path, m
             code = cx.create("glr17-1hl-rate", parse_grid_text("g_a=0,0.6"), examples=500, test_images=100)
             assert dash.ctrl.join_experiment(code), dash.ctrl.message
             dash.show_class_map(code)
-            assert dash.header.objects[1] is dash._class_box, "the class box sits above Play"
-            assert len(dash._class_box.objects) == 2 and dash._class_box.visible
+            at = dash.header.objects.index(dash._class_box)
+            assert dash.header.objects[at - 1] is dash.in_force and at > 1, "below Play and the run's description"
+            assert dash._class_box.visible and len(dash.class_map.heat.figures) == 2
         finally:
             dash.close()
 
