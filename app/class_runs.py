@@ -21,6 +21,20 @@ from .presenting import PresentError
 log = logging.getLogger("dendrite_lab.class_runs")
 
 
+TESTS_PER_BUDGET = 5
+
+
+def experiment_test_every(budget: int, chosen: int) -> int:
+    """How often a class experiment's student measures the test error on the way (the final test is the
+    experiment's result): at least every fifth of the budget, in steps of 500 examples.
+
+    Students of one link share each test (app/shared_tests.py), but every grid point is a run of its
+    own: with the default 2,500, 30 students training spiking grid points spent 0.43 of the server's 2
+    cores on tests (``python -m benchmarks.load_test --servers 2 --experiment``)."""
+    every = -(-budget // TESTS_PER_BUDGET // 500) * 500
+    return int(min(60_000, max(chosen, every)))
+
+
 class ClassRun(param.Parameterized):
     experiment = param.String(default="", precedence=-1, doc="The class experiment this session trains a point of.")
     experiment_note = param.String(default="", precedence=-1, doc="Which grid point, and how it went.")
@@ -45,7 +59,7 @@ class ClassRun(param.Parameterized):
         spec = ModelSpec.from_dict(a.task["spec"])
         self.quietly(seed=int(a.task["seed"]), mode=spec.mode, g_a=spec.g_a, feedback_scale=spec.feedback_scale,
                      lr_output=spec.lr[-1], **({"lr_hidden": spec.lr[0]} if spec.hidden else {}),
-                     ghost="off")
+                     ghost="off", test_every=experiment_test_every(int(a.task["examples"]), self.test_every))
         self._mirrored = self.settings()
         self.param.update(experiment=a.code, experiment_note=(
             f"Class experiment {a.code}: you train grid point {a.index + 1} of {a.total}: {a.label}, for "

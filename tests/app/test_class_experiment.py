@@ -144,3 +144,18 @@ def test_the_sweeps_tab_follows_a_class_experiment_and_keeps_the_cell_shown(swee
     assert "Runs finished: 2 of 4" in view.info.object
     assert view.table.axes(view.x_axis.value, view.y_axis.value) == ("feedback_scale", "g_a")
     assert view.selected == (x, y) and "test error 40.00 %" in view.cell_info.object, "the cell shown stays shown"
+
+
+def test_a_long_budget_measures_the_test_error_every_fifth_of_it(sweeps):
+    from app.class_runs import experiment_test_every
+    assert experiment_test_every(60_000, 2500) == 12_000
+    assert experiment_test_every(13_000, 2500) == 3000, "rounded up to a step of 500"
+    assert experiment_test_every(5000, 2500) == 2500 and experiment_test_every(60_000, 20_000) == 20_000, \
+        "never more often than the page's setting"
+    code = cx.create("glr17-1hl", parse_grid_text("g_a=0,0.6"), examples=40_000)
+    s = student()
+    try:
+        assert s.join_experiment(code)
+        assert s.test_every == 8000 and s.settings()["test_every"] == 8000
+    finally:
+        s.close()
