@@ -207,3 +207,44 @@ def test_sweep_heat_map_and_click_through(server, browser):
     page.screenshot(path=str(SHOTS / "lab-05-sweep-click.png"))
     page.close()
     assert not server_errors(log)
+
+
+# the texts drawn on the heat maps' cells (their sources' "text" column), every document of the page
+CELL_TEXTS = """() => {
+    const out = [];
+    for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
+        for (const m of doc._all_models.values())
+            if (m.data != null && m.data.text != null && m.data.n_ok != null) out.push(...m.data.text);
+    return out;
+}"""
+
+
+def test_class_maps_fill_in_on_the_teachers_and_a_students_page(server, sweeps_root, browser, monkeypatch):
+    """A student's result, written by another server process (here the test), reaches the teacher's projected
+    Sweeps tab and another student's class box by itself: no ↻, no reload."""
+    from app import class_experiment as cx
+    from app.class_view import parse_grid_text
+    base, log = server
+    monkeypatch.setenv("DENDRITE_SWEEPS_DIR", str(sweeps_root))
+    code = cx.create("glr17-1hl-rate", parse_grid_text("g_a=0,0.6"), examples=500, test_images=100)
+    teacher = open_page(browser, f"{base}/app")
+    teacher.get_by_text("Sweeps", exact=True).click()
+    chooser = teacher.locator("select").filter(has_text=f"sweeps/class-{code}").first
+    chooser.wait_for(timeout=20_000)
+    chooser.select_option(f"sweeps/class-{code}")
+    teacher.get_by_text("Runs finished: 0 of 2").first.wait_for(timeout=20_000)
+    student = open_page(browser, f"{base}/app?experiment={code}")     # takes one grid point
+    student.get_by_text("Runs finished: 0 of 2").first.wait_for(timeout=20_000)
+    other = cx.claim(code, who="a student on another server")
+    assert other is not None, "the page took one point, the other is free"
+    rows = [{"examples": 100, "examples_seen": 100 * (i + 1), "train_error_pct": 50.0 - i,
+             "angle_to_backprop_deg": [60.0]} for i in range(5)]
+    cx.finish(other, rows, (23.5, 100, 500), 1.0)
+    teacher.get_by_text("Runs finished: 1 of 2").first.wait_for(timeout=30_000)
+    student.get_by_text("Runs finished: 1 of 2").first.wait_for(timeout=30_000)
+    wait_until(lambda: "23.5" in student.evaluate(CELL_TEXTS), 15, "the result on the student's map")
+    student.screenshot(path=str(SHOTS / "lab-06-class-map-student.png"))
+    teacher.screenshot(path=str(SHOTS / "lab-07-class-map-teacher.png"))
+    student.close()
+    teacher.close()
+    assert not server_errors(log)
