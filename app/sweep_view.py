@@ -223,6 +223,12 @@ class SweepTable:
 
 
 # ------------------------------------------------------------------ view
+def cell_px(xs) -> int:
+    """A heat-map cell's width: large enough to read from the back of a projected room for a class-sized
+    grid (3 values: 120 px, 14 px text), narrower for a long axis."""
+    return max(44, min(120, 600 // max(len(xs), 1)))
+
+
 def _never_faded(plot, element) -> None:
     r = plot.handles.get("glyph_renderer")
     if r is not None:
@@ -409,9 +415,8 @@ class SweepView:
         """A frame around the highlighted grid point's cell (empty when there is none on these axes)."""
         h = self.highlight or {}
         at = (value_label(h[x]) if x in h else "all", value_label(h[y]) if y in h else "all")
-        cell = max(44, min(90, 520 // max(len(xs), 1)))
         points = [at] if self.highlight and (x in h or not x) else []
-        return hv.Points(points, kdims=["x", "y"]).opts(marker="square", size=cell - 8, fill_alpha=0,
+        return hv.Points(points, kdims=["x", "y"]).opts(marker="square", size=cell_px(xs) - 8, fill_alpha=0,
                                                         line_color="#1f4fbf", line_width=4, tools=[])
 
     def _heatmap(self, df, col, sd_col, title, xs, ys, xname, yname, unit):
@@ -425,9 +430,9 @@ class SweepView:
         data = data[["x", "y", "value", "mean", "sd", "n_ok", "n_runs", "n_failed", "text"]]
         hm = hv.HeatMap(data, kdims=["x", "y"], vdims=["value", "mean", "sd", "n_ok", "n_runs", "n_failed", "text"])
         hm = hm.redim.values(x=xs, y=ys).redim.label(x=xname, y=yname or " ")
-        cell = max(44, min(90, 520 // max(len(xs), 1)))
-        width = min(560, 120 + cell * len(xs))
-        height = min(460, 110 + max(44, min(70, 360 // max(len(ys), 1))) * len(ys))
+        cell = cell_px(xs)
+        width = min(720, 120 + cell * len(xs))
+        height = min(520, 110 + max(44, min(90, 400 // max(len(ys), 1))) * len(ys))
         hm = hm.opts(cmap="YlOrRd", colorbar=True, clabel=title, tools=["hover", "tap"], title=title, width=width,
                      height=height, clipping_colors={"NaN": "#eeeeee"}, toolbar="above", xrotation=0,
                      nonselection_alpha=1.0, line_color="white", line_width=1, selection_line_color="#222222",
@@ -440,7 +445,7 @@ class SweepView:
         lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
         dark = (data["value"] - lo) > 0.6 * (hi - lo) if hi > lo else pd.Series(False, index=data.index)
         # a click on a cell also "selects" the label under it, and Bokeh would fade the other labels
-        style = dict(text_font_size="9pt", hooks=[_never_faded])
+        style = dict(text_font_size="14px" if cell >= 80 else "11px", hooks=[_never_faded])
         labels = (hv.Labels(data[~dark], kdims=["x", "y"], vdims=["text"]).opts(text_color="#222222", **style)
                   * hv.Labels(data[dark], kdims=["x", "y"], vdims=["text"]).opts(text_color="white", **style))
         return hm, labels

@@ -71,13 +71,13 @@ class ClassHeatMaps:
             f.rect("x", "y", 1, 1, source=src, fill_color={"field": "value", "transform": mapper},
                    line_color="white", line_width=1)
             f.text("x", "y", text="text", source=src, text_color="text_color", text_align="center",
-                   text_baseline="middle", text_font_size="13px")
+                   text_baseline="middle", text_font_size="14px")
             f.rect("x", "y", 0.92, 0.92, source=self.mine, fill_alpha=0, line_color=MINE, line_width=4)
             f.add_tools(HoverTool(tooltips=[(x_name, "@x"), (y_name or "row", "@y"), ("mean", "@mean"),
                                             ("sd over seeds", "@sd"), ("seeds finished", "@n_ok of @n_runs"),
                                             ("failed", "@n_failed")], renderers=[f.renderers[0]]))
             f.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(desired_num_ticks=4), width=12,
-                                  major_label_text_font_size="13px"), "right")
+                                  major_label_text_font_size="14px"), "right")
             f.xaxis.axis_label, f.yaxis.axis_label = x_name, y_name
             f.grid.visible = False
             f.x_range.range_padding = f.y_range.range_padding = 0
