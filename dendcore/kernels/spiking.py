@@ -396,6 +396,17 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
     n_in = sizes[0]
 
     ev_start, ev_idx = draw_input_events(x, phi_max, n_steps, rng)
+    # Y source-major for the phase: the apical sum of every step then runs over contiguous hidden
+    # neurons (a vector loop) instead of a ten-term reduction per neuron
+    yt = np.empty(y.size if need_va else 0, dtype=y.dtype)
+    va_acc = np.zeros(dyn.V.size if need_va else 0)
+    if need_va:
+        for j in range(1, L):
+            s = fsrc[j]
+            nj, ns, ybase = sizes[j], sizes[s], yoff[j]
+            for n in range(nj):
+                for m in range(ns):
+                    yt[ybase + m * nj + n] = y[ybase + n * ns + m]
     if learning and not exact:
         k_win = window_kernel(kappa, n_steps, w0, w1)
         k_fb = window_kernel(kappa, n_steps, w0 - 1, w1 - 1)
@@ -424,6 +435,7 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
 
         # feedback seen this step: the sources' PSP as of the previous step
         if want_va:
+            last = (t - 1) % taps           # the ring's slot of the previous step, walked back without a division
             for j in range(1, L):
                 s = fsrc[j]
                 for n in range(noff[s], noff[s + 1]):
@@ -431,8 +443,10 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                         psp_prev[n] = (trl[n] - trs[n]) * inv_dtau
                     else:
                         acc = 0.0
+                        slot = last
                         for d in range(taps):
-                            acc += kappa[d] * hist[(t - 1 - d) % taps, n]
+                            acc += kappa[d] * hist[slot, n]
+                            slot = slot - 1 if slot > 0 else taps - 1
                         psp_prev[n] = acc
 
         # ---- input layer: this step's spikes ----
@@ -515,12 +529,15 @@ def run_phase(lay, prm, kappa, w, b, y, c, dyn, sums, x, n_steps, label, w0, w1,
                 uns = np.uint64(ns)
                 uslo = np.uint64(slo)
                 if need_va:
-                    for n in range(nj):
-                        acc = 0.0
-                        yrow = np.uint64(ybase + n * ns)
-                        for m in range(uns):
-                            acc += y[yrow + m] * psp_prev[uslo + m]
-                        va_now[lo + n] = scale * acc + c[lo + n]
+                    for n in range(unj):
+                        va_acc[ulo + n] = 0.0
+                    for m in range(uns):
+                        pm = psp_prev[uslo + m]
+                        ycol = np.uint64(ybase + m * nj)
+                        for n in range(unj):
+                            va_acc[ulo + n] += yt[ycol + n] * pm
+                    for n in range(unj):
+                        va_now[ulo + n] = scale * va_acc[ulo + n] + c[ulo + n]
                 else:
                     # recording alone reads V_a of the traced neurons only, not the whole layer's
                     for q in range(rec_idx.size):
