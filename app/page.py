@@ -198,6 +198,8 @@ class Dashboard:
         with self._models_frozen():
             self.settings.objects = self.sidebar()
             self.below.objects = [self.tabs]
+            if self.class_map is not None and self.class_map.table is None:
+                self._start_class_map()
 
     @property
     def rest_waits(self) -> bool:
@@ -244,8 +246,12 @@ class Dashboard:
     def show_class_map(self, code: str) -> None:
         """The class heat map above the plots (this student's cell framed)."""
         a = self.ctrl._assignment
+        if self.class_map is not None:
+            self.class_map.stop()
         self.class_map = ClassMap(code, mine=dict(a.task["grid"]) if a is not None else None)
-        self.class_map.start()
+        # the maps follow with the settings (show_rest): the note and Play come first, as on any page
+        if not self.rest_waits:
+            self._start_class_map()
         note = pn.pane.Markdown(self.ctrl.param.experiment_note, sizing_mode="stretch_width", margin=(0, 10))
         objects = [self.class_map.panel(note)]
         if self._class_box is None:
@@ -255,6 +261,12 @@ class Dashboard:
             self.header.insert(self.header.objects.index(self.in_force) + 1, self._class_box)
         else:
             self._class_box.objects = objects
+
+    def _start_class_map(self) -> None:
+        try:
+            self.class_map.start()
+        except Exception as exc:       # the experiment's files unreadable: the page goes on without the maps
+            log.warning("class map of %s failed: %s", self.class_map.code, exc)
 
     def _created(self, code: str) -> None:
         """A class experiment was made here: list it, open its heat map in the Sweeps tab."""

@@ -166,7 +166,7 @@ class SweepTable:
         grid = "; ".join(f"{f} = {', '.join(self.values[f])}" for f in self.fields) or "no grid (one point)"
         sets = f" with {', '.join(d.get('sets') or [])}" if d.get("sets") else ""
         return (f"**{self.name}**: preset `{d.get('preset')}`{sets}, {d.get('dataset')}; grid {grid}; "
-                f"{len(d.get('seeds', []))} seeds; {d.get('examples', 0):,} examples per run, final test on "
+                f"{len(d.get('seeds', []))} seed{'' if len(d.get('seeds', [])) == 1 else 's'}; {d.get('examples', 0):,} examples per run, final test on "
                 f"{d.get('test_images', 0):,} images. Runs finished: {ok} of {self.n_runs}"
                 + (f", {failed} failed" if failed else "") + ".")
 

@@ -160,6 +160,28 @@ def test_the_ghost_card_and_the_class_box_are_made_when_first_needed(tmp_path, m
             dash.close()
 
 
+def test_a_students_class_maps_follow_with_the_settings(tmp_path, monkeypatch):
+    """A class experiment's page goes out with its note beside Play; the maps (files read, two figures)
+    come with the settings, once the pages opening together have their headers."""
+    from app import class_experiment as cx
+    from app.class_view import parse_grid_text
+    monkeypatch.setenv("DENDRITE_SWEEPS_DIR", str(tmp_path))
+    code = cx.create("glr17-1hl-rate", parse_grid_text("g_a=0,0.6"), examples=500, test_images=100)
+    dash, doc, opening, clock = _browsers_page(monkeypatch)
+    try:
+        assert dash.ctrl.join_experiment(code), dash.ctrl.message
+        dash.show_class_map(code)
+        assert dash._class_box is not None and dash.class_map.heat is None, "the header went out without the maps"
+        opening.header_shown(dash._opening)
+        clock[0] += 1.0
+        with patch_curdoc(doc):
+            dash.tick()
+        assert dash.downloads is not None and len(dash.class_map.heat.figures) == 2
+        assert "Runs finished: 0 of 2" in dash.class_map.info.object
+    finally:
+        dash.close()
+
+
 def test_a_follower_finds_take_it_from_here_in_the_header_from_the_start(monkeypatch):
     """On a phone the settings are folded behind the menu: the button that ends following sits beside
     Play, in the part of the page that goes out first."""
