@@ -58,7 +58,7 @@ class ClassMap(SweepView):
             self._box.objects = [self._texts, *(pn.pane.Bokeh(f, sizing_mode="stretch_width", max_width=f.max_width,
                                                              min_width=f.min_width, margin=(0, 10))
                                                 for f in self.heat.figures)]
-        self.heat.show(t.cells(x, y, self.fixed()), x or "grid", self._my_cell(x, y))
+        self.heat.show(t.cells(x, y, self.fixed()), self._my_cell(x, y))
 
     def _my_cell(self, x, y) -> tuple[str, str] | None:
         h = self.highlight

@@ -165,8 +165,9 @@ class SweepTable:
         failed = sum(r.get("status") == "failed" for r in self.records)
         grid = "; ".join(f"{f} = {', '.join(self.values[f])}" for f in self.fields) or "no grid (one point)"
         sets = f" with {', '.join(d.get('sets') or [])}" if d.get("sets") else ""
+        seeds = len(d.get("seeds", []))
         return (f"**{self.name}**: preset `{d.get('preset')}`{sets}, {d.get('dataset')}; grid {grid}; "
-                f"{len(d.get('seeds', []))} seed{'' if len(d.get('seeds', [])) == 1 else 's'}; {d.get('examples', 0):,} examples per run, final test on "
+                f"{seeds} seed{'' if seeds == 1 else 's'}; {d.get('examples', 0):,} examples per run, final test on "
                 f"{d.get('test_images', 0):,} images. Runs finished: {ok} of {self.n_runs}"
                 + (f", {failed} failed" if failed else "") + ".")
 

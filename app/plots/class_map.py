@@ -2,7 +2,7 @@
 then updated in place as the students' results land.
 
 Every page of a class experiment shows them.  Drawn anew through HoloViews at each result, the two
-maps cost a page's event loop about 0.4 s (``python -m benchmarks.class_map_cost``), and every result
+maps cost a page's event loop about half a second (``python -m benchmarks.class_map_cost``), and every result
 reached every page of the class; here a result changes a few short columns of two sources.
 """
 from __future__ import annotations
@@ -23,13 +23,13 @@ MAPS = (("err", "err_sd", "final test error (%)", "%"), ("ang", "ang_sd", "final
 
 
 def plus_minus(m, sd, unit: str, nd: int = 1) -> str:
-    """"32.6 %", "32.6 % ± 1.2 %" with an sd, "–" for no value."""
+    """A value as the maps and the Sweeps tab write it: 32.6 %, 32.6 % ± 1.2 % with an sd, – for none."""
     if m is None or not math.isfinite(m):
         return "–"
     return f"{m:.{nd}f}{unit}" + (f" ± {sd:.{nd}f}{unit}" if sd is not None and math.isfinite(sd) else "")
 
 
-def cell_columns(df, col: str, sd_col: str, unit: str, x_name: str) -> dict:
+def cell_columns(df, col: str, sd_col: str, unit: str) -> dict:
     """The columns of one map's source: a row per cell of ``SweepTable.cells``, its colour value (NaN
     when no run finished: drawn grey), the text on it and the hover's lines."""
     values = np.array([float(v) for v in df[col]], dtype=float)
@@ -59,7 +59,7 @@ class ClassHeatMaps:
         height = min(420, 100 + cell_h * len(ys))
         self.sources, self.mappers, self.figures = [], [], []
         self.mine = ColumnDataSource({"x": [], "y": []})
-        for _col, _sd, title, unit in MAPS:
+        for _col, _sd, title, _unit in MAPS:
             src = ColumnDataSource({k: [] for k in ("x", "y", "value", "text", "text_color", "mean", "sd",
                                                     "n_ok", "n_runs", "n_failed")})
             mapper = LinearColorMapper(palette=PALETTE, nan_color=EMPTY, low=0, high=1)
@@ -88,10 +88,10 @@ class ClassHeatMaps:
     def fits(self, xs: list[str], ys: list[str]) -> bool:
         return list(xs) == self.xs and list(ys) == self.ys
 
-    def show(self, df, x_name: str, mine: tuple[str, str] | None = None) -> None:
+    def show(self, df, mine: tuple[str, str] | None = None) -> None:
         """The cells of ``SweepTable.cells`` (rows x, y, err, err_sd, ang, ang_sd, n_ok, n_runs, n_failed)."""
         for (col, sd, _title, unit), src, mapper in zip(MAPS, self.sources, self.mappers):
-            data = cell_columns(df, col, sd, unit, x_name)
+            data = cell_columns(df, col, sd, unit)
             finite = data["value"][np.isfinite(data["value"])]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
             if hi - lo < 1e-9:          # one finished cell: a scale around it, not a zero-width one
