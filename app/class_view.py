@@ -23,6 +23,10 @@ def parse_grid_text(text: str) -> list[tuple[str, list[str]]]:
     return [parse_grid_arg(p) for p in parts]
 
 
+# the box's short texts one under the other, without a blank line's worth of paragraph margins between them
+TIGHT = ":host p { margin: 0 0 6px 0 }"
+
+
 class ClassMap(SweepView):
     """One experiment's heat maps, updated in place when a student's result lands, the student's own
     cell framed; beside them the page's note on the student's grid point and the experiment's progress."""
@@ -32,6 +36,7 @@ class ClassMap(SweepView):
         self.code = code
         self.highlight = mine
         self.heat: ClassHeatMaps | None = None
+        self.info.stylesheets = [TIGHT]
         self._texts = pn.Column(self.message, self.info, margin=0, styles={"flex": "1 1 320px", "min-width": "0"})
         # the texts and the two maps wrap: side by side on a projector, one under the other on a phone
         self._box = pn.FlexBox(self._texts, flex_wrap="wrap", align_items="flex-start", sizing_mode="stretch_width",

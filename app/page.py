@@ -20,7 +20,7 @@ from .drain import Drain
 from .downloads import Downloads
 from . import query as link_query
 from .cards import ExperimentCards
-from .class_view import ClassMap, CreateForm
+from .class_view import TIGHT, ClassMap, CreateForm
 from .controller import URL_PARAMS, Controller
 from .tracker import merge_news
 from .explain import ghost_note
@@ -252,7 +252,8 @@ class Dashboard:
         # the maps follow with the settings (show_rest): the note and Play come first, as on any page
         if not self.rest_waits:
             self._start_class_map()
-        note = pn.pane.Markdown(self.ctrl.param.experiment_note, sizing_mode="stretch_width", margin=(0, 10))
+        note = pn.pane.Markdown(self.ctrl.param.experiment_note, sizing_mode="stretch_width", margin=(0, 10),
+                                stylesheets=[TIGHT])
         objects = [self.class_map.panel(note)]
         if self._class_box is None:
             self._class_box = pn.Card(*objects, title="Class experiment", sizing_mode="stretch_width",
