@@ -12,7 +12,7 @@ from . import class_experiment as cx
 from .look import button
 from .share_view import page_link, qr_image
 from .plots.class_map import ClassHeatMaps
-from .sweep_view import SweepView, value_label
+from .sweep_view import SweepView
 
 
 def parse_grid_text(text: str) -> list[tuple[str, list[str]]]:
@@ -63,13 +63,7 @@ class ClassMap(SweepView):
             self._box.objects = [self._texts, *(pn.pane.Bokeh(f, sizing_mode="stretch_width", max_width=f.max_width,
                                                              min_width=f.min_width, margin=(0, 10))
                                                 for f in self.heat.figures)]
-        self.heat.show(t.cells(x, y, self.fixed()), self._my_cell(x, y))
-
-    def _my_cell(self, x, y) -> tuple[str, str] | None:
-        h = self.highlight
-        if not h or (x and x not in h):
-            return None
-        return (value_label(h[x]) if x in h else "all", value_label(h[y]) if y in h else "all")
+        self.heat.show(t.cells(x, y, self.fixed()), self.highlighted_cell(x, y))
 
 
 class CreateForm:

@@ -412,12 +412,17 @@ class SweepView:
                                  else "*No run of this sweep has finished yet: the maps fill in as runs finish.*")
         self.curves.object = None
 
+    def highlighted_cell(self, x, y) -> tuple[str, str] | None:
+        """The (x, y) labels of the highlighted grid point's cell on these axes, or None."""
+        h = self.highlight
+        if not h or (x and x not in h):
+            return None
+        return (value_label(h[x]) if x in h else "all", value_label(h[y]) if y in h else "all")
+
     def _mark(self, x, y, xs):
         """A frame around the highlighted grid point's cell (empty when there is none on these axes)."""
-        h = self.highlight or {}
-        at = (value_label(h[x]) if x in h else "all", value_label(h[y]) if y in h else "all")
-        points = [at] if self.highlight and (x in h or not x) else []
-        return hv.Points(points, kdims=["x", "y"]).opts(marker="square", size=cell_px(xs) - 8, fill_alpha=0,
+        at = self.highlighted_cell(x, y)
+        return hv.Points([at] if at else [], kdims=["x", "y"]).opts(marker="square", size=cell_px(xs) - 8, fill_alpha=0,
                                                         line_color="#1f4fbf", line_width=4, tools=[])
 
     def _heatmap(self, df, col, sd_col, title, xs, ys, xname, yname, unit):
@@ -477,7 +482,8 @@ class SweepView:
                  f"{len(t.definition.get('seeds', [])) * len({r.get('point') for r in runs})} runs finished."]
         for r in runs:
             if r.get("status") == "ok":
-                lines.append(f"- seed {r.get('seed')}: test error {plus_minus(_num(r.get('test_error_pct')), None, ' %', 2)}, "
+                err = plus_minus(_num(r.get("test_error_pct")), None, " %", 2)
+                lines.append(f"- seed {r.get('seed')}: test error {err}, "
                              f"angle to backprop {plus_minus(_num(r.get('angle_deg')), None, '°')}"
                              + (f" ({r.get('point')})" if len({q.get('point') for q in runs}) > 1 else ""))
             else:

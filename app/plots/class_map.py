@@ -29,9 +29,10 @@ def plus_minus(m, sd, unit: str, nd: int = 1) -> str:
     return f"{m:.{nd}f}{unit}" + (f" ± {sd:.{nd}f}{unit}" if sd is not None and math.isfinite(sd) else "")
 
 
-def cell_columns(df, col: str, sd_col: str, unit: str) -> dict:
+def cell_columns(df, col: str, sd_col: str, unit: str) -> tuple[dict, float, float]:
     """The columns of one map's source: a row per cell of ``SweepTable.cells``, its colour value (NaN
-    when no run finished: drawn grey), the text on it and the hover's lines."""
+    when no run finished: drawn grey), the text on it and the hover's lines; and the finished cells'
+    lowest and highest value."""
     values = np.array([float(v) for v in df[col]], dtype=float)
     finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -43,9 +44,10 @@ def cell_columns(df, col: str, sd_col: str, unit: str) -> dict:
         color.append("white" if ok and hi > lo and v - lo > 0.6 * (hi - lo) else "#222222")
         mean.append(plus_minus(v, None, unit))
         sd.append(plus_minus(float(s), None, unit) if math.isfinite(float(s)) else "– (fewer than 2 seeds)")
-    return {"x": [str(v) for v in df["x"]], "y": [str(v) for v in df["y"]], "value": values, "text": text,
+    data = {"x": [str(v) for v in df["x"]], "y": [str(v) for v in df["y"]], "value": values, "text": text,
             "text_color": color, "mean": mean, "sd": sd, "n_ok": [int(v) for v in df["n_ok"]],
             "n_runs": [int(v) for v in df["n_runs"]], "n_failed": [int(v) for v in df["n_failed"]]}
+    return data, lo, hi
 
 
 class ClassHeatMaps:
@@ -91,9 +93,7 @@ class ClassHeatMaps:
     def show(self, df, mine: tuple[str, str] | None = None) -> None:
         """The cells of ``SweepTable.cells`` (rows x, y, err, err_sd, ang, ang_sd, n_ok, n_runs, n_failed)."""
         for (col, sd, _title, unit), src, mapper in zip(MAPS, self.sources, self.mappers):
-            data = cell_columns(df, col, sd, unit)
-            finite = data["value"][np.isfinite(data["value"])]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            data, lo, hi = cell_columns(df, col, sd, unit)
             if hi - lo < 1e-9:          # one finished cell: a scale around it, not a zero-width one
                 lo, hi = lo - 0.5, hi + 0.5
             mapper.update(low=lo, high=hi)

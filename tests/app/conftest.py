@@ -85,3 +85,13 @@ def make_tiny_sweep(out: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dendcore", "sweep", *SWEEP_ARGS, "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=180)
 
+
+def finished_point(code: str, test_error: float) -> dict:
+    """The next open grid point of class experiment ``code``, finished by a student with this test error
+    (as app/class_runs.py writes it); the record."""
+    from app import class_experiment as cx
+    a = cx.claim(code, who=f"student-{test_error}")
+    assert a is not None, "every grid point is taken"
+    rows = [{"examples": 100, "examples_seen": 100 * (i + 1), "train_error_pct": 90.0 - i,
+             "angle_to_backprop_deg": [70.0 - i]} for i in range(5)]
+    return cx.finish(a, rows, (test_error, 200, 2000), 1.0)

@@ -10,7 +10,7 @@ from app import class_experiment as cx  # noqa: E402
 from app.class_view import parse_grid_text  # noqa: E402
 from app.controller import Controller, TrainingSlots  # noqa: E402
 from app.sweep_view import SweepTable, value_label  # noqa: E402
-from tests.app.conftest import NoTsne, pump  # noqa: E402
+from tests.app.conftest import NoTsne, finished_point, pump  # noqa: E402
 
 
 @pytest.fixture
@@ -82,14 +82,6 @@ def test_a_stale_claim_is_taken_over_and_bad_definitions_are_refused(sweeps, mon
         cx.create("glr17-1hl-rate", [("g_a", [str(i / 100) for i in range(70)])], examples=100)
     with pytest.raises(SweepError):
         cx.create("glr17-1hl-rate", [("g_a", ["0"])], examples=100, code=code)
-
-
-def finished_point(code: str, test_error: float) -> dict:
-    """The next open grid point, finished by a student with this test error (as app/class_runs.py writes it)."""
-    a = cx.claim(code, who=f"student-{test_error}")
-    rows = [{"examples": 100, "examples_seen": 100 * (i + 1), "train_error_pct": 90.0 - i,
-             "angle_to_backprop_deg": [70.0 - i]} for i in range(5)]
-    return cx.finish(a, rows, (test_error, 200, 2000), 1.0)
 
 
 def test_the_class_map_is_redrawn_in_place_only_when_a_result_lands(sweeps):

@@ -109,6 +109,13 @@ SHOTS = ROOT / "screenshots"
 SHOTS.mkdir(exist_ok=True)     # here, so that any one browser test can be run on its own
 
 
+def from_every_model(test: str, value: str) -> str:
+    """A page function: ``value`` of every Bokeh model ``m`` of the page's documents that passes ``test``
+    (JavaScript expressions of ``m``; a value written ``...xs`` adds each of xs)."""
+    return ("() => { const out = []; for (const doc of (window.Bokeh ? window.Bokeh.documents : [])) "
+            "for (const m of doc._all_models.values()) if (%s) out.push(%s); return out; }" % (test, value))
+
+
 SEEN = re.compile(r"examples seen: (\d+)")
 
 

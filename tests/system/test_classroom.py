@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from tests.system.conftest import (SHOTS, examples_seen, in_force_text, status_text,  # noqa: E402
-                                   wait_until, wait_until_open)
+from tests.system.conftest import (SHOTS, examples_seen, from_every_model, in_force_text,  # noqa: E402
+                                   status_text, wait_until, wait_until_open)
 
 pytestmark = pytest.mark.browser
 
@@ -38,16 +38,9 @@ PLOTS = """() => {
 }"""
 
 # the font sizes of the figures' tick labels, from the Bokeh models
-TICK_SIZES = """() => {
-    const out = [];
-    for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
-        for (const m of doc._all_models.values())
-            if (m.major_label_text_font_size !== undefined && m.visible) {
-                const v = m.major_label_text_font_size;
-                out.push(typeof v === 'string' ? v : (v && v.value) || String(v));
-            }
-    return out;
-}"""
+TICK_SIZES = from_every_model(
+    "m.major_label_text_font_size !== undefined && m.visible",
+    "(v => typeof v === 'string' ? v : (v && v.value) || String(v))(m.major_label_text_font_size)")
 
 # visible text smaller than 14 px: elements with their own words (icons such as Bokeh's "⋯" are not text),
 # in the page and every shadow root
@@ -187,14 +180,8 @@ LEGENDS = """() => {
 }"""
 
 # the visible legend entries' labels
-LEGEND_NAMES = """() => {
-    const out = [];
-    for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
-        for (const m of doc._all_models.values())
-            if (m.renderers != null && m.label != null && m.visible && m.index !== undefined)     // a LegendItem
-                out.push(m.label.value);
-    return out;
-}"""
+LEGEND_NAMES = from_every_model(      # LegendItems
+    "m.renderers != null && m.label != null && m.visible && m.index !== undefined", "m.label.value")
 
 
 def test_projector_shows_a_shared_run_with_its_ghost_all_at_once(short_lived_server, browser):

@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from tests.system.conftest import (CHROMIUM, SHOTS, examples_seen, in_force_text,  # noqa: E402
+from tests.system.conftest import (CHROMIUM, SHOTS, examples_seen, from_every_model, in_force_text,  # noqa: E402
                                    plot_titles, settled, wait_until, wait_until_open)
-from tests.app.conftest import make_tiny_sweep  # noqa: E402
+from tests.app.conftest import finished_point, make_tiny_sweep  # noqa: E402
 from tests.system.conftest import served_app  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -210,13 +210,7 @@ def test_sweep_heat_map_and_click_through(server, browser):
 
 
 # the texts drawn on the heat maps' cells (their sources' "text" column), every document of the page
-CELL_TEXTS = """() => {
-    const out = [];
-    for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
-        for (const m of doc._all_models.values())
-            if (m.data != null && m.data.text != null && m.data.n_ok != null) out.push(...m.data.text);
-    return out;
-}"""
+CELL_TEXTS = from_every_model("m.data != null && m.data.text != null && m.data.n_ok != null", "...m.data.text")
 
 
 def test_class_maps_fill_in_on_the_teachers_and_a_students_page(server, sweeps_root, browser, monkeypatch):
@@ -235,11 +229,7 @@ def test_class_maps_fill_in_on_the_teachers_and_a_students_page(server, sweeps_r
     teacher.get_by_text("Runs finished: 0 of 2").first.wait_for(timeout=20_000)
     student = open_page(browser, f"{base}/app?experiment={code}")     # takes one grid point
     student.get_by_text("Runs finished: 0 of 2").first.wait_for(timeout=20_000)
-    other = cx.claim(code, who="a student on another server")
-    assert other is not None, "the page took one point, the other is free"
-    rows = [{"examples": 100, "examples_seen": 100 * (i + 1), "train_error_pct": 50.0 - i,
-             "angle_to_backprop_deg": [60.0]} for i in range(5)]
-    cx.finish(other, rows, (23.5, 100, 500), 1.0)
+    finished_point(code, 23.5)          # a student on another server; the page took the other point
     teacher.get_by_text("Runs finished: 1 of 2").first.wait_for(timeout=30_000)
     student.get_by_text("Runs finished: 1 of 2").first.wait_for(timeout=30_000)
     wait_until(lambda: "23.5" in student.evaluate(CELL_TEXTS), 15, "the result on the student's map")
