@@ -4,14 +4,16 @@ A presenting session publishes every poll's news into a :class:`Broadcast` under
 short code; a following session (``/app?follow=CODE``) has no engine of its own
 and draws the same news into its own plots.  A follower that opens late gets the
 run so far in one catch-up update, then the news as they come.  Codes live in the
-server process that hosts the presenter.  Behind nginx the config sends a link with a code
-to the server its first character names, so each server makes codes that start with one of
-its own characters (``DENDRITE_CODE_LETTERS``, deploy/README.md); elsewhere the page says
-the code is unknown on that server.
+server process that hosts the presenter.  Behind nginx the config sends a link that presents
+a code to the server its first character names, so each server makes codes that start with one
+of its own characters (``DENDRITE_CODE_LETTERS``, deploy/README.md).  Servers that share a relay
+directory (deploy/serve.sh) write their presented runs there, so a follow link works on any of
+them (app/relay.py); elsewhere the page says the code is unknown on that server.
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import secrets
@@ -22,6 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dendcore import Snapshot
+
+from .relay import HeldElsewhere, Mirror, RelayOut, relay_root
+
+log = logging.getLogger("dendrite_lab.presenting")
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O or 1/I to misread from the back row
 CODE_LENGTH = 5
@@ -106,12 +112,18 @@ class Broadcast:
         self._ghost = _Curve()
         self._latest: Snapshot | None = None
         self._tsne = None
+        self.relay: RelayOut | None = None       # the run written for other server processes
 
     @property
     def presenter(self):
         return self._presenter()
 
     def publish(self, up, run, status: str, ghost_status: str, in_force: str, settings: dict) -> None:
+        if self.relay is not None:      # first: a new segment starts from the state before this update
+            self.relay.publish(self, up, run, status, ghost_status, in_force, settings)
+        self.publish_here(up, run, status, ghost_status, in_force, settings)
+
+    def publish_here(self, up, run, status: str, ghost_status: str, in_force: str, settings: dict) -> None:
         with self._lock:
             self.run, self.status, self.ghost_status, self.in_force = run, status, ghost_status, in_force
             self.settings = settings
@@ -154,6 +166,54 @@ class Broadcast:
                                       snapshots=list(g.snapshots), tests=list(g.tests))
             return self.seq, up
 
+    def state_record(self) -> tuple:
+        """Everything a late follower needs, as :meth:`load_state` takes it (for app/relay.py)."""
+        with self._lock:
+            return (dataclasses.replace(self._main, snapshots=list(self._main.snapshots), tests=list(self._main.tests)),
+                    dataclasses.replace(self._ghost, snapshots=list(self._ghost.snapshots),
+                                        tests=list(self._ghost.tests)),
+                    self._latest, self._tsne, self.run, self.status, self.ghost_status, self.in_force,
+                    dict(self.settings))
+
+    def load_state(self, main, ghost, latest, tsne, run, status, ghost_status, in_force, settings) -> None:
+        """Start over from a :meth:`state_record`: every follower catches up from it."""
+        with self._lock:
+            self._main, self._ghost, self._latest, self._tsne = main, ghost, latest, tsne
+            self.run, self.status, self.ghost_status, self.in_force = run, status, ghost_status, in_force
+            self.settings = settings
+            self._recent.clear()
+            self.seq += 1
+
+    # "Take it from here": a ticket, then its answer (a mirror's answer comes from another process)
+    def ask_state(self):
+        return "here"
+
+    def answer(self, ticket):
+        return self.ask_presenter()
+
+    def ask_presenter(self):
+        """(spec, seed, dataset, state) of the presenter's network, copied between two of its chunks;
+        None when it has none."""
+        presenter = self.presenter
+        engine = presenter.engine if presenter is not None else None
+        return engine.request_state() if engine is not None else None
+
+
+class MirroredBroadcast(Mirror, Broadcast):
+    """A run presented by another server process, read from the relay directory as its followers poll."""
+
+    def __init__(self, code: str, root: str):
+        Broadcast.__init__(self, code, presenter=self)     # (``presenter`` is Mirror's: the other process's)
+        self._start_mirror(root)
+
+    def since(self, seq: int):
+        self.pull()
+        return Broadcast.since(self, seq)
+
+    def catch_up(self, update_type, ghost_type):
+        self.pull()
+        return Broadcast.catch_up(self, update_type, ghost_type)
+
 
 class Stage:
     """The codes being presented in this server process."""
@@ -161,6 +221,8 @@ class Stage:
     def __init__(self):
         self._lock = threading.Lock()
         self._open: dict[str, Broadcast] = {}
+        self._mirrors: dict[str, MirroredBroadcast] = {}
+        self.token = secrets.token_hex(8)        # tells this process's codes in the relay directory
 
     def open(self, presenter, code: str | None = None) -> Broadcast:
         with self._lock:
@@ -173,22 +235,53 @@ class Stage:
             if held is not None and not held.closed and held.presenter not in (None, presenter):
                 raise PresentError(f"The code {code} is already being presented here; pick another one.")
             b = Broadcast(code, presenter)
+            if held is not None and held.relay is not None:
+                held.relay.close()
+            root = relay_root()
+            if root is not None:
+                try:
+                    b.relay = RelayOut(root, code, self.token)
+                except HeldElsewhere:
+                    raise PresentError(f"The code {code} is already being presented; pick another one.") from None
+                except OSError as exc:          # followers on this server still see the run
+                    log.warning("cannot relay %s to the other servers: %s", code, exc)
             self._open[code] = b
             return b
 
     def get(self, code: str) -> Broadcast | None:
+        """The broadcast of ``code``: presented here, or by another server of the relay directory."""
+        code = normalise_code(code)
         with self._lock:
-            b = self._open.get(normalise_code(code))
-            return None if b is None or b.closed else b
+            b = self._open.get(code) or self._mirrors.get(code)
+            if b is not None and not b.closed:
+                return b
+            self._mirrors.pop(code, None)
+            root = relay_root()
+            if b is not None or root is None or not _presented_elsewhere(root, code, self.token):
+                return None
+            m = self._mirrors[code] = MirroredBroadcast(code, root)
+        m.pull(force=True)
+        return None if m.closed else m
 
     def close(self, broadcast: Broadcast) -> None:
         with self._lock:
             broadcast.closed = True
             if self._open.get(broadcast.code) is broadcast:
                 del self._open[broadcast.code]
+        if broadcast.relay is not None:
+            broadcast.relay.close()
 
     def __len__(self) -> int:
         return len(self._open)
+
+
+def _presented_elsewhere(root: str, code: str, token: str) -> bool:
+    folder = os.path.join(root, code)
+    try:
+        with open(os.path.join(folder, "owner")) as f:
+            return f.read().strip() != token
+    except OSError:
+        return False
 
 
 STAGE = Stage()

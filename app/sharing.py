@@ -14,6 +14,7 @@ import logging
 import param
 
 from .presenting import STAGE, Broadcast, PresentError, normalise_code
+from .relay import PENDING
 from .tracker import merge_news
 
 log = logging.getLogger("dendrite_lab.sharing")
@@ -26,11 +27,14 @@ class Sharing(param.Parameterized):
     presenting = param.String(default="", precedence=-1, doc="The class code this session presents under.")
     following = param.String(default="", precedence=-1, doc="The class code whose run this session shows.")
 
+    stage = STAGE        # this server process's codes (a test gives a session another process's)
+
     def __init__(self, **params):
         self._broadcast: Broadcast | None = None
         self._follow: Broadcast | None = None
         self._follow_seq = -1
         self._mirrored: dict = {}
+        self._take_ticket = None         # "Take it from here" asked, answer pending (another server's run)
         super().__init__(**params)
 
     # ------------------------------------------------------------ presenting
@@ -40,12 +44,12 @@ class Sharing(param.Parameterized):
             self.notify("Take the run over first: a following page has no run of its own to share.", "warning")
             return None
         try:
-            b = STAGE.open(self, code)
+            b = self.stage.open(self, code)
         except PresentError as exc:
             self.notify(str(exc), "warning")
             return None
         if self._broadcast is not None and self._broadcast is not b:
-            STAGE.close(self._broadcast)
+            self.stage.close(self._broadcast)
         self._broadcast = b
         self.presenting = b.code
         self._engine_in_foreground(True)
@@ -55,7 +59,7 @@ class Sharing(param.Parameterized):
 
     def stop_presenting(self) -> None:
         if self._broadcast is not None:
-            STAGE.close(self._broadcast)
+            self.stage.close(self._broadcast)
             self._broadcast = None
             self.presenting = ""
             self._engine_in_foreground(False)
@@ -74,7 +78,7 @@ class Sharing(param.Parameterized):
     def follow(self, code: str) -> bool:
         """Show the run presented under ``code`` instead of training one; False (with a message) if unknown."""
         try:
-            b = STAGE.get(code)
+            b = self.stage.get(code)
         except PresentError as exc:
             self.notify(str(exc), "warning")
             return False
@@ -84,7 +88,7 @@ class Sharing(param.Parameterized):
             return False
         self.stop_presenting()
         self._drop_engines()
-        self._follow, self._follow_seq, self._mirrored = b, -1, {}
+        self._follow, self._follow_seq, self._mirrored, self._take_ticket = b, -1, {}, None
         self.param.update(following=b.code, running=False, watching=False, class_note="")
         self.notify(f"Following the class code {b.code}: you see the presenter's run live. “Take it from "
                     "here” trains your own copy from this point.", "info")
@@ -102,6 +106,8 @@ class Sharing(param.Parameterized):
 
     def _poll_following(self, update_type, ghost_type):
         b = self._follow
+        if self._take_ticket is not None and self._take_over_if_answered():
+            return update_type(run_id=self._run_id)
         if b.closed or b.presenter is None:
             self._follow = None
             self.following = ""
@@ -136,11 +142,21 @@ class Sharing(param.Parameterized):
     def take_over(self) -> bool:
         """Go on from the presenter's network and settings, in this session's own engine."""
         b = self._follow
-        if b is None:
+        if b is None or self._take_ticket is not None:
             return False
-        presenter = b.presenter
-        engine = presenter.engine if presenter is not None else None
-        got = engine.request_state() if engine is not None else None
+        self._take_ticket = b.ask_state()
+        return self._take_over_if_answered()
+
+    def _take_over_if_answered(self) -> bool:
+        """Go on if the presenter's network has come (a run presented by another server process answers
+        between two of its page's polls; this page's polls look again)."""
+        b = self._follow
+        got = b.answer(self._take_ticket)
+        if got is PENDING:
+            if "Copying" not in self.message:
+                self.notify("Copying the presenter's network…", "info")
+            return False
+        self._take_ticket = None
         if got is None:
             self.notify("The presenter's network could not be copied just now (it may be rebuilding); try again "
                         "in a moment.", "warning")

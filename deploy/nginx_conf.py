@@ -3,7 +3,7 @@
 Two uses, one routing:
 
     python deploy/nginx_conf.py site                 # deploy/nginx/dendrite-lab.conf (4 servers, port 80)
-    python deploy/nginx_conf.py site --servers 3 --first-port 6000 --listen 8080
+    python deploy/nginx_conf.py site --servers 3 --first-port 6000 --listen 8080 [--relay]
     python deploy/nginx_conf.py container --servers 2 --first-port 5007 --listen 0.0.0.0:5006 --prefix DIR
     python deploy/nginx_conf.py letters --servers 2 --index 0   # the code letters of server 0 of 2
 
@@ -64,14 +64,31 @@ SITE_HEALTH = "max_fails=2 fail_timeout=10s"
 
 
 def site(n: int = 4, first_port: int = 5006, listen: str = "80", host_header: str = "$host",
-         health: str = SITE_HEALTH) -> str:
-    """The ``http {}``-context config: upstream, routing maps, page limit and the server block."""
+         health: str = SITE_HEALTH, relay: bool = False) -> str:
+    """The ``http {}``-context config: upstream, routing maps, page limit and the server block.
+
+    ``relay``: the servers share a DENDRITE_RELAY_DIR (app/relay.py), so a follow link may go to any
+    of them and only a link that presents a code is pinned to the code's server."""
     addrs = backends(n, first_port)
     pool = "\n".join(f"    server {a} {health};" for a in addrs)
     known = "\n".join(f'    "{a}" {a};' for a in addrs)
     patterns = [f'"~*^[{g}]"' for g in routed_characters(n)]
     width = max(len(p) for p in patterns)
     by_code = "\n".join(f"    {p:<{width}} {a};" for p, a in zip(patterns, addrs))
+    if relay:
+        code_args = "$arg_present"
+        code_comment = """\
+# A presented run lives in the memory of the server that trains it, so a link that presents a code
+# (?present=CODE) goes to the server the code's first character names; each server makes its own
+# codes from its characters (DENDRITE_CODE_LETTERS, deploy/README.md). A follow link goes to any
+# server: the servers share the presented runs through DENDRITE_RELAY_DIR (app/relay.py), so 30
+# followers' pages are built on every server's event loop, not on the presenter's alone."""
+    else:
+        code_args = "$arg_present$arg_follow"
+        code_comment = """\
+# A presented run lives in the memory of the server that trains it, so a link with a class code
+# (?present=CODE, ?follow=CODE) goes to the server the code's first character names; each
+# server makes its own codes from its characters (DENDRITE_CODE_LETTERS, deploy/README.md)."""
     return f"""\
 # Dendrite Lab behind nginx: {n} `panel serve` processes (deploy/serve.sh, one process each,
 # DENDRITE_PORT={first_port}..{first_port + n - 1}, each with its DENDRITE_CODE_LETTERS) on this host.
@@ -94,10 +111,8 @@ map $cookie_dendrite_backend $dendrite_ws_backend {{
 {known}
 }}
 
-# A presented run lives in the memory of the server that trains it, so a link with a class code
-# (?present=CODE, ?follow=CODE) goes to the server the code's first character names; each
-# server makes its own codes from its characters (DENDRITE_CODE_LETTERS, deploy/README.md).
-map "$arg_present$arg_follow" $dendrite_page_backend {{
+{code_comment}
+map "{code_args}" $dendrite_page_backend {{
     default     dendrite_pool;
 {by_code}
 }}
@@ -178,7 +193,7 @@ server {{
 TEMPS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
-def container(n: int, first_port: int, listen: str, prefix: str) -> str:
+def container(n: int, first_port: int, listen: str, prefix: str, relay: bool = True) -> str:
     """A whole nginx.conf for an unprivileged nginx in front of ``n`` local servers: its pid and
     temporary files under ``prefix``, errors to stderr, no access log (the servers log pages)."""
     temps = "\n".join(f"    {t}_temp_path {prefix}/{t};" for t in TEMPS)
@@ -188,7 +203,7 @@ def container(n: int, first_port: int, listen: str, prefix: str) -> str:
     # it had marked down then got one page per 10 s until a page came back from it, so a class
     # opening at once went 29 to 1 to the other server (benchmarks/load_test.py --opening --servers 2).
     # The servers cannot fail on their own here either: serve.sh stops the container when one ends.
-    body = site(n, first_port, listen, host_header="$http_host", health="max_fails=0")
+    body = site(n, first_port, listen, host_header="$http_host", health="max_fails=0", relay=relay)
     inner = "\n".join(("    " + line) if line else "" for line in body.splitlines())
     return f"""\
 # nginx in front of {n} Dendrite Lab servers in one container (deploy/serve.sh, DENDRITE_SERVERS={n}).
@@ -215,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listen", default="80", help="port, or address:port")
     ap.add_argument("--prefix", help="container: the directory of nginx's pid and temporary files")
     ap.add_argument("--index", type=int, help="letters: which server (from 0)")
+    ap.add_argument("--relay", action="store_true",
+                    help="site: the servers share one DENDRITE_RELAY_DIR, so follow links go to any of them "
+                         "(container: always, serve.sh makes the directory)")
     a = ap.parse_args(argv)
     try:
         groups = letter_groups(a.servers)
@@ -227,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"letters needs --index between 0 and {a.servers - 1}")
         print(groups[a.index])
     elif a.what == "site":
-        sys.stdout.write(site(a.servers, a.first_port, a.listen))
+        sys.stdout.write(site(a.servers, a.first_port, a.listen, relay=a.relay))
     else:
         if not a.prefix:
             ap.error("container needs --prefix")

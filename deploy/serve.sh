@@ -22,6 +22,9 @@
 #                              the per-client page limit (app/front_door.py, deploy/README.md)
 #   DENDRITE_CODE_LETTERS      first characters of the class codes this server makes, so that
 #                              nginx can send a code's links to it (deploy/README.md)
+#   DENDRITE_RELAY_DIR         a private directory the servers of one host share, where each writes
+#                              the runs it presents for the others' followers (app/relay.py; set
+#                              by this script when DENDRITE_SERVERS is above 1)
 set -eu
 
 # Signed sessions: the server refuses session ids and tokens it did not issue (a made-up id in
@@ -126,6 +129,12 @@ esac
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/dendrite-nginx.XXXXXX")
 python deploy/nginx_conf.py container --servers "$servers" --first-port "$backend_port" --listen "$listen" \
     --prefix "$run_dir" > "$run_dir/nginx.conf"
+
+# The servers share their presented runs through this private directory (app/relay.py), so that
+# nginx can send a follow link to any of them: 30 followers' pages are then built on both event
+# loops instead of queuing on the presenter's.
+export DENDRITE_RELAY_DIR="$run_dir/relay"
+mkdir -m 700 "$DENDRITE_RELAY_DIR"
 
 pids=
 i=0

@@ -78,6 +78,12 @@ def test_followers_see_the_presenters_run_and_take_it_over_exactly(sessions):
     assert f.take_over() and not f.is_following and f.engine is not None
     pump(f, lambda c: c.tracker.last is not None and c.tracker.last.examples_seen >= k + 3000, timeout=60)
     f.stop()
+    goes_on_as_the_presenter(f, t, k)
+
+
+def goes_on_as_the_presenter(f, t, k):
+    """The presenter, trained on as far as the follower that took it over at example ``k``, has the same
+    rows from k + 2000 on."""
     t.start()
     # (a Pause takes effect between chunks, so the follower may have started a little past k: the presenter
     # goes on at least as far as the follower went)
@@ -303,3 +309,131 @@ def test_followers_see_the_presenters_ghost_run_too(sessions):
         return later and later[-1] >= k + 1000
     pump(f, ghost_went_on, timeout=60)
     assert later == sorted(later) and later[0] > k
+
+
+# ---------------------------------------------------------------- another server process (app/relay.py)
+@pytest.fixture
+def relay(tmp_path, monkeypatch):
+    from app.relay import RELAY_ENV
+    monkeypatch.setenv(RELAY_ENV, str(tmp_path))
+    return tmp_path
+
+
+def test_a_follower_on_another_server_sees_the_run_and_takes_it_over_exactly(sessions, relay):
+    """Behind nginx a follow link may reach a server that does not train the run: it reads the run from the
+    relay directory, with the same rows as a follower on the presenter's own server."""
+    from app.presenting import MirroredBroadcast, Stage
+
+    t = sessions()
+    t.activate()
+    code = t.present()
+    assert (relay / code / "owner").exists()
+    t.start()
+    pump(t, lambda c: c.tracker.examples_seen >= 3000, timeout=60)
+    t.stop()
+    pump(t, lambda c: not c.running)
+    here, there = sessions(), sessions()
+    there.stage = Stage()                              # another server process
+    assert here.follow(code) and there.follow(code)
+    assert isinstance(there._follow, MirroredBroadcast) and not isinstance(here._follow, MirroredBroadcast)
+    assert there.engine is None
+
+    def caught_up(c):
+        t.poll()                     # the presenter's page publishes (and writes) what the followers read
+        return (c.last_snapshot is not None and c.last_snapshot.examples_seen == t.tracker.latest.examples_seen
+                and c.status == f"following {code} · {t.status}")
+    for f in (here, there):
+        pump(f, caught_up)
+    assert [r["examples_seen"] for r in there.history] == [r["examples_seen"] for r in here.history]
+    assert there.history == here.history and there.settings() == here.settings() == t.settings()
+
+    # read-only there too
+    there.g_a = 0.5
+    assert there.g_a == t.g_a and "following" in there.message
+
+    # take over on the other server: asked by a file, answered by the presenter's page between two polls
+    assert not there.take_over() and there.is_following and "Copying" in there.message
+    k = int(t.engine.request_state()[3]["examples_seen"][0])
+
+    def took_over(c):
+        t.poll()
+        return not c.is_following
+    pump(there, took_over)
+    assert there.engine is not None and "Taken over at example" in there.message
+    assert not list((relay / code / "want").iterdir()) and not list((relay / code / "answers").iterdir())
+    pump(there, lambda c: c.tracker.last is not None and c.tracker.last.examples_seen >= k + 3000, timeout=60)
+    there.stop()
+    goes_on_as_the_presenter(there, t, k)
+
+    # the presenter leaves: the other server's followers are told, and the directory goes
+    late = sessions()
+    late.stage = there.stage
+    assert late.follow(code)
+    t.close()
+    assert not (relay / code).exists()
+    pump(late, lambda c: not c.is_following)
+    assert "has ended" in late.message
+
+
+def test_a_relayed_broadcast_reads_the_same_from_any_segment(relay, monkeypatch):
+    """A mirror that reads all along and one that opens late (after two segments were written and the first
+    removed) give their followers the run the presenter's own broadcast gives."""
+    from app import relay as relay_mod
+    from app.controller import Update
+    from app.presenting import Stage
+    from dendcore.snapshot import Snapshot
+
+    monkeypatch.setattr(relay_mod, "SEGMENT_RECORDS", 7)
+    monkeypatch.setattr(relay_mod, "PULL_EVERY_S", 0.0)
+
+    class Presenter:
+        engine = None
+
+    def snap(k):
+        return Snapshot(version=1, examples_seen=100 * k, epoch=0.0, wall_s=0.0, examples=100, loss_output=1 / k,
+                        loss_hidden=[0.1], train_error_pct=50.0)
+
+    owner, here, early = Presenter(), Stage(), Stage()
+    b = here.open(owner, "SEGS7")
+    m = early.get("SEGS7")            # followed before the presenter's page published anything
+    assert m is not None and not m.catch_up(Update, Update)[1].snapshots
+
+    def publish(k, status=""):
+        b.publish(Update(run_id=1, new_run=k == 1, snapshots=[snap(k)], tests=[(100 * k, 50.0, 10)] * (k % 5 == 0)),
+                  run=None, status=status or f"at {k}", ghost_status="", in_force="spec", settings={"g_a": 0.05})
+
+    publish(1)
+    seen = []
+    seq = -1
+    for k in range(2, 40):
+        publish(k)
+        got = m.since(seq) if seq >= 0 else None
+        if got is None:
+            seq, up = m.catch_up(Update, Update)
+            seen = [s.examples_seen for s in up.snapshots]
+        else:
+            seq, ups = got
+            seen += [s.examples_seen for u in ups for s in u.snapshots]
+    assert seen == [100 * k for k in range(1, 40)]
+    segments = sorted(p.name for p in (relay / "SEGS7").glob("log-*"))
+    assert len(segments) == 2 and segments[0] != "log-000000", segments
+
+    late = Stage().get("SEGS7")
+    for mirror in (m, late):
+        mirror.pull(force=True)
+        _, mine = mirror.catch_up(Update, Update)
+        _, theirs = b.catch_up(Update, Update)
+        assert [s.examples_seen for s in mine.snapshots] == [s.examples_seen for s in theirs.snapshots]
+        assert mine.snapshots == theirs.snapshots and mine.tests == theirs.tests and mine.progress == theirs.progress
+        assert (mirror.status, mirror.in_force, mirror.settings) == ("at 39", "spec", {"g_a": 0.05})
+    # a status change alone reaches the mirrors too
+    b.publish(Update(run_id=1), run=None, status="paused", ghost_status="", in_force="spec", settings={"g_a": 0.05})
+    late.pull(force=True)
+    assert late.status == "paused"
+
+    # another process cannot present a code that is presented here
+    with pytest.raises(PresentError):
+        Stage().open(Presenter(), "SEGS7")
+    here.close(b)
+    late.pull(force=True)
+    assert late.closed and late.presenter is None

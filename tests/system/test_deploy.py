@@ -296,8 +296,8 @@ def test_the_shipped_config_is_the_generators_and_routes_every_code_once():
 
 def test_the_containers_nginx_sends_each_code_to_the_server_that_makes_it(tmp_path):
     """serve.sh's own nginx (DENDRITE_SERVERS=2, unprivileged, every file under one directory) in front of
-    stub backends: pages and websockets as in the site config, and a link with a code goes to the
-    server whose letters make it."""
+    stub backends: pages and websockets as in the site config, a link that presents a code goes to the
+    server whose letters make it, and follow links are balanced (the servers share a relay directory)."""
     nginx = nginx_binary()
     first, front = free_ports_in_a_row(2), free_port()
     conf = tmp_path / "nginx.conf"
@@ -326,11 +326,13 @@ def test_the_containers_nginx_sends_each_code_to_the_server_that_makes_it(tmp_pa
         # (a few codes per server: nginx lets one address load 40 pages at once, then 6 a minute)
         for index, port in enumerate(ports):
             own = _nginx_conf("letters", "--servers", "2", "--index", str(index)).strip()
-            for key, c in (("follow", own[0]), ("present", own[-1]), ("follow", own[-1].lower())):
-                assert http_get(f"{base}/app?{key}={c}K2P9")[2].split()[0] == port, (key, c)
-        # a typed code may start with a character no server makes: one server has it all the same
+            for c in (own[0], own[-1].lower()):
+                assert http_get(f"{base}/app?present={c}K2P9")[2].split()[0] == port, c
+        # a typed code may start with a character no server makes: it is presented on one server all the same
         for c in "IO01":
-            assert {http_get(f"{base}/app?{key}={c}K2P9")[2].split()[0] for key in ("follow", "present")} < set(ports)
+            assert {http_get(f"{base}/app?present={c}{k}K2P9")[2].split()[0] for k in "AB"} < set(ports)
+        # a follow link goes to either: serve.sh's servers share their presented runs (app/relay.py)
+        assert {http_get(f"{base}/app?follow={own[0]}K2P9")[2].split()[0] for _ in range(4)} == set(ports)
         status, _, body = http_get(f"{base}/app/ws", headers={"Cookie": f"dendrite_backend=127.0.0.1:{ports[1]}"})
         assert status == 200 and body.split()[0] == ports[1]
 

@@ -1,6 +1,7 @@
 """deploy/serve.sh with two servers behind its own nginx (DENDRITE_SERVERS=2, the Docker image's
-default), driven by Debian's headless Chromium: students land on both servers and train, a follow
-link reaches the server that presents the code, and stopping serve.sh stops every process."""
+default), driven by Debian's headless Chromium: students land on both servers and train, followers
+of a shared run land on both and one takes the run over from the server that does not train it, and
+stopping serve.sh stops every process."""
 import os
 import re
 import shutil
@@ -55,7 +56,7 @@ def backend_of(page) -> int:
     return int(cookie.rsplit(":", 1)[1])
 
 
-def test_students_train_on_both_servers_and_a_follow_link_reaches_the_presenter(two_servers, browser):
+def test_students_and_followers_on_both_servers(two_servers, browser):
     base, proc, log, backends = two_servers
     # Pages opened one after another find both servers idle (a websocket goes straight to its
     # server, outside least_conn's count), so which one builds the next page is nginx's turn-taking
@@ -76,15 +77,34 @@ def test_students_train_on_both_servers_and_a_follow_link_reaches_the_presenter(
     teacher.get_by_role("button", name="Share with the class").click()
     code = wait_until(lambda: re.search(r"code ([A-Z0-9]{5})", teacher.get_by_text(re.compile(r"^code ")).first
                                         .inner_text()), 60, "the class code").group(1)
-    follower = open_page(browser, f"{base}/app?follow={code}")
-    assert backend_of(follower) == backend_of(teacher), "the code's letter routes to the presenting server"
-    follower.get_by_text(f"Following {code}").first.wait_for(timeout=30_000)
+    # follow links are balanced too: the other server reads the run from the relay directory (app/relay.py)
+    followers = {}
+    for _ in range(8):
+        page = open_page(browser, f"{base}/app?follow={code}")
+        if backend_of(page) in followers:
+            page.close()
+            continue
+        followers[backend_of(page)] = page
+        if len(followers) == 2:
+            break
+    assert set(followers) == set(backends), "nginx sent 9 follow links in a row to one server"
+    for follower in followers.values():
+        follower.get_by_text(f"Following {code}").first.wait_for(timeout=30_000)
 
     teacher.get_by_role("button", name="▶ Play").click()
     student.get_by_role("button", name="▶ Play").click()
     wait_until(lambda: examples_seen(student) > 50, 120, "the student's own run to train")
-    wait_until(lambda: examples_seen(follower) > 50, 120, "the follower to see the presenter's run")
-    for page in (teacher, student, follower):
+    for follower in followers.values():
+        wait_until(lambda: examples_seen(follower) > 50, 120, "the followers on both servers to see the presenter's run")
+
+    # "Take it from here" on the server that does not train the run: the presenter's network comes by file
+    remote = next(p for b, p in followers.items() if b != backend_of(teacher))
+    remote.get_by_role("button", name="Take it from here").click()
+    remote.get_by_text(re.compile("Taken over at example")).first.wait_for(timeout=60_000)
+    taken = examples_seen(remote)
+    wait_until(lambda: examples_seen(remote) > taken + 50, 120, "the taken-over run to train on its own")
+    assert not remote.get_by_role("button", name="Take it from here").is_visible()
+    for page in (teacher, student, *followers.values()):
         page.close()
 
 
