@@ -437,3 +437,32 @@ def test_a_relayed_broadcast_reads_the_same_from_any_segment(relay, monkeypatch)
     here.close(b)
     late.pull(force=True)
     assert late.closed and late.presenter is None
+
+
+def test_a_mirror_ends_when_the_presenting_server_stops_answering(relay, monkeypatch):
+    """A server that died leaves its directory behind: its followers elsewhere are told the run ended once
+    it has not been touched for DEAD_AFTER_S, and the code can be presented again."""
+    from app import relay as relay_mod
+    from app.controller import Update
+    from app.presenting import Stage
+
+    class Presenter:
+        engine = None
+
+    monkeypatch.setattr(relay_mod, "ASK_EVERY_S", 0.0)
+    gone, elsewhere = Stage(), Stage()
+    b = gone.open(Presenter(), "DEAD5")
+    b.publish(Update(run_id=1, new_run=True), run=None, status="training", ghost_status="", in_force="", settings={})
+    m = elsewhere.get("DEAD5")
+    assert m is not None and m.status == "training" and m.presenter is not None
+    ticket = m.ask_state()
+    assert m.answer(ticket) is relay_mod.PENDING
+    b.publish(Update(run_id=1), run=None, status="training", ghost_status="", in_force="", settings={})
+    assert m.answer(ticket) is None, "a presenter with no network answers None, and the follower is told"
+
+    old = time.time() - relay_mod.DEAD_AFTER_S - 1
+    os.utime(relay / "DEAD5" / "alive", (old, old))
+    m.pull(force=True)
+    assert m.closed and m.presenter is None and elsewhere.get("DEAD5") is None
+    again = Stage().open(Presenter(), "DEAD5")       # the dead server's claim does not hold the code
+    assert again.relay is not None
