@@ -20,12 +20,14 @@ own followers read exactly as they read a local one.  The directory of a code ho
   by a file in ``want/``; the presenter's page answers between two polls with the same copy its
   own followers would get.
 
-Only the servers write there (serve.sh makes the directory private to their user), so the pickles
-are as trusted as the code.
+Only the servers write there (serve.sh makes the directory private to their user), and a record is
+read back by an unpickler that builds nothing but the dashboard's own dataclasses and NumPy arrays
+(:class:`_RecordUnpickler`): a file put there by anyone else can stop a mirror, never run code.
 """
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 import pickle
@@ -51,6 +53,32 @@ SAME = "same"                # a record's run when it is the one of the record b
 _HEADER = struct.Struct("<Q")
 _SEGMENT = re.compile(r"^log-(\d{6})$")
 _NONCE = re.compile(r"^[0-9a-f]{24}$")
+
+
+# what a record may hold: the news' dataclasses (from these modules only, imported before any lookup)
+# and NumPy arrays, dtypes and scalars
+_RECORD_MODULES = frozenset({"app.controller", "app.events", "app.presenting", "app.tracker", "app.tsne",
+                             "dendcore.snapshot", "dendcore.spec"})
+_NUMPY_NAMES = frozenset({(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray")
+                          for n in ("_reconstruct", "scalar")}
+                         | {(m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")}
+                         | {("numpy", "ndarray"), ("numpy", "dtype")})
+
+
+class _RecordUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) in _NUMPY_NAMES:
+            return super().find_class(module, name)
+        if module in _RECORD_MODULES:
+            found = super().find_class(module, name)
+            if isinstance(found, type) and dataclasses.is_dataclass(found):
+                return found
+        raise pickle.UnpicklingError(f"a relay record may not hold {module}.{name}")
+
+
+def loads(data: bytes):
+    """A record written by :func:`pickle.dumps` on another server, with :class:`_RecordUnpickler`."""
+    return _RecordUnpickler(io.BytesIO(data)).load()
 
 
 def relay_root() -> str | None:
@@ -308,7 +336,7 @@ class Mirror:
             (n,) = _HEADER.unpack(head)
             payload = f.read(n)
             if len(payload) == n:
-                return pickle.loads(payload)
+                return loads(payload)
         f.seek(at)           # a record still being written: read it whole next time
         return None
 
@@ -342,7 +370,7 @@ class Mirror:
         path = os.path.join(self.folder, "answers", ticket)
         try:
             with open(path, "rb") as f:
-                got = pickle.load(f)
+                got = loads(f.read())
         except FileNotFoundError:
             if time.monotonic() - self._asked.get(ticket, 0.0) < ANSWER_WAIT_S and not self.closed:
                 return PENDING

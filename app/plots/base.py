@@ -40,7 +40,16 @@ for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++)
     const t = m * Math.pow(10, e);
     if (t >= lo && t <= hi && t >= 1) ticks.push(t);     // (an empty plot's range starts at 0.1)
   }
-return ticks;
+if (ticks.length >= 2 || hi < 1) return ticks;
+// a sliver of a decade (a run taken over at example 48,100 shows 48,100 to 49,000) holds at most one
+// of those: evenly spaced round steps instead, no finer than the labels' 0.[0]a can tell apart
+const span = hi - lo, label = 0.1 * Math.pow(1000, Math.floor(Math.log10(hi) / 3));
+let step = Math.pow(10, Math.floor(Math.log10(span / 4)));
+for (const m of [1, 2, 5, 10]) if (span / (m * step) <= 5) { step *= m; break; }
+step = Math.max(step, label, 1);
+const even = [];
+for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) even.push(t);
+return even.length > ticks.length ? even : ticks;
 """
 
 

@@ -310,6 +310,9 @@ def test_progress_reports_show_the_latest_example_but_add_no_curve_point():
     (300, 120_000, [300, 1000, 3000, 10_000, 30_000, 100_000]),     # 2.6 decades: 1-3
     (10, 3_600_000, [10, 100, 1000, 10_000, 100_000, 1_000_000]),   # the 60-epoch reference: powers of ten
     (0.1, 10, [1, 3, 10]),                                 # an empty plot: no fractions of an example
+    (48_100, 49_000, [48_200, 48_400, 48_600, 48_800, 49_000]),    # a run taken over late: round steps
+    (48_100, 60_000, [50_000, 55_000, 60_000]),
+    (1_000_000, 1_000_400, [1_000_000]),                   # no two ticks that would read "1m"
     (0, 0, []),
 ])
 def test_the_examples_axis_ticks_stay_evenly_spread_on_the_log_scale(start, end, ticks):
