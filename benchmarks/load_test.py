@@ -51,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -340,6 +341,7 @@ class Session:
     client: str = "document"
     headers: dict = field(default_factory=dict)     # e.g. {"X-Real-IP": ...}: the client a proxy would name
     refusals: int = 0                     # 429s (page budget) before the page was served
+    served_by: str = ""                   # behind nginx: the server that built the page (its cookie)
     page_s: float | None = None
     ready_s: float | None = None          # from the page request to the network being built
     settings_s: float | None = None       # ... to the settings sidebar and the plot grid arriving (stream client)
@@ -393,6 +395,7 @@ class Session:
         ws_url = self.base.replace("http://", "ws://") + "/app/ws"
         # behind nginx, the cookie of the page's answer names the server that holds the session
         cookies = "; ".join(c.split(";", 1)[0] for c in resp.headers.get_list("Set-Cookie"))
+        self.served_by = next((c.split("=", 1)[1] for c in cookies.split("; ") if c.startswith("dendrite_backend=")), "")
         ws_headers = {**self.headers, **({"Cookie": cookies} if cookies else {})}
         try:
             ws = await websocket_connect(HTTPRequest(ws_url, request_timeout=timeout, headers=ws_headers),
@@ -925,6 +928,9 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
          "followers_advancing": advancing, "followers_open_s": res["open_s"],
          "follower_lag_examples": {"median": quantile(lag, 0.5), "max": max(lag, default=math.nan)},
          "follower_pages": page_stages(followers),
+         # behind serve.sh's nginx: how many followers each server built (the presenter's first)
+         "followers_per_server": sorted(Counter(f.served_by for f in followers).items(),
+                                        key=lambda kv: kv[0] != p.served_by),
          "errors": [f"session {s.index}: {s.error}" for s in [p, *followers] if s.error],
          "server_tracebacks": log_text.count("Traceback"), "load_average": os.getloadavg(),
          # a full collection holds the GIL throughout, so the presenter's thread stops with the loop
@@ -1231,6 +1237,8 @@ def report_followers(r: dict) -> str:
         f"{'followers whose status advanced':<44} {r['followers_advancing']:>8} / {r['followers']:<8}   "
         f"{OK[r['targets']['every_follower_advancing']]}",
         f"{'followers all open after (s)':<44} {r['followers_open_s']:>8.1f}",
+        *([f"{'followers per server, the presenter’s first':<44} "
+           + " / ".join(str(n) for _, n in r["followers_per_server"])] if r["servers"] > 1 else []),
         f"{'follower behind the presenter (examples) p50 / max':<44} "
         f"{r['follower_lag_examples']['median']:>8.0f} / {r['follower_lag_examples']['max']:<8.0f}",
         *(f"{'followers: ' + what + ', p50 / max (s)':<44} {st['p50']:>8.1f} / {st['max']:<8.1f}   "
