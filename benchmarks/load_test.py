@@ -931,6 +931,10 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
          # behind serve.sh's nginx: how many followers each server built (the presenter's first)
          "followers_per_server": sorted(Counter(f.served_by for f in followers).items(),
                                         key=lambda kv: kv[0] != p.served_by),
+         # how often their pages moved in the window (median seconds between two new example counts)
+         "follower_update_s_per_server": [
+             (server, quantile([f.update_interval(t0, t1) for f in followers if f.served_by == server], 0.5))
+             for server in sorted({f.served_by for f in followers}, key=lambda b: b != p.served_by)],
          "errors": [f"session {s.index}: {s.error}" for s in [p, *followers] if s.error],
          "server_tracebacks": log_text.count("Traceback"), "load_average": os.getloadavg(),
          # a full collection holds the GIL throughout, so the presenter's thread stops with the loop
@@ -1238,7 +1242,9 @@ def report_followers(r: dict) -> str:
         f"{OK[r['targets']['every_follower_advancing']]}",
         f"{'followers all open after (s)':<44} {r['followers_open_s']:>8.1f}",
         *([f"{'followers per server, the presenter’s first':<44} "
-           + " / ".join(str(n) for _, n in r["followers_per_server"])] if r["servers"] > 1 else []),
+           + " / ".join(str(n) for _, n in r["followers_per_server"]),
+           f"{'... their pages moved every (s, p50)':<44} "
+           + " / ".join(f"{s:.2f}" for _, s in r["follower_update_s_per_server"])] if r["servers"] > 1 else []),
         f"{'follower behind the presenter (examples) p50 / max':<44} "
         f"{r['follower_lag_examples']['median']:>8.0f} / {r['follower_lag_examples']['max']:<8.0f}",
         *(f"{'followers: ' + what + ', p50 / max (s)':<44} {st['p50']:>8.1f} / {st['max']:<8.1f}   "

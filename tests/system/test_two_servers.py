@@ -83,6 +83,9 @@ def test_students_and_followers_on_both_servers(two_servers, browser):
         page = open_page(browser, f"{base}/app?follow={code}")
         if backend_of(page) in followers:
             page.close()
+            # a page load makes the same number of pool requests each time: one more (liveness goes to
+            # the pool) moves least_conn's turn-taking to the other server
+            http_get(f"{base}/liveness", timeout=10)
             continue
         followers[backend_of(page)] = page
         if len(followers) == 2:
