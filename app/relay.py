@@ -289,8 +289,8 @@ class Mirror:
         if not _alive(self.folder):
             self._end()
             return
-        ks = _segments(self.folder)
-        if self._file is not None and ks and ks[-1] < self._k:     # presented anew under the same code
+        if self._file is not None and not any(k > self._k for k in _segments(self.folder)) \
+                and not self._reading_the_newest():          # presented anew under the same code
             self._file.close()
             self._file = None
         if self._file is None and not self._open(apply_state=True):
@@ -304,6 +304,14 @@ class Mirror:
             if not self._open(later[0] if later[0] == self._k + 1 else later[-1],
                               apply_state=later[0] != self._k + 1):
                 return
+
+    def _reading_the_newest(self) -> bool:
+        """Whether the file being read is still the segment of its name (a code presented anew starts
+        its segments over, in a new directory)."""
+        try:
+            return os.stat(_segment_path(self.folder, self._k)).st_ino == os.fstat(self._file.fileno()).st_ino
+        except OSError:
+            return False
 
     def _open(self, k: int | None = None, apply_state: bool = True) -> bool:
         """Start reading segment ``k`` (the newest when None) from its state record; False when it is

@@ -434,6 +434,19 @@ def test_a_relayed_broadcast_reads_the_same_from_any_segment(relay, monkeypatch)
     # another process cannot present a code that is presented here
     with pytest.raises(PresentError):
         Stage().open(Presenter(), "SEGS7")
+    # presented anew by the same page (its segments start over at 0): the mirrors start over with the new run
+    first = here.open(owner, "ANEW5")
+    first.publish(Update(run_id=1, new_run=True, snapshots=[snap(1), snap(2)]), run=None, status="first",
+                  ghost_status="", in_force="spec", settings={})
+    anew = early.get("ANEW5")
+    assert anew.status == "first"
+    again = here.open(owner, "ANEW5")
+    again.publish(Update(run_id=2, new_run=True, snapshots=[snap(3)]), run=None, status="again", ghost_status="",
+                  in_force="spec", settings={})
+    anew.pull(force=True)
+    _, mine = anew.catch_up(Update, Update)
+    assert anew.status == "again" and [s.examples_seen for s in mine.snapshots] == [300]
+    here.close(again)
     here.close(b)
     late.pull(force=True)
     assert late.closed and late.presenter is None
