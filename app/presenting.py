@@ -25,7 +25,7 @@ from typing import Any
 
 from dendcore import Snapshot
 
-from .relay import HeldElsewhere, Mirror, RelayOut, relay_root
+from .relay import HeldElsewhere, Mirror, RelayOut, relay_owner, relay_root
 
 log = logging.getLogger("dendrite_lab.presenting")
 
@@ -276,12 +276,8 @@ class Stage:
 
 
 def _presented_elsewhere(root: str, code: str, token: str) -> bool:
-    folder = os.path.join(root, code)
-    try:
-        with open(os.path.join(folder, "owner")) as f:
-            return f.read().strip() != token
-    except OSError:
-        return False
+    owner = relay_owner(os.path.join(root, code))
+    return owner is not None and owner != token
 
 
 STAGE = Stage()

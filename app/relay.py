@@ -113,7 +113,8 @@ def _alive(folder: str, now: float | None = None) -> bool:
         return False
 
 
-def _owner(folder: str) -> str | None:
+def relay_owner(folder: str) -> str | None:
+    """The token of the stage that presents a code's directory (None: no such directory)."""
     try:
         with open(os.path.join(folder, "owner")) as f:
             return f.read().strip()
@@ -159,7 +160,7 @@ class RelayOut:
                 os.mkdir(self.folder, 0o700)
                 break
             except FileExistsError:
-                if _owner(self.folder) != token and _alive(self.folder):
+                if relay_owner(self.folder) != token and _alive(self.folder):
                     raise HeldElsewhere(self.folder) from None
                 shutil.rmtree(self.folder, ignore_errors=True)     # ours from before, or its server died
         else:
