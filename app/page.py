@@ -438,10 +438,12 @@ class Dashboard:
                 self._show_reference()
                 return
             self.drain.found(True)
+            # rows first, then figures: a figure attached in the same message as rows streamed into its
+            # source got them twice in the browser (its data as sent, and the stream on top)
+            self._apply(up)
             if self._attach_due():
                 with self._turn():
                     self._attach()
-            self._apply(up)
 
     def _attach_due(self) -> bool:
         return bool(self._to_attach) and not OPENING.defers(self._attach_since) and OPENING.my_turn()
@@ -467,6 +469,9 @@ class Dashboard:
         self.drain.found(True)
         if held:                # the first is the new run's own
             self._apply(merge_news(held, type(held[0])))
+        # after the rows (see tick): a follower's catch-up streamed into the first figures as they were
+        # attached, and its page drew the run so far twice, joined by a line back to the first point
+        self._attach(1)
 
     def _apply(self, up) -> None:
         """One poll's update into the plots."""
@@ -541,7 +546,6 @@ class Dashboard:
         # first point does not wait for all ten figures to be laid out
         self._to_attach = [(name, figures[name]) for name in ATTACH_ORDER]
         self._attach_since = OPENING.now()
-        self._attach(1)
         self.first_point_t = None
 
     def _attach(self, n: int | None = None) -> None:

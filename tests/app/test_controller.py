@@ -602,6 +602,9 @@ def test_a_runs_figures_reach_a_served_document_in_two_walks_of_its_models():
         try:
             run = PRESETS["glr17-1hl-rate"].spec
             dash._make_plots(run, "glr17-1hl-rate", "mnist", list(range(10)))
+            # built, not attached: _show_held attaches the first group after streaming the held rows
+            assert walks == [] and [g for g, _ in dash._to_attach] == list(ATTACH_ORDER)
+            dash._attach(1)
             assert len(walks) == 1 and [g for g, _ in dash._to_attach] == list(ATTACH_ORDER[1:])
             dash._attach()
             assert len(walks) == 2 and not dash._to_attach

@@ -209,6 +209,33 @@ def test_projector_shows_a_shared_run_with_its_ghost_all_at_once(short_lived_ser
 
 
 
+# the examples column of every data source that holds one: each source's as a list
+EXAMPLES_COLUMNS = from_every_model(
+    "m.data != null && (m.data.get ? m.data.get('examples_seen') : m.data.examples_seen) != null",
+    "Array.from(m.data.get ? m.data.get('examples_seen') : m.data.examples_seen)")
+
+
+def test_a_late_follower_draws_the_run_so_far_once(short_lived_server, browser):
+    """A follower opening after the presenter has trained a while gets the run so far at once. Each curve
+    holds it once, in order: the catch-up rows were once streamed into figures attached in the same
+    Bokeh message, and the follower's page drew the run twice, joined by a line back to the first point."""
+    base, _ = short_lived_server
+    with screen(browser, base, 1366, 768, path="/app?present=LATE7") as teacher:
+        play(teacher)
+        wait_until(lambda: examples_seen(teacher) > 2000, 120, "the presented run to have a curve")
+        with screen(browser, base, 1366, 768, path="/app?follow=LATE7") as page:
+            page.get_by_text("Following the class code LATE7").first.wait_for(timeout=30_000)
+            opened = examples_seen(teacher)
+            wait_until(lambda: examples_seen(page) > opened + 500, 120, "the follower to see the run go on")
+            curves = [xs for xs in page.evaluate(EXAMPLES_COLUMNS) if len(xs) >= 2]
+            # the training curves and the losses at least, each from near the start
+            assert len(curves) >= 2 and all(xs[0] < opened for xs in curves), [xs[:3] for xs in curves]
+            unordered = [(xs[i - 1], xs[i]) for xs in curves for i in range(1, len(xs)) if xs[i] <= xs[i - 1]]
+            assert unordered == [], f"curves going back (the run drawn twice): {unordered[:5]}"
+            own = [xs for xs in teacher.evaluate(EXAMPLES_COLUMNS) if len(xs) >= 2]
+            assert all(xs == sorted(set(xs)) for xs in own)
+
+
 def test_laptop_shows_plots_and_play_on_first_load(short_lived_server, browser):
     base, _ = short_lived_server
     with screen(browser, base, 1366, 768) as page:
