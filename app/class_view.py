@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 import panel as pn
 
@@ -10,6 +11,7 @@ from dendcore.sweep import SweepError, parse_grid_arg
 
 from . import class_experiment as cx
 from .look import button
+from .ratelimit import CountBuckets
 from .share_view import page_link, qr_image
 from .plots.class_map import ClassHeatMaps
 from .sweep_view import SweepView
@@ -21,6 +23,12 @@ def parse_grid_text(text: str) -> list[tuple[str, list[str]]]:
     if not parts:
         raise SweepError("write the grid as field=values, e.g. g_a=0,0.05,0.6; feedback_scale=0.5,1,2")
     return [parse_grid_arg(p) for p in parts]
+
+
+# Every page's Sweeps list shows the class experiments, so one client address (a whole class behind one
+# school address, too) makes a few at once, then one every two minutes: a teacher makes one or two a
+# lesson, and a student clicking Create in a loop cannot bury theirs or fill the disk
+CREATIONS = CountBuckets(burst=5, every_s=120)
 
 
 # the box's short texts one under the other, without a blank line's worth of paragraph margins between them
@@ -69,7 +77,7 @@ class ClassMap(SweepView):
 class CreateForm:
     """A small grid for the class: two fields, a budget, a code and the link to hand out."""
 
-    def __init__(self, on_created=None):
+    def __init__(self, on_created=None, client=lambda: "?"):
         self.preset = pn.widgets.Select(label="Preset", options=sorted(PRESETS), value="glr17-1hl-rate", width=240)
         self.grid = pn.widgets.TextInput(label="Grid (field=values; field=values)",
                                          value="g_a=0,0.05,0.6; feedback_scale=0.5,1,2", width=330)
@@ -82,6 +90,7 @@ class CreateForm:
         self.result = pn.pane.HTML("", sizing_mode="stretch_width", name="class-experiment-link")
         self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.on_created = on_created
+        self.client = client            # the page's client address (app/front_door.py), for CREATIONS
         self.code: str | None = None
 
     def panel(self):
@@ -90,10 +99,19 @@ class CreateForm:
                        collapsed=True, sizing_mode="stretch_width", name="class-experiment")
 
     def create(self) -> str | None:
+        client = self.client()
+        wait = CREATIONS.take(client)
+        if wait > 0:
+            self.message.object = (f"Not made: this network made {CREATIONS.burst} class experiments in the last "
+                                   f"few minutes. The next can be made in {math.ceil(wait)} s; the ones made "
+                                   f"are in the Sweeps list below.")
+            self.message.visible = True
+            return None
         try:
             code = cx.create(self.preset.value, parse_grid_text(self.grid.value), int(self.examples.value),
                              test_images=int(self.test_images.value))
         except (SweepError, ValueError) as exc:
+            CREATIONS.give_back(client)         # nothing was made: a mistyped grid costs nothing
             self.message.object = f"Cannot create it: {exc}"
             self.message.visible = True
             return None

@@ -238,7 +238,7 @@ class Dashboard:
             self._cards_tab.objects = [self.cards.panel()]
         elif index == 2 and self.sweeps is None:
             self.sweeps = SweepView()
-            form = CreateForm(on_created=lambda code: self._created(code))
+            form = CreateForm(on_created=lambda code: self._created(code), client=self._client)
             self._sweeps_tab.objects = [form.panel(), self.sweeps.panel()]
             self.sweeps.show()
             self.sweeps.follow_changes()
@@ -308,6 +308,13 @@ class Dashboard:
         if not is_link_preview(user_agent(getattr(request, "headers", None))):
             self._opening = OPENING.requested()     # a preview never connects: nobody waits for it
         pn.state.onload(self._go)
+
+    def _client(self) -> str:
+        """The address this page's request was charged to by app/front_door.py ("?" without it: one
+        person's own server)."""
+        request = getattr(getattr(self._doc, "session_context", None), "request", None)
+        ticket = getattr(request, "dendrite_page", None)
+        return ticket.key if isinstance(ticket, ratelimit.PageTicket) else "?"
 
     def _give_page_time_back(self) -> None:
         """The page opened in a browser: the time its build took is given back to its client's page

@@ -151,6 +151,41 @@ class LoopBudgets:
         return len(self._budgets)
 
 
+class CountBuckets:
+    """At most ``burst`` actions per client key at once, one more every ``every_s`` seconds: for actions
+    that leave something behind for everyone (a class experiment in every page's Sweeps list), so that
+    one client cannot make thousands of them. The keys are bounded in number as in :class:`LoopBudgets`."""
+
+    def __init__(self, burst: int, every_s: float, max_clients: int = MAX_CLIENTS,
+                 clock: Callable[[], float] = time.monotonic):
+        if burst < 1 or not every_s > 0 or max_clients < 1:
+            raise ValueError("burst must be >= 1, every_s > 0 and max_clients >= 1")
+        self.burst, self.every_s, self.max_clients = int(burst), float(every_s), int(max_clients)
+        self._clock = clock
+        self._level: OrderedDict[str, tuple[float, float]] = OrderedDict()     # key -> (actions left, at)
+
+    def take(self, key: str) -> float:
+        """0.0 when ``key`` may act now (one action is spent); else the seconds until it may."""
+        now = self._clock()
+        left, at = self._level.get(key, (float(self.burst), now))
+        left = min(float(self.burst), left + (now - at) / self.every_s)
+        wait = 0.0 if left >= 1.0 else (1.0 - left) * self.every_s
+        self._level[key] = (left - 1.0 if wait == 0.0 else left, now)
+        self._level.move_to_end(key)
+        while len(self._level) > self.max_clients:
+            self._level.popitem(last=False)       # forgotten: errs towards letting the action through
+        return wait
+
+    def give_back(self, key: str) -> None:
+        """The action ``take`` allowed did not happen (it was refused for another reason)."""
+        if key in self._level:
+            left, at = self._level[key]
+            self._level[key] = (min(float(self.burst), left + 1.0), at)
+
+    def __len__(self) -> int:
+        return len(self._level)
+
+
 def _env_number(name: str, default: float, low: float, high: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:

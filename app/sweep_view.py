@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,8 @@ log = logging.getLogger("dendrite_lab.sweeps")
 
 SWEEPS_ENV = "DENDRITE_SWEEPS_DIR"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "example_sweeps"
-MAX_LISTED = 200            # a crowded directory cannot make the page (or the scan) huge
+MAX_LISTED = 200            # sweeps listed per root at most: a crowded directory cannot make the page huge
+MAX_SCANNED = 20_000        # ... nor the scan long (directory entries looked at per root)
 MAX_CELLS = 400             # heat-map cells drawn at most (a grid this large needs slicing)
 LOOK_EVERY_MS = 5000        # an open sweep's files are looked at this often; read again only if they changed
 SEED_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -55,32 +57,44 @@ def sweep_roots() -> list[tuple[str, Path]]:
 
 
 def list_sweeps(roots: list[tuple[str, Path]] | None = None) -> dict[str, Path]:
-    """Name -> directory of every sweep the page may open (one or two levels below a root)."""
+    """Name -> directory of every sweep the page may open (one level below a root, then two), in name order.
+
+    A root with more than ``MAX_LISTED`` sweeps (a term of class experiments) offers its newest: a new
+    experiment must be in the list whatever its code."""
     out: dict[str, Path] = {}
     for label, root in roots if roots is not None else sweep_roots():
+        found: list[tuple[float, str, Path]] = []
         try:
             base = root.resolve()
             if not base.is_dir():
                 continue
-            level = [base]
+            level, scanned = [base], 0
             for _depth in range(2):
                 below = []
                 for parent in level:
-                    for d in sorted(parent.iterdir()):
-                        if len(out) >= MAX_LISTED:
-                            return out
+                    for d in parent.iterdir():
+                        scanned += 1
+                        if scanned > MAX_SCANNED:
+                            raise OSError(f"more than {MAX_SCANNED} entries; the rest is not listed")
                         if not d.is_dir() or d.name.startswith("."):
                             continue
                         real = d.resolve()
                         if not real.is_relative_to(base):
                             continue        # a link out of the root: never offered
-                        if (real / "sweep.json").is_file():
-                            out[f"{label}/{real.relative_to(base).as_posix()}"] = real
-                        else:
+                        try:
+                            st = (real / "sweep.json").stat()
+                        except FileNotFoundError:
                             below.append(real)
+                            continue
+                        if stat.S_ISREG(st.st_mode):
+                            found.append((st.st_mtime, (_depth, f"{label}/{real.relative_to(base).as_posix()}"),
+                                          real))
                 level = below
         except OSError as exc:       # an unreadable root must not break the page
-            log.warning("cannot list sweeps in %s: %s", root, exc)
+            log.warning("cannot list all sweeps in %s: %s", root, exc)
+        newest = sorted(found, key=lambda f: f[0], reverse=True)[:MAX_LISTED]
+        # each level in name order, as the page has always listed them
+        out.update((name, real) for _t, (_d, name), real in sorted(newest, key=lambda f: f[1]))
     return out
 
 

@@ -151,3 +151,61 @@ def test_a_long_budget_measures_the_test_error_every_fifth_of_it(sweeps):
         assert s.test_every == 8000 and s.settings()["test_every"] == 8000
     finally:
         s.close()
+
+
+def test_a_new_experiment_is_listed_on_a_crowded_server_and_creating_is_rate_limited(sweeps, monkeypatch):
+    """A term of classes (or a student clicking Create in a loop) leaves more experiments than the Sweeps
+    list shows: the newest are the ones listed, so the teacher's new one opens; and one client address
+    makes only a few at once, then one every few minutes, with a message saying when."""
+    import os
+    from app import class_view
+    from app.class_view import CreateForm
+    from app.ratelimit import CountBuckets
+    from app.sweep_view import MAX_LISTED, SweepView, list_sweeps
+
+    for i in range(MAX_LISTED + 20):        # older ones, named before any code ("0" is not in the alphabet)
+        d = sweeps / f"class-0{i:04d}"
+        d.mkdir()
+        (d / "sweep.json").write_text("{}")
+        os.utime(d / "sweep.json", (1_000_000 + i, 1_000_000 + i))
+    clock = [0.0]
+    monkeypatch.setattr(class_view, "CREATIONS", CountBuckets(burst=2, every_s=120, clock=lambda: clock[0]))
+    created = []
+    form = CreateForm(on_created=created.append, client=lambda: "10.0.0.7")
+    form.grid.value = "g_a=0,,"
+    for _ in range(3):
+        assert form.create() is None and "Cannot create it" in form.message.object     # costs nothing
+    form.grid.value = "g_a=0,0.6"
+    form.examples.value = 500
+    for _ in range(2):
+        assert form.create() is not None and not form.message.visible
+    names = [n for n in list_sweeps() if n.startswith("sweeps/")]
+    assert len(names) == MAX_LISTED and all(f"sweeps/class-{c}" in names for c in created), "the newest are listed"
+    assert "sweeps/class-00000" not in names and names == sorted(names)
+    view = SweepView()
+    view.rescan()
+    assert view.open(f"sweeps/class-{created[-1]}")
+
+    assert form.create() is None and form.message.visible
+    assert "2 class experiments" in form.message.object and "120 s" in form.message.object
+    assert len(created) == 2
+    assert CreateForm(client=lambda: "10.0.0.8").create() is not None, "another address is not held back"
+    clock[0] = 60.0
+    assert form.create() is None and "60 s" in form.message.object
+    clock[0] = 121.0
+    assert form.create() is not None and not form.message.visible
+
+
+def test_count_buckets_refill_and_forget_the_oldest_clients():
+    from app.ratelimit import CountBuckets
+    clock = [0.0]
+    b = CountBuckets(burst=3, every_s=10, max_clients=2, clock=lambda: clock[0])
+    assert [b.take("a") for _ in range(4)] == [0.0, 0.0, 0.0, 10.0]
+    clock[0] = 5.0
+    assert b.take("a") == 5.0
+    clock[0] = 25.0
+    assert [b.take("a") for _ in range(3)] == [0.0, 0.0, 5.0]       # 2.5 by now: two, and half of a third
+    b.take("b"), b.take("c")            # "a" is the least recently seen of three: forgotten, full again
+    assert len(b) == 2 and b.take("a") == 0.0
+    with pytest.raises(ValueError):
+        CountBuckets(burst=0, every_s=10)

@@ -238,3 +238,30 @@ def test_class_maps_fill_in_on_the_teachers_and_a_students_page(server, sweeps_r
     student.close()
     teacher.close()
     assert not server_errors(log)
+
+
+def test_a_teacher_makes_a_class_experiment_and_a_loop_of_clicks_is_held_back(server, browser):
+    """The Sweeps tab's form: the link to hand out with its QR code, the new experiment open below it;
+    clicking Create again and again makes five, then says when the next can be made."""
+    base, log = server
+    page = open_page(browser, f"{base}/app")
+    page.get_by_text("Sweeps", exact=True).click()
+    page.get_by_text("Class experiment", exact=True).first.click()          # the card opens
+    create = page.get_by_role("button", name="Create the class experiment")
+    create.click()
+    page.get_by_text("Each student opens").first.wait_for(timeout=20_000)
+    link = page.get_by_text(re.compile(r"/app\?experiment=[A-Z0-9]{5}$")).first.inner_text()
+    code = link.rsplit("=", 1)[1]
+    assert page.get_by_role("img", name="QR code of the experiment link").count() == 1
+    page.get_by_text(f"sweeps/class-{code}: preset").first.wait_for(timeout=20_000)    # opened below
+    page.get_by_text("Runs finished: 0 of 9").first.wait_for(timeout=20_000)
+    for made in range(2, 7):
+        create.click()
+        if made <= 5:
+            wait_until(lambda: page.get_by_text(re.compile(r"/app\?experiment=[A-Z0-9]{5}$")).first.inner_text()
+                       != link, 20, f"experiment {made}")
+            link = page.get_by_text(re.compile(r"/app\?experiment=[A-Z0-9]{5}$")).first.inner_text()
+    page.get_by_text(re.compile(r"Not made: this network made 5 class experiments")).first.wait_for(timeout=20_000)
+    page.screenshot(path=str(SHOTS / "lab-08-class-experiment-made.png"))
+    page.close()
+    assert not server_errors(log)
