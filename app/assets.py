@@ -117,6 +117,10 @@ def configure_session() -> None:
 # Each pn.extension() call rewrites the signatures of every Panel class for an editor's help: 7 %
 # of every page's GET, for nobody on a server
 pn.config.apply_signatures = False
+# A phone that slept or a school network that dropped for a moment closes the page's websocket: Bokeh then
+# tries to join the same session again (at once, then after 2, 4, 8 and 16 s) and redraws the page from it.
+# Panel turns that off by default, which left the page frozen with nothing said
+pn.config.reconnect = True
 
 
 _component_modifiers()

@@ -8,13 +8,18 @@ if _ROOT not in sys.path:   # so that ``app`` imports as a package next to ``den
 
 import panel as pn  # noqa: E402
 
+from app import limits  # noqa: E402
 from app.page import build_page  # noqa: E402
 
-page = build_page()
 doc = pn.state.curdoc
-if doc is None:
-    page.servable(title="Dendrite Lab")
+request = getattr(getattr(doc, "session_context", None), "request", None)
+if limits.made_by_websocket(request):
+    # a page back after its session ended: one line, and static/page.js loads the link again
+    pn.pane.HTML(limits.ENDED_TEXT, css_classes=[limits.ENDED_NAME]).servable(title="Dendrite Lab")
+elif doc is None:
+    build_page().servable(title="Dendrite Lab")
 else:
+    page = build_page()
     # Bokeh walks every model of the document again after each of the template's ~20 roots; added
     # inside one freeze they are walked once (GET /app median 0.74 -> 0.51 s;
     # benchmarks/README.md, *Load test*, 30 pages opened in the same second)

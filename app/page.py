@@ -107,6 +107,7 @@ class Dashboard:
         self._buttons = None
         self._doc = None                        # the session's document, once the page is shown
         self._tab = limits.TabWatch()
+        self._paused_for_tab = False    # the run was paused because the tab's connection went
         self._page_ticket: ratelimit.PageTicket | None = None   # this page's building time, given back
         self._opening: int | None = None        # this page's count among the pages opening (app/opening.py)
         self._held: list | None = None          # a new run's updates, while its plots wait for opening pages
@@ -505,11 +506,25 @@ class Dashboard:
             doc.add_next_tick_callback(lambda: self.drain.wake(doc))
         if self._tab.gone(session.connection_count, now) and self.ctrl.running:
             self._doc.add_next_tick_callback(self._stop_for_closed_tab)
+        away = self._tab.back()
+        if away is not None and self._paused_for_tab:
+            self._doc.add_next_tick_callback(lambda: self._tab_back(away))
 
     def _stop_for_closed_tab(self) -> None:
         if self.ctrl.running and not self._closed:
             log.info("a page's tab closed: its run paused and its training place freed")
             self.ctrl.stop()
+            self._paused_for_tab = True
+
+    def _tab_back(self, away: float) -> None:
+        """The page joined its session again after its connection dropped: say why the run stands still."""
+        if self._closed or not self._paused_for_tab:
+            return
+        self._paused_for_tab = False
+        log.info("a page's tab came back after %.0f s", away)
+        if not self.ctrl.running:
+            self.ctrl.notify(f"The connection to the server was lost for {away:.0f} s, and your run was paused "
+                             f"at example {self.ctrl.tracker.examples_seen:,}. Press ▶ Play to go on.", "info")
 
     def _show_reference(self) -> None:
         """While the class is full, the error plot shows the whole reference run, not only its start.

@@ -46,6 +46,9 @@ def on_server_loaded(server_context):
         from app import patch_messages
         if patch_messages.install():
             log.info("page updates look up only the models they send (app/patch_messages.py)")
+    from app import pull_messages        # a reconnected page's redraw needs it, whatever the defaults
+    if pull_messages.install():
+        log.info("a reconnected page gets its document with the arrays inline (app/pull_messages.py)")
     from app.compute import short_gil_turns, single_threaded_blas
     log.info("BLAS in the calling thread: %s", ", ".join(single_threaded_blas()) or "no BLAS library found")
     log.info("GIL switch interval %.1f ms (app/compute.py)", 1000 * short_gil_turns())

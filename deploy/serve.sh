@@ -13,6 +13,8 @@
 #   DENDRITE_BACKEND_PORT      with several servers, the first of their loopback ports (DENDRITE_PORT + 1)
 #   DENDRITE_NUM_PROCS         panel worker processes per server (1, see deploy/README.md)
 #   DENDRITE_SESSION_LIFETIME  ms an unused session is kept after its tab closed (60000)
+#   DENDRITE_TOKEN_LIFETIME    s a page's token lets it join its session: a page whose connection
+#                              dropped joins it again within this time of its load (7200, a lesson)
 #   DENDRITE_EXTRA_ARGS        anything else for `panel serve`, word-split
 #   DENDRITE_ALLOCATOR         jemalloc (the default when Debian's libjemalloc2 is installed) or
 #                              system (glibc's malloc behind Python's own small-object allocator)
@@ -99,7 +101,7 @@ serve() {
         --keep-alive 15000 \
         --check-unused-sessions 10000 \
         --unused-session-lifetime "${DENDRITE_SESSION_LIFETIME:-60000}" \
-        --session-token-expiration 300 \
+        --session-token-expiration "${DENDRITE_TOKEN_LIFETIME:-7200}" \
         --session-ids signed \
         --plugins app.front_door \
         ${DENDRITE_EXTRA_ARGS:-}

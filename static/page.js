@@ -131,6 +131,90 @@
       return;
     }
   }
+  // The connection to the server: a phone that slept or a school network that dropped closes the
+  // websocket. Bokeh then joins the same session again (at once, then after 2, 4, 8 and 16 s) and
+  // redraws the page from it; meanwhile the page says so, and it says what to do when Bokeh gives up.
+  var lost = null;
+  function lostBanner(text, reload) {
+    if (!lost) {
+      lost = document.createElement("div");
+      lost.id = "dl-connection";
+      lost.setAttribute("role", "alert");
+      document.body.appendChild(lost);
+    }
+    lost.textContent = text;
+    if (reload) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.textContent = "Reload the page";
+      b.addEventListener("click", function () { window.location.reload(); });
+      lost.appendChild(b);
+      b.focus();
+    }
+    lost.hidden = false;
+  }
+  // Bokeh tells the server of every change the browser makes to a model, the ranges and plot sizes
+  // the browser computes for itself included: about 17 messages a second from a training page, each
+  // decoded and applied by the server's one event loop, which never reads them. And a range whose
+  // computed ends the server held came back fixed when a reconnected page was redrawn from the server's
+  // copy, so its curves ran off the plot. These changes stay in the browser.
+  var LOCAL = {start: "DataRange1d", end: "DataRange1d", inner_width: "*", inner_height: "*",
+               outer_width: "*", outer_height: "*"};
+  function local(ev) {
+    var kind = ev && ev.model && LOCAL.hasOwnProperty(ev.attr) ? LOCAL[ev.attr] : null;
+    return ev.kind === "ModelChanged" && kind !== null && (kind === "*" || ev.model.constructor.__name__ === kind);
+  }
+  function keepLocal(doc) {
+    var trigger = doc._trigger_on_change;
+    if (doc.__dlLocal || typeof trigger !== "function") return;
+    doc.__dlLocal = true;
+    doc._trigger_on_change = function (event) {
+      var events = event && event.events ? event.events : [event];
+      for (var i = 0; i < events.length; i++) if (local(events[i])) events[i].sync = false;
+      return trigger.apply(this, arguments);
+    };
+  }
+  // the session had ended while the page was away, and the server sent one line (app/limits.py): load
+  // the link again (checked at each pass too: the line may come after Bokeh says it has reconnected)
+  var reloading = false;
+  function reloadIfEnded() {
+    if (reloading) return;
+    var docs = (window.Bokeh && window.Bokeh.documents) || [];
+    for (var i = 0; i < docs.length; i++) {
+      for (var m of docs[i]._all_models.values()) {
+        if (m.css_classes && m.css_classes.indexOf("dl-session-ended") >= 0) {
+          reloading = true;
+          window.location.reload();
+          return;
+        }
+      }
+    }
+  }
+  function watchConnection() {
+    var docs = (window.Bokeh && window.Bokeh.documents) || [];
+    docs.forEach(function (doc) {
+      keepLocal(doc);
+      if (doc.__dlConnection || typeof doc.on_event !== "function") return;
+      doc.__dlConnection = true;
+      doc.on_event("connection_lost", function (_, ev) {
+        // Bokeh keeps what it had read of a message the dropped socket cut in half and reads the new
+        // socket's first message as its rest, so every attempt failed ("First message was not an
+        // ACK") and the page stayed frozen: each attempt starts with an empty reader
+        var conn = ev.connection && ev.connection.deref ? ev.connection.deref() : null;
+        if (conn && conn._receiver && typeof conn._receiver.constructor === "function") {
+          conn._receiver = new conn._receiver.constructor();
+        }
+        if (ev.timeout != null) {
+          lostBanner("The connection to the server was lost (a screen that slept, or the network). " +
+                     "Trying again" + (ev.timeout > 0 ? " in " + Math.round(ev.timeout / 1000) + " s" : "") + "\u2026", false);
+        } else {
+          lostBanner("The connection to the server is lost. Reload the page to start again: the address " +
+                     "bar holds your settings. ", true);
+        }
+      });
+      doc.on_event("client_reconnected", function () { if (lost) lost.hidden = true; reloadIfEnded(); });
+    });
+  }
   function fixAll() {
     try {
       fixTemplate();
@@ -139,9 +223,11 @@
       all.forEach(function (r) { fixControls(r); fixTabs(r); });
       fitGrid(all);
       fixPlots();
+      if (lost) reloadIfEnded();
     } catch (err) { console.warn("Dendrite Lab page script:", err); }
   }
   if (window.matchMedia && window.matchMedia(NARROW).matches && typeof closeNav === "function") closeNav();
+  watchConnection();
   fixAll();
   // plots and tabs arrive after the page: name what came new (a walk costs ~1 ms)
   setInterval(fixAll, 1500);

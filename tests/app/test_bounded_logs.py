@@ -120,3 +120,21 @@ def test_a_tab_closed_mid_write_is_one_line_not_a_traceback(captured):
     text = stream.getvalue()
     assert "INFO test_bounded_logs: a browser tab closed while the server was writing to it (WebSocketClosedError)" in text
     assert text.count("Traceback") == 1 and "KeyError" in text     # other errors keep their traceback
+
+
+def test_a_returning_pages_changes_for_models_it_no_longer_has_are_one_line(captured):
+    """A page back after its session ended (app/limits.py) sends its controls' last values for the old
+    session's models: Bokeh's protocol handler logged a traceback for each."""
+    from bokeh.core.serialization import UnknownReferenceError
+    logger, stream, _ = captured
+    try:
+        raise UnknownReferenceError("p1096")
+    except UnknownReferenceError as exc:
+        logger.error("error handling message\n message: %r \n error: %r", "PATCH-DOC", exc, exc_info=True)
+    try:
+        raise UnknownReferenceError("p7")
+    except UnknownReferenceError:
+        logger.exception("something else failed")
+    text = stream.getvalue()
+    assert "INFO test_bounded_logs: a page sent a change for a model its session does not hold" in text
+    assert "p1096" in text and text.count("Traceback") == 1, text     # only the other record keeps its traceback

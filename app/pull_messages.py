@@ -1,0 +1,51 @@
+"""A page that reconnects gets its document with the arrays written inline, so that it can be redrawn.
+
+When a page's websocket drops (a phone that slept, a school network that dropped for a moment), Bokeh's
+client joins the same session again and asks for the whole document (``PULL-DOC-REQ``). Bokeh 3.9.2's
+server sends the document's arrays as binary buffers after the JSON, but its client redraws an existing
+page from the JSON alone (``replace_with_json`` is not given the buffers): every reconnected page failed
+with "buffer for id=... not found" and kept showing what it showed when the connection dropped.
+
+:func:`install` makes ``pull_doc_reply.create`` write the arrays into the JSON as base64
+(``Document.to_json(deferred=False)``), which that client decodes without buffers. Only a reconnection
+asks for a pull (a page's first document comes with its HTML), so the third more bytes of base64 are
+paid only then. A Bokeh whose code differs keeps its own (recognised by the source digest, as in
+app/bokeh_defaults.py).
+"""
+from __future__ import annotations
+
+import logging
+
+from bokeh.protocol.messages.pull_doc_reply import PullDoc, pull_doc_reply
+
+from app.bokeh_defaults import source_digest
+
+log = logging.getLogger("dendrite_lab.pull_messages")
+
+_ORIGINAL = pull_doc_reply.__dict__["create"]
+# sha256 (first 16 digits) of the replaced function's source in the Bokeh checked (3.9.2)
+_KNOWN = {"f138276ac344b45c"}
+
+
+def _create(cls, request_id, document, **metadata):
+    header = cls.create_header(request_id=request_id)
+    return cls(header, metadata, PullDoc(doc=document.to_json(deferred=False)))
+
+
+def install() -> bool:
+    """Inline arrays in pulled documents (once per process); False if this Bokeh's code is not the one checked."""
+    if installed():
+        return True
+    if source_digest(_ORIGINAL) not in _KNOWN:
+        log.info("Bokeh's PULL-DOC-REPLY message differs from the version checked: its own is kept")
+        return False
+    pull_doc_reply.create = classmethod(_create)
+    return True
+
+
+def uninstall() -> None:
+    pull_doc_reply.create = _ORIGINAL
+
+
+def installed() -> bool:
+    return getattr(pull_doc_reply.__dict__["create"], "__func__", None) is _create
