@@ -61,7 +61,35 @@ class Verdict:
     reserved_s: float = 0.0     # what was reserved for the page (give it back to :meth:`LoopBudgets.settle`)
 
 
-class LoopBudgets:
+class _Levels:
+    """A level per client key, refilled at ``rate`` per second up to ``full``; the keys are bounded in
+    number, the least recently seen forgotten first (a forgotten client starts full again: forgetting
+    only ever errs towards letting it through)."""
+
+    def __init__(self, full: float, rate: float, max_clients: int, clock: Callable[[], float]):
+        self._full, self._rate, self.max_clients = float(full), float(rate), int(max_clients)
+        self._clock = clock
+        self._budgets: OrderedDict[str, tuple[float, float]] = OrderedDict()   # key -> (level, at)
+
+    def _level(self, key: str, now: float) -> float:
+        level, at = self._budgets.get(key, (self._full, now))
+        return min(self._full, level + (now - at) * self._rate)
+
+    def _store(self, key: str, level: float, now: float) -> None:
+        self._budgets[key] = (level, now)
+        self._budgets.move_to_end(key)
+        while len(self._budgets) > self.max_clients:
+            gone, _ = self._budgets.popitem(last=False)
+            self._forgotten(gone)
+
+    def _forgotten(self, key: str) -> None:
+        """A key dropped to bound their number."""
+
+    def __len__(self) -> int:
+        return len(self._budgets)
+
+
+class LoopBudgets(_Levels):
     """One budget of loop seconds per client key, bounded in number of keys."""
 
     def __init__(self, burst_s: float = DEFAULT_BURST_S, share: float = DEFAULT_SHARE,
@@ -69,20 +97,14 @@ class LoopBudgets:
                  open_pages: int = DEFAULT_OPEN_PAGES):
         if burst_s <= 0 or not 0 < share <= 1 or max_clients < 1 or open_pages < 0:
             raise ValueError("burst_s must be > 0, share in (0, 1], max_clients >= 1 and open_pages >= 0")
+        super().__init__(burst_s, share, max_clients, clock)
         self.burst_s = float(burst_s)
         self.share = float(share)
-        self.max_clients = int(max_clients)
         self.open_pages = int(open_pages)
         self.estimate_s = FIRST_ESTIMATE_S
-        self._clock = clock
-        self._budgets: OrderedDict[str, tuple[float, float]] = OrderedDict()   # key -> (seconds, at)
         self._open: dict[str, int] = {}                     # key -> pages open now whose time was given back
         self._opening: dict[str, list[float]] = {}          # key -> when its pages still opening were let through
         self.refused = 0
-
-    def _level(self, key: str, now: float) -> float:
-        level, at = self._budgets.get(key, (self.burst_s, now))
-        return min(self.burst_s, level + (now - at) * self.share)
 
     def admit(self, key: str) -> Verdict:
         """Let a page of ``key`` through if its budget covers what a page costs now (reserved)."""
@@ -138,20 +160,11 @@ class LoopBudgets:
         self._store(key, self._level(key, now) - (cost_s - reserved_s), now)
         self.estimate_s = 0.7 * self.estimate_s + 0.3 * cost_s
 
-    def _store(self, key: str, level: float, now: float) -> None:
-        self._budgets[key] = (level, now)
-        self._budgets.move_to_end(key)
-        while len(self._budgets) > self.max_clients:
-            # a forgotten client starts again with a full budget: forgetting only ever
-            # errs towards letting a page through
-            gone, _ = self._budgets.popitem(last=False)
-            self._opening.pop(gone, None)
-
-    def __len__(self) -> int:
-        return len(self._budgets)
+    def _forgotten(self, key: str) -> None:
+        self._opening.pop(key, None)
 
 
-class CountBuckets:
+class CountBuckets(_Levels):
     """At most ``burst`` actions per client key at once, one more every ``every_s`` seconds: for actions
     that leave something behind for everyone (a class experiment in every page's Sweeps list), so that
     one client cannot make thousands of them. The keys are bounded in number as in :class:`LoopBudgets`."""
@@ -160,30 +173,24 @@ class CountBuckets:
                  clock: Callable[[], float] = time.monotonic):
         if burst < 1 or not every_s > 0 or max_clients < 1:
             raise ValueError("burst must be >= 1, every_s > 0 and max_clients >= 1")
-        self.burst, self.every_s, self.max_clients = int(burst), float(every_s), int(max_clients)
-        self._clock = clock
-        self._level: OrderedDict[str, tuple[float, float]] = OrderedDict()     # key -> (actions left, at)
+        super().__init__(burst, 1.0 / every_s, max_clients, clock)
+        self.burst, self.every_s = int(burst), float(every_s)
 
     def take(self, key: str) -> float:
         """0.0 when ``key`` may act now (one action is spent); else the seconds until it may."""
         now = self._clock()
-        left, at = self._level.get(key, (float(self.burst), now))
-        left = min(float(self.burst), left + (now - at) / self.every_s)
-        wait = 0.0 if left >= 1.0 else (1.0 - left) * self.every_s
-        self._level[key] = (left - 1.0 if wait == 0.0 else left, now)
-        self._level.move_to_end(key)
-        while len(self._level) > self.max_clients:
-            self._level.popitem(last=False)       # forgotten: errs towards letting the action through
-        return wait
+        left = self._level(key, now)
+        if left < 1.0:
+            self._store(key, left, now)
+            return (1.0 - left) * self.every_s
+        self._store(key, left - 1.0, now)
+        return 0.0
 
     def give_back(self, key: str) -> None:
         """The action ``take`` allowed did not happen (it was refused for another reason)."""
-        if key in self._level:
-            left, at = self._level[key]
-            self._level[key] = (min(float(self.burst), left + 1.0), at)
-
-    def __len__(self) -> int:
-        return len(self._level)
+        if key in self._budgets:
+            now = self._clock()
+            self._store(key, min(float(self.burst), self._level(key, now) + 1.0), now)
 
 
 def _env_number(name: str, default: float, low: float, high: float) -> float:
