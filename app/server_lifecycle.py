@@ -8,7 +8,8 @@ example each) so that Numba's compiled kernels are loaded before the first stude
 clicks Play, while pages are already served; then exempt what the warm-up created
 from garbage collection and let the pages manage the collector (app/memory.py); have Bokeh compute its property defaults
 once instead of at every read (app/bokeh_defaults.py) and build a page update's message without
-priming it with every model of the page (app/patch_messages.py).  On stop: shut the shared t-SNE worker down.
+priming it with every model of the page (app/patch_messages.py), and write it in one piece
+(app/socket_writes.py).  On stop: shut the shared t-SNE worker down.
 """
 import logging
 import os
@@ -46,6 +47,9 @@ def on_server_loaded(server_context):
         from app import patch_messages
         if patch_messages.install():
             log.info("page updates look up only the models they send (app/patch_messages.py)")
+        from app import socket_writes
+        if socket_writes.install():
+            log.info("page updates go out in one socket write each (app/socket_writes.py)")
     from app import pull_messages        # a reconnected page's redraw needs it, whatever the defaults
     if pull_messages.install():
         log.info("a reconnected page gets its document with the arrays inline (app/pull_messages.py)")

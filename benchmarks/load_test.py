@@ -64,6 +64,7 @@ SEEN = re.compile(r"examples seen: (\d+)")
 P95_TARGET_S = 1.0
 PAGE_PROBE_S = 2.0          # a new page every 2 s while the class trains
 LIVENESS_PROBE_S = 0.5
+STEADY_MIN_S = 20.0      # seconds of window needed to report the followers' cost after their pages are complete
 MEMORY_TARGET = 0.20
 SETTLE_S = 30.0             # longest wait for the memory to settle after the class left
 GC_PAUSE = re.compile(r"full garbage collection paused the server ([0-9.]+) s")
@@ -342,6 +343,7 @@ class Session:
     headers: dict = field(default_factory=dict)     # e.g. {"X-Real-IP": ...}: the client a proxy would name
     refusals: int = 0                     # 429s (page budget) before the page was served
     served_by: str = ""                   # behind nginx: the server that built the page (its cookie)
+    requested_at: float | None = None     # perf_counter() of the page request
     page_s: float | None = None
     ready_s: float | None = None          # from the page request to the network being built
     settings_s: float | None = None       # ... to the settings sidebar and the plot grid arriving (stream client)
@@ -367,7 +369,7 @@ class Session:
         from tornado.websocket import websocket_connect
         import panel  # noqa: F401  (registers Panel's Bokeh models, so the client can read the document)
 
-        t0 = time.perf_counter()
+        t0 = self.requested_at = time.perf_counter()
         try:
             # its own client: tornado's shared one queues all but 10 requests, unlike 30 browsers
             client = AsyncHTTPClient(force_instance=True)
@@ -916,6 +918,10 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
     # how far behind the presenter's own page each follower's status line is, over the window
     lag = [quantile([_seen_at(p, x.t) - x.seen for x in f.samples if t0 <= x.t <= t1], 0.5)
            for f in followers if p.samples and any(t0 <= x.t <= t1 for x in f.samples)]
+    # the part of the window after every follower's page is complete: what the lesson pays from then on
+    built = [f.requested_at + f.all_figures_s for f in followers if f.all_figures_s is not None]
+    steady_t0 = max(t0, max(built) + 2.0) if len(built) == n else math.inf
+    steady = p.rate(steady_t0, t1) if t1 - steady_t0 >= STEADY_MIN_S else math.nan
     r = {"followers": n, "servers": servers, "presenter_alone": solo, "presenter_followed": crowd,
          "window_s": seconds, "settle_s": settle,
          "server_cpu_cores": {"alone": _cores(res["solo"]), "followed": _cores(res["crowd"])},
@@ -925,6 +931,8 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
                               for k, w in (("alone", "solo"), ("followed", "crowd"))},
          "client_nice": os.getpriority(os.PRIO_PROCESS, 0), "client_group_nice": group_nice, "follower_client": client,
          "cost": 1 - crowd / solo if solo else math.nan,
+         "steady_s": t1 - steady_t0 if steady == steady else 0.0, "presenter_steady": steady,
+         "cost_steady": 1 - steady / solo if solo else math.nan,
          "followers_advancing": advancing, "followers_open_s": res["open_s"],
          "follower_lag_examples": {"median": quantile(lag, 0.5), "max": max(lag, default=math.nan)},
          "follower_pages": page_stages(followers),
@@ -1233,6 +1241,8 @@ def report_followers(r: dict) -> str:
         f"   ({r['window_s']:.0f} s from {r['settle_s']:.0f} s after Play / after the followers opened)",
         f"{'cost of the followers to the presenter':<44} {100 * r['cost']:>7.0f} %   target <= 20 %: "
         f"{OK[r['targets']['cost_at_most_20pct']]}",
+        f"{'... once every follower’s page is complete':<44} {100 * r['cost_steady']:>7.0f} %   "
+        f"({r['steady_s']:.0f} s at the window’s end, {r['presenter_steady']:.0f} examples/s)",
         f"{'CPU cores, server alone / followed':<44} {r['server_cpu_cores']['alone']:>8.2f} / "
         f"{r['server_cpu_cores']['followed']:<8.2f}",
         f"{'CPU cores, load-test client alone / followed':<44} {r['client_cpu_cores']['alone']:>8.2f} / "
