@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import math
+import secrets
 
 import panel as pn
 
@@ -25,10 +26,13 @@ def parse_grid_text(text: str) -> list[tuple[str, list[str]]]:
     return [parse_grid_arg(p) for p in parts]
 
 
-# Every page's Sweeps list shows the class experiments, so one client address (a whole class behind one
-# school address, too) makes a few at once, then one every two minutes: a teacher makes one or two a
-# lesson, and a student clicking Create in a loop cannot bury theirs or fill the disk
-CREATIONS = CountBuckets(burst=5, every_s=120)
+# Every page's Sweeps list shows the class experiments, so a student clicking Create in a loop must not
+# bury the teacher's or fill the disk. One page makes a few at once, then one every two minutes (a teacher
+# makes one or two a lesson); the pages of one client address together make more, at most one every 20 s
+# once their first 30 are spent. A whole class comes from one school address, so that limit is shared:
+# one student's page alone cannot hold the teacher's back, and a student with many tabs only for 20 s.
+PAGE_CREATIONS = CountBuckets(burst=5, every_s=120)        # keyed by page
+CREATIONS = CountBuckets(burst=30, every_s=20)             # keyed by client address
 
 
 # the box's short texts one under the other, without a blank line's worth of paragraph margins between them
@@ -91,7 +95,13 @@ class CreateForm:
         self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.on_created = on_created
         self.client = client            # the page's client address (app/front_door.py), for CREATIONS
+        self._page = secrets.token_hex(8)       # this page's key in PAGE_CREATIONS
         self.code: str | None = None
+
+    def _refused(self, why: str) -> None:
+        self.message.object = f"Not made: {why}; the ones made are in the Sweeps list below."
+        self.message.visible = True
+        return None
 
     def panel(self):
         return pn.Card(pn.Row(self.preset, self.grid), pn.Row(self.examples, self.test_images),
@@ -100,18 +110,21 @@ class CreateForm:
 
     def create(self) -> str | None:
         client = self.client()
+        wait = PAGE_CREATIONS.take(self._page)
+        if wait > 0:
+            return self._refused(f"this page made {PAGE_CREATIONS.burst} class experiments in the last few "
+                                 f"minutes. The next can be made in {math.ceil(wait)} s")
         wait = CREATIONS.take(client)
         if wait > 0:
-            self.message.object = (f"Not made: this network made {CREATIONS.burst} class experiments in the last "
-                                   f"few minutes. The next can be made in {math.ceil(wait)} s; the ones made "
-                                   f"are in the Sweeps list below.")
-            self.message.visible = True
-            return None
+            PAGE_CREATIONS.give_back(self._page)
+            return self._refused(f"{CREATIONS.burst} class experiments were made from this network (one school "
+                                 f"address) in the last few minutes. The next can be made in {math.ceil(wait)} s")
         try:
             code = cx.create(self.preset.value, parse_grid_text(self.grid.value), int(self.examples.value),
                              test_images=int(self.test_images.value))
         except (SweepError, ValueError) as exc:
-            CREATIONS.give_back(client)         # nothing was made: a mistyped grid costs nothing
+            PAGE_CREATIONS.give_back(self._page)        # nothing was made: a mistyped grid costs nothing
+            CREATIONS.give_back(client)
             self.message.object = f"Cannot create it: {exc}"
             self.message.visible = True
             return None

@@ -155,8 +155,9 @@ def test_a_long_budget_measures_the_test_error_every_fifth_of_it(sweeps):
 
 def test_a_new_experiment_is_listed_on_a_crowded_server_and_creating_is_rate_limited(sweeps, monkeypatch):
     """A term of classes (or a student clicking Create in a loop) leaves more experiments than the Sweeps
-    list shows: the newest are the ones listed, so the teacher's new one opens; and one client address
-    makes only a few at once, then one every few minutes, with a message saying when."""
+    list shows: the newest are the ones listed, so the teacher's new one opens; one page makes only a few at
+    once, then one every few minutes, and the pages of one school address a few more together, each
+    refusal saying when the next can be made."""
     import os
     from app import class_view
     from app.class_view import CreateForm
@@ -169,7 +170,8 @@ def test_a_new_experiment_is_listed_on_a_crowded_server_and_creating_is_rate_lim
         (d / "sweep.json").write_text("{}")
         os.utime(d / "sweep.json", (1_000_000 + i, 1_000_000 + i))
     clock = [0.0]
-    monkeypatch.setattr(class_view, "CREATIONS", CountBuckets(burst=2, every_s=120, clock=lambda: clock[0]))
+    monkeypatch.setattr(class_view, "PAGE_CREATIONS", CountBuckets(burst=2, every_s=120, clock=lambda: clock[0]))
+    monkeypatch.setattr(class_view, "CREATIONS", CountBuckets(burst=3, every_s=20, clock=lambda: clock[0]))
     created = []
     form = CreateForm(on_created=created.append, client=lambda: "10.0.0.7")
     form.grid.value = "g_a=0,,"
@@ -187,9 +189,16 @@ def test_a_new_experiment_is_listed_on_a_crowded_server_and_creating_is_rate_lim
     assert view.open(f"sweeps/class-{created[-1]}")
 
     assert form.create() is None and form.message.visible
-    assert "2 class experiments" in form.message.object and "120 s" in form.message.object
+    assert "this page made 2 class experiments" in form.message.object and "120 s" in form.message.object
     assert len(created) == 2
+    # another page of the same school address: the address's third, then the address is held back
+    teacher = CreateForm(client=lambda: "10.0.0.7")
+    assert teacher.create() is not None
+    assert teacher.create() is None and "3 class experiments were made from this network" in teacher.message.object
+    assert "20 s" in teacher.message.object
     assert CreateForm(client=lambda: "10.0.0.8").create() is not None, "another address is not held back"
+    clock[0] = 20.0
+    assert teacher.create() is not None, "a page that the address held back was not charged for it"
     clock[0] = 60.0
     assert form.create() is None and "60 s" in form.message.object
     clock[0] = 121.0

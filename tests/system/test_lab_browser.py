@@ -261,7 +261,7 @@ def test_a_teacher_makes_a_class_experiment_and_a_loop_of_clicks_is_held_back(se
             wait_until(lambda: page.get_by_text(re.compile(r"/app\?experiment=[A-Z0-9]{5}$")).first.inner_text()
                        != link, 20, f"experiment {made}")
             link = page.get_by_text(re.compile(r"/app\?experiment=[A-Z0-9]{5}$")).first.inner_text()
-    page.get_by_text(re.compile(r"Not made: this network made 5 class experiments")).first.wait_for(timeout=20_000)
+    page.get_by_text(re.compile(r"Not made: this page made 5 class experiments")).first.wait_for(timeout=20_000)
     page.screenshot(path=str(SHOTS / "lab-08-class-experiment-made.png"))
     page.close()
     assert not server_errors(log)
