@@ -11,7 +11,7 @@ messages a second.
 :func:`install` makes ``patch_doc.create`` use a serialiser that asks, for each model it meets,
 whether the document has it and it is not new: the same answer Bokeh's set gives, since encoding
 adds no model to the document.  The message is the same (tests/app/test_patch_messages.py); a Bokeh
-whose code differs keeps its own (recognised by the source digest, as in app/bokeh_defaults.py).
+whose code differs keeps its own (recognised by its source digest, app/replacing.py).
 """
 from __future__ import annotations
 
@@ -21,11 +21,10 @@ from bokeh.core.serialization import Serializer
 from bokeh.model import Model
 from bokeh.protocol.messages.patch_doc import PatchJson, patch_doc
 
-from app.bokeh_defaults import source_digest
+from app.replacing import Replacement
 
 log = logging.getLogger("dendrite_lab.patch_messages")
 
-_ORIGINAL = patch_doc.__dict__["create"]
 # sha256 (first 16 digits) of the replaced function's source in the Bokeh checked (3.9.2)
 _KNOWN = {"935344e7cc170e99"}
 
@@ -65,21 +64,6 @@ def _create(cls, events, **metadata):
     return msg
 
 
-def install() -> bool:
-    """Use the lazy serialiser for patches (once per process); False if this Bokeh's code is not the one checked."""
-    if installed():
-        return True
-    if source_digest(_ORIGINAL) not in _KNOWN:
-        log.info("Bokeh's PATCH-DOC message differs from the version checked: its own is kept")
-        return False
-    patch_doc.create = classmethod(_create)
-    return True
-
-
-def uninstall() -> None:
-    """Bokeh's own patches again (tests compare the two)."""
-    patch_doc.create = _ORIGINAL
-
-
-def installed() -> bool:
-    return getattr(patch_doc.__dict__["create"], "__func__", None) is _create
+_REPLACEMENT = Replacement(patch_doc, "create", _create, _KNOWN, log, "Bokeh's PATCH-DOC message")
+_ORIGINAL = _REPLACEMENT.original
+install, uninstall, installed = _REPLACEMENT.install, _REPLACEMENT.uninstall, _REPLACEMENT.installed

@@ -11,7 +11,7 @@ with "buffer for id=... not found" and kept showing what it showed when the conn
 document once when it connects too; a whole page's document has few arrays (its curves come later, in
 patches), and inline it is as large and as fast to build as before (322 against 329 kB, 267 against 272
 ms for a built page with its figures). A Bokeh whose code differs keeps its own (recognised by the source
-digest, as in app/bokeh_defaults.py).
+digest, app/replacing.py).
 """
 from __future__ import annotations
 
@@ -19,11 +19,10 @@ import logging
 
 from bokeh.protocol.messages.pull_doc_reply import PullDoc, pull_doc_reply
 
-from app.bokeh_defaults import source_digest
+from app.replacing import Replacement
 
 log = logging.getLogger("dendrite_lab.pull_messages")
 
-_ORIGINAL = pull_doc_reply.__dict__["create"]
 # sha256 (first 16 digits) of the replaced function's source in the Bokeh checked (3.9.2)
 _KNOWN = {"f138276ac344b45c"}
 
@@ -33,20 +32,5 @@ def _create(cls, request_id, document, **metadata):
     return cls(header, metadata, PullDoc(doc=document.to_json(deferred=False)))
 
 
-def install() -> bool:
-    """Inline arrays in pulled documents (once per process); False if this Bokeh's code is not the one checked."""
-    if installed():
-        return True
-    if source_digest(_ORIGINAL) not in _KNOWN:
-        log.info("Bokeh's PULL-DOC-REPLY message differs from the version checked: its own is kept")
-        return False
-    pull_doc_reply.create = classmethod(_create)
-    return True
-
-
-def uninstall() -> None:
-    pull_doc_reply.create = _ORIGINAL
-
-
-def installed() -> bool:
-    return getattr(pull_doc_reply.__dict__["create"], "__func__", None) is _create
+_REPLACEMENT = Replacement(pull_doc_reply, "create", _create, _KNOWN, log, "Bokeh's PULL-DOC-REPLY message")
+install, uninstall, installed = _REPLACEMENT.install, _REPLACEMENT.uninstall, _REPLACEMENT.installed

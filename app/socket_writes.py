@@ -10,8 +10,8 @@ each server's event loop (py-spy, ``tornado``'s ``write_to_fd`` alone a fifth of
 :func:`install` replaces ``panel.io.document.dispatch_tornado`` with one that frames every fragment
 as Tornado would (RFC 6455: final, unmasked, uncompressed) and writes them together; the browser
 receives the same frames in the same order (tests/app/test_socket_writes.py).  A connection with
-compression or masking, or a Panel whose function differs (recognised by the source digest, as in
-app/bokeh_defaults.py), keeps Panel's own.
+compression or masking, or a Panel whose function differs (recognised by its source digest,
+app/replacing.py), keeps Panel's own.
 """
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ import panel.io.document as panel_document
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketProtocol13
 
-from app.bokeh_defaults import source_digest
+from app.replacing import Replacement
 
 log = logging.getLogger("dendrite_lab.socket_writes")
 
-_ORIGINAL = panel_document.dispatch_tornado
+_ORIGINAL = panel_document.dispatch_tornado      # (read at import: the replacement's fallback)
 # sha256 (first 16 digits) of the replaced function's source in the Panel checked (1.9.4)
 _KNOWN = {"5cdc979ac80d2c8c"}
 
@@ -86,20 +86,6 @@ def dispatch_tornado(conn, events=None, msg=None):
     return [asyncio.ensure_future(_sent(written))]
 
 
-def install() -> bool:
-    """Write messages in one piece (once per process); False if this Panel's code is not the one checked."""
-    if installed():
-        return True
-    if source_digest(_ORIGINAL) not in _KNOWN:
-        log.info("Panel's dispatch_tornado differs from the version checked: its own is kept")
-        return False
-    panel_document.dispatch_tornado = dispatch_tornado
-    return True
-
-
-def uninstall() -> None:
-    panel_document.dispatch_tornado = _ORIGINAL
-
-
-def installed() -> bool:
-    return panel_document.dispatch_tornado is dispatch_tornado
+_REPLACEMENT = Replacement(panel_document, "dispatch_tornado", dispatch_tornado, _KNOWN, log,
+                           "Panel's dispatch_tornado")
+install, uninstall, installed = _REPLACEMENT.install, _REPLACEMENT.uninstall, _REPLACEMENT.installed

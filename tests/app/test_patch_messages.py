@@ -92,7 +92,7 @@ def test_a_new_model_inside_an_update_goes_out_in_full_once():
 
 
 def test_a_bokeh_with_other_patch_code_keeps_its_own(monkeypatch):
-    monkeypatch.setattr(patch_messages, "_KNOWN", {"0" * 16})
+    monkeypatch.setattr(patch_messages._REPLACEMENT, "known", {"0" * 16})
     try:
         assert patch_messages.install() is False
         assert Protocol()._messages["PATCH-DOC"].create.__func__ is patch_messages._ORIGINAL.__func__

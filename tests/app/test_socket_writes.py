@@ -102,6 +102,12 @@ def test_installed_for_the_panel_checked_and_removable():
     assert panel_document.dispatch_tornado is socket_writes._ORIGINAL and not socket_writes.installed()
 
 
+def test_a_panel_with_other_code_keeps_its_own(monkeypatch):
+    monkeypatch.setattr(socket_writes._REPLACEMENT, "known", {"0" * 16})
+    assert socket_writes.install() is False and not socket_writes.installed()
+    assert panel_document.dispatch_tornado is socket_writes._ORIGINAL
+
+
 def test_a_closing_connection_gets_nothing():
     ws = object.__new__(WebSocketProtocol13)        # a connection whose close has begun
     ws._compressor, ws.mask_outgoing = None, False
