@@ -931,7 +931,7 @@ def run_followers(n: int = 30, seconds: float = 30.0, settle: float = 10.0, time
                               for k, w in (("alone", "solo"), ("followed", "crowd"))},
          "client_nice": os.getpriority(os.PRIO_PROCESS, 0), "client_group_nice": group_nice, "follower_client": client,
          "cost": 1 - crowd / solo if solo else math.nan,
-         "steady_s": t1 - steady_t0 if steady == steady else 0.0, "presenter_steady": steady,
+         "steady_s": 0.0 if math.isnan(steady) else t1 - steady_t0, "presenter_steady": steady,
          "cost_steady": 1 - steady / solo if solo else math.nan,
          "followers_advancing": advancing, "followers_open_s": res["open_s"],
          "follower_lag_examples": {"median": quantile(lag, 0.5), "max": max(lag, default=math.nan)},
