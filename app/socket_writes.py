@@ -28,7 +28,6 @@ from app.replacing import Replacement
 
 log = logging.getLogger("dendrite_lab.socket_writes")
 
-_ORIGINAL = panel_document.dispatch_tornado      # (read at import: the replacement's fallback)
 # sha256 (first 16 digits) of the replaced function's source in the Panel checked (1.9.4)
 _KNOWN = {"5cdc979ac80d2c8c"}
 
@@ -88,4 +87,5 @@ def dispatch_tornado(conn, events=None, msg=None):
 
 _REPLACEMENT = Replacement(panel_document, "dispatch_tornado", dispatch_tornado, _KNOWN, log,
                            "Panel's dispatch_tornado")
+_ORIGINAL = _REPLACEMENT.original      # Panel's own: the fallback, and what tests compare against
 install, uninstall, installed = _REPLACEMENT.install, _REPLACEMENT.uninstall, _REPLACEMENT.installed
