@@ -27,8 +27,9 @@ MAX_POLL_PERIOD_MS = 2000       # ... and at least every 2 s however many sessio
 DRAIN_BUDGET = 0.3              # share of the server's event loop the drains of all sessions may take ...
 # ... and while trainings wait for CPU (the compute gate oversubscribed), where every cycle of the loop is
 # taken from them: 30 trainings on two servers got 55-58 % of the bare engine with 0.3 (the loops took 0.31-0.34
-# of a core), 65 % with 0.1 (0.19); benchmarks/README.md, 12-03
-CROWDED_DRAIN_BUDGET = 0.1
+# of a core), 65 % with 0.1 (0.19); benchmarks/README.md, 12-03.  Once a message went out in one socket
+# write (12-07) a drain cost less, and with 0.1 the pages moved every 1.1 s for the same share of the loop
+CROWDED_DRAIN_BUDGET = 0.05
 DOZE_AFTER_TICKS = 10           # a page whose last 10 polls found nothing and expect nothing dozes ...
 DOZE_PERIOD_MS = 5000           # ... polling every 5 s
 REPACE_EVERY = 10               # ticks between two looks at the whole process's load

@@ -509,7 +509,7 @@ def test_an_unused_page_dozes_and_news_wakes_it(monkeypatch):
         other = drain_mod.Drain()
         other.timer, other.cost_s = FakeTimer(drain_mod.POLL_PERIOD_MS), 0.09
         assert drain_mod.paced_period(drain_mod.POLL_PERIOD_MS) == 300          # 0.09 s / 0.3 of the loop
-        # while trainings wait for CPU, the drains get a third of that: every cycle of the loop is theirs
+        # while trainings wait for CPU, the drains get a sixth of that: every cycle of the loop is theirs
         from app.compute import ComputeGate
         gate = ComputeGate(1)
         monkeypatch.setattr(drain_mod, "COMPUTE", gate)
@@ -521,7 +521,7 @@ def test_an_unused_page_dozes_and_news_wakes_it(monkeypatch):
             while not gate.oversubscribed and time.perf_counter() < deadline:
                 time.sleep(0.001)
             assert gate.oversubscribed
-            assert drain_mod.paced_period(drain_mod.POLL_PERIOD_MS) == 900      # 0.09 s / 0.1 of the loop
+            assert drain_mod.paced_period(drain_mod.POLL_PERIOD_MS) == 1800     # 0.09 s / 0.05 of the loop
         finally:
             gate.release()
             waiter.join(5)
