@@ -130,6 +130,14 @@ def seen_or_zero(page) -> int:
         return 0
 
 
+def paused(page) -> bool:
+    """Whether the status line says paused (no, while a renderer busy drawing the training cannot answer)."""
+    try:
+        return status_text(page).endswith("· paused")
+    except sync_api.TimeoutError:
+        return False
+
+
 def play(page):
     page.get_by_role("button", name="▶ Play").click()
     wait_until(lambda: seen_or_zero(page) > 0, 120, "training to start")
@@ -156,7 +164,7 @@ def test_projector_shows_every_live_plot_without_scrolling(short_lived_server, b
         # the picture is redrawn with each example and has no box between two drawings; on a loaded machine
         # a drawing can outlive less than one round trip of the browser, so it is measured paused
         page.get_by_role("button", name="‖ Pause").click()     # a busy machine answers clicks slowly while training
-        wait_until(lambda: status_text(page).endswith("paused"), 60, "the run to pause")
+        wait_until(lambda: paused(page), 60, "the run to pause")
         assert inside(as_box(wait_until(picture.bounding_box, 30, "the picture's box")), 1920, 1080)
         # the explanations are one click away
         page.get_by_role("button", name="What am I looking at?").click()
