@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -42,36 +43,59 @@ def _message():
     return Protocol().create("PATCH-DOC", events)
 
 
-class _Conn:
+class Conn:
+    """What ``dispatch_tornado`` reads of Bokeh's ServerConnection: the socket and the protocol."""
     def __init__(self, socket):
         from bokeh.protocol import Protocol
         self._socket = socket
         self.protocol = Protocol()
 
 
-async def _measure(pages: int, rounds: int, sends: int) -> dict:
+@contextlib.asynccontextmanager
+async def loopback_websockets(n: int):
+    """``n`` websocket connections over loopback to a Tornado server (as the app's): yields the server's
+    handlers and the clients (tests/app/test_socket_writes.py uses it too)."""
     from tornado.httpserver import HTTPServer
     from tornado.netutil import bind_sockets
     from tornado.web import Application
     from tornado.websocket import WebSocketHandler, websocket_connect
 
-    from app import socket_writes
-
     handlers: list = []
+    all_open = asyncio.Event()
 
     class Handler(WebSocketHandler):
         def open(self):
             handlers.append(self)
+            if len(handlers) == n:
+                all_open.set()
 
     [sock] = bind_sockets(0, "127.0.0.1")
     server = HTTPServer(Application([(r"/ws", Handler)]))
     server.add_sockets([sock])
-    clients = [await websocket_connect(f"ws://127.0.0.1:{sock.getsockname()[1]}/ws") for _ in range(pages)]
-    while len(handlers) < pages:
-        await asyncio.sleep(0.01)
+    clients = []
+    try:
+        for _ in range(n):
+            clients.append(await websocket_connect(f"ws://127.0.0.1:{sock.getsockname()[1]}/ws"))
+        await asyncio.wait_for(all_open.wait(), 10)
+        yield handlers, clients
+    finally:
+        for c in clients:
+            c.close()
+        server.stop()
+
+
+async def _measure(pages: int, rounds: int, sends: int) -> dict:
+    async with loopback_websockets(pages) as (handlers, clients):
+        return await _timed(handlers, clients, rounds, sends)
+
+
+async def _timed(handlers: list, clients: list, rounds: int, sends: int) -> dict:
+    from app import socket_writes
+
+    pages = len(handlers)
     msg = _message()
     frames = 3 + 2 * len(msg.buffers)
-    conns = [_Conn(h) for h in handlers]
+    conns = [Conn(h) for h in handlers]
     ways = {"frame by frame (Panel)": socket_writes._ORIGINAL, "one write (app/socket_writes.py)":
             socket_writes.dispatch_tornado}
     ms: dict[str, list[float]] = {k: [] for k in ways}
@@ -87,9 +111,6 @@ async def _measure(pages: int, rounds: int, sends: int) -> dict:
                     for _ in range(frames):
                         await c.read_message()
             ms[name].append(1000 * total / (sends * pages))
-    for c in clients:
-        c.close()
-    server.stop()
     med = {k: statistics.median(v) for k, v in ms.items()}
     a, b = med.values()
     return {"pages": pages, "rounds": rounds, "frames_per_message": frames,

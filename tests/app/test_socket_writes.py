@@ -13,12 +13,10 @@ from bokeh.document.events import ColumnsStreamedEvent, ModelChangedEvent  # noq
 from bokeh.models import ColumnDataSource, Div  # noqa: E402
 from bokeh.protocol import Protocol  # noqa: E402
 from bokeh.protocol.receiver import Receiver  # noqa: E402
-from tornado.httpserver import HTTPServer  # noqa: E402
-from tornado.netutil import bind_sockets  # noqa: E402
-from tornado.web import Application  # noqa: E402
-from tornado.websocket import WebSocketHandler, WebSocketProtocol13, websocket_connect  # noqa: E402
+from tornado.websocket import WebSocketProtocol13  # noqa: E402
 
 from app import socket_writes  # noqa: E402
+from benchmarks.socket_writes import Conn, loopback_websockets  # noqa: E402
 
 
 def _patch_with_arrays():
@@ -35,36 +33,15 @@ def _patch_with_arrays():
     return Protocol().create("PATCH-DOC", events)
 
 
-class _Conn:
-    """What ``dispatch_tornado`` reads of Bokeh's ServerConnection: the socket and the protocol."""
-    def __init__(self, socket):
-        self._socket = socket
-        self.protocol = Protocol()
-
-
 async def _received_frames(dispatch, msg, writes: list):
-    opened: asyncio.Future = asyncio.get_running_loop().create_future()
-
-    class Handler(WebSocketHandler):
-        def open(self):
-            opened.set_result(self)
-
-    [sock] = bind_sockets(0, "127.0.0.1")
-    server = HTTPServer(Application([(r"/ws", Handler)]))
-    server.add_sockets([sock])
-    client = await websocket_connect(f"ws://127.0.0.1:{sock.getsockname()[1]}/ws")
-    try:
-        handler = await opened
+    async with loopback_websockets(1) as ([handler], [client]):
         stream = handler.ws_connection.stream
         real_write = stream.write
         stream.write = lambda data: writes.append(len(data)) or real_write(data)
-        futures = dispatch(_Conn(handler), msg=msg)
+        futures = dispatch(Conn(handler), msg=msg)
         await asyncio.gather(*futures)
         frames = [await client.read_message() for _ in range(3 + 2 * len(msg.buffers))]
         return frames, handler.ws_connection._wire_bytes_out
-    finally:
-        client.close()
-        server.stop()
 
 
 def _decoded(frames):
@@ -115,4 +92,4 @@ def test_a_closing_connection_gets_nothing():
     ws.stream = type("Stream", (), {"closed": lambda self: False,
                                     "write": lambda self, data: pytest.fail("wrote to a closing socket")})()
     sock = type("Socket", (), {"ws_connection": ws})()
-    assert socket_writes.dispatch_tornado(_Conn(sock), msg=_patch_with_arrays()) == []
+    assert socket_writes.dispatch_tornado(Conn(sock), msg=_patch_with_arrays()) == []
