@@ -7,7 +7,9 @@ opens in the Sweeps tab like any sweep, and ``python -m dendcore sweep`` with th
 would skip the points the class already trained.  Everything lives in files, so several server
 processes behind nginx share one experiment: a student takes a grid point by creating its claim
 file (``claims/<run>.claim``, which only one process can create), keeps it fresh while training,
-and a claim left stale by a closed tab is taken over by the next student.
+and a claim left stale by a closed tab is taken over by the next student.  A page that holds its
+point without training for :data:`CLAIM_IDLE_S` stops refreshing it, so tabs opened only to hold
+points (or forgotten) give them back to the class; Play takes the point back if it is still free.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ SWEEPS_ENV = "DENDRITE_SWEEPS_DIR"
 PREFIX = "class-"
 CLAIM_STALE_S = 60.0         # a claim nobody refreshed for this long is free again (the tab closed)
 HEARTBEAT_S = 10.0
+CLAIM_IDLE_S = 180.0         # held this long without training (nor waiting for a place), a point is the class's again
 MAX_POINTS = 64              # a class-sized grid
 MAX_BUDGET = 60_000          # examples per student (one epoch)
 CURVE_POINTS = 20
@@ -51,6 +54,7 @@ class Assignment:
     total: int
     claim: Path
     refreshed: float = 0.0
+    who: str = ""
 
     @property
     def label(self) -> str:
@@ -128,17 +132,49 @@ def claim(code: str, who: str) -> Assignment | None:
         if _done(d, task["run"]):
             continue
         path = d / "claims" / f"{task['run']}.claim"
-        if not _take(path, who):
-            if not _stale(path):
-                continue
-            try:       # a closed tab's claim: move it aside (one process wins the rename), then take it
-                os.replace(path, path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.stale"))
-            except FileNotFoundError:
-                pass
-            if not _take(path, who):
-                continue
-        return Assignment(normalise_code(code), task, i, len(tasks), path, time.monotonic())
+        if not _take(path, who) and not _take_over(path, who):
+            continue
+        return Assignment(normalise_code(code), task, i, len(tasks), path, time.monotonic(), who)
     return None
+
+
+def _take_over(path: Path, who: str) -> bool:
+    """Take a stale claim: move it aside (one process wins the rename), then create ours."""
+    if not _stale(path):
+        return False
+    try:
+        os.replace(path, path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.stale"))
+    except FileNotFoundError:
+        pass
+    return _take(path, who)
+
+
+def _ours(a: Assignment) -> bool | None:
+    """Whether the claim file is this session's; None when there is none."""
+    try:
+        owner = json.loads(a.claim.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return False         # being written by the process that just created it
+    return (owner.get("who") == a.who and owner.get("pid") == os.getpid()
+            and owner.get("host") == socket.gethostname())
+
+
+def retake(a: Assignment) -> bool:
+    """After an idle spell: keep the point if its claim is still ours, or take it again if nobody
+    else did; False if another student trains it now or finished it."""
+    if _done(directory(a.code), a.task["run"]):
+        return False
+    ours = _ours(a)
+    if ours:
+        a.refreshed = 0.0
+        heartbeat(a)
+        return True
+    if (_take(a.claim, a.who) if ours is None else _take_over(a.claim, a.who)):
+        a.refreshed = time.monotonic()
+        return True
+    return False
 
 
 def heartbeat(a: Assignment) -> None:
@@ -153,6 +189,9 @@ def heartbeat(a: Assignment) -> None:
 
 
 def release(a: Assignment) -> None:
+    """Give the point back, unless another student has taken it over meanwhile."""
+    if _ours(a) is False:
+        return
     try:
         a.claim.unlink()
     except FileNotFoundError:

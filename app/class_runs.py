@@ -4,11 +4,14 @@
 grid point's settings and are read-only (the point is the student's share of the class's
 grid); the network is built from the point's spec and seed, trains to the experiment's
 budget, is tested on the experiment's test images, and the result goes into the
-experiment's sweep directory (:mod:`app.class_experiment`).
+experiment's sweep directory (:mod:`app.class_experiment`).  A page that holds its point
+without training for :data:`app.class_experiment.CLAIM_IDLE_S` lets it go (a student cannot keep
+points from the class by opening tabs); Play takes it back, or the next free point.
 """
 from __future__ import annotations
 
 import logging
+import time
 
 import param
 
@@ -41,6 +44,8 @@ class ClassRun(param.Parameterized):
 
     def __init__(self, **params):
         self._assignment: cx.Assignment | None = None
+        self._held_at = 0.0          # when the point last trained (or waited for a place), monotonic
+        self._lapsed = False         # idle too long: the claim is no longer kept fresh
         super().__init__(**params)
 
     def join_experiment(self, code: str) -> bool:
@@ -56,18 +61,22 @@ class ClassRun(param.Parameterized):
             self.experiment = code.upper()
             return False
         self._assignment = a
+        self._held_at, self._lapsed = time.monotonic(), False
         spec = ModelSpec.from_dict(a.task["spec"])
         self.quietly(seed=int(a.task["seed"]), mode=spec.mode, g_a=spec.g_a, feedback_scale=spec.feedback_scale,
                      lr_output=spec.lr[-1], **({"lr_hidden": spec.lr[0]} if spec.hidden else {}),
                      ghost="off", test_every=experiment_test_every(int(a.task["examples"]), self.test_every))
         self._mirrored = self.settings()
-        self.param.update(experiment=a.code, experiment_note=(
-            f"Class experiment {a.code}: you train grid point {a.index + 1} of {a.total}: {a.label}, for "
-            f"{a.task['examples']:,} examples. Press ▶ Play; your result joins the class heat map."))
+        self.param.update(experiment=a.code, experiment_note=self._point_note(a))
         self._active = True
         self._new_run(reason=None, spec=spec, budget=int(a.task["examples"]),
                       final_test_images=int(a.task["test_images"]))
         return True
+
+    @staticmethod
+    def _point_note(a: cx.Assignment) -> str:
+        return (f"Class experiment {a.code}: you train grid point {a.index + 1} of {a.total}: {a.label}, for "
+                f"{a.task['examples']:,} examples. Press ▶ Play; your result joins the class heat map.")
 
     @property
     def in_experiment(self) -> bool:
@@ -81,8 +90,37 @@ class ClassRun(param.Parameterized):
         return True
 
     def _experiment_tick(self) -> None:
-        if self._assignment is not None:
-            cx.heartbeat(self._assignment)
+        a = self._assignment
+        if a is None:
+            return
+        now = time.monotonic()
+        if self.running or self.watching:
+            self._held_at = now
+        if now - self._held_at <= cx.CLAIM_IDLE_S:
+            cx.heartbeat(a)
+        elif not self._lapsed:
+            self._lapsed = True
+            minutes = round(cx.CLAIM_IDLE_S / 60)
+            self.experiment_note = (f"Class experiment {a.code}: after {minutes} minutes without training, grid point "
+                                    f"{a.index + 1} ({a.label}) is free for the class again. Press ▶ Play to take "
+                                    f"it back, or the next free point if another student has it.")
+
+    def _keep_point(self) -> None:
+        """Before Play after an idle spell: take the point back, or else the next free one (a fresh network)."""
+        a = self._assignment
+        if a is None or not self._lapsed:
+            return
+        self._held_at, self._lapsed = time.monotonic(), False
+        if cx.retake(a):
+            self.experiment_note = self._point_note(a)
+            return
+        self._assignment = None      # another student's now: not ours to release
+        if self.join_experiment(a.code):
+            b = self._assignment
+            self.notify(f"Grid point {a.index + 1} went to another student while this page was idle; you now train "
+                        f"grid point {b.index + 1} ({b.label}), from the start.", "info")
+        else:
+            self.param.trigger("experiment")     # the controls are this page's own again
 
     def _experiment_done(self) -> str:
         """The budget is spent: the record is written; returns the sentence for the page."""

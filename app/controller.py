@@ -240,6 +240,7 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
             self.activate()
         if self._closed or self._engine is None:
             return
+        self._keep_point()
         if self._engine.limit_reached and self._pending_run is None:
             # asking the engine would take a training place for nothing
             self._notify(self._limit_text(), "info")

@@ -216,6 +216,7 @@ class Dashboard:
                                 self.alert, sizing_mode="stretch_width", margin=0)
         self._ghost_chosen(self.ctrl.ghost)
         self.ctrl.param.watch(lambda e: self._ghost_chosen(e.new), "ghost")
+        self.ctrl.param.watch(lambda _e: self._frame_my_point(), "experiment_note")
         return [self.header, self.below]
 
     def _ghost_chosen(self, choice: str) -> None:
@@ -263,6 +264,16 @@ class Dashboard:
             self.header.insert(self.header.objects.index(self.in_force) + 1, self._class_box)
         else:
             self._class_box.objects = objects
+
+    def _frame_my_point(self) -> None:
+        """Play after an idle spell may have moved this page to another grid point: frame that cell."""
+        if self.class_map is None:
+            return
+        a = self.ctrl._assignment
+        mine = dict(a.task["grid"]) if a is not None else None
+        if mine != self.class_map.highlight:
+            self.class_map.highlight = mine
+            self.class_map.draw()
 
     def _start_class_map(self) -> None:
         try:

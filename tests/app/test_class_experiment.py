@@ -1,5 +1,6 @@
 """A class experiment: three students fill three grid points, the heat map shows them, also after a restart."""
 import json
+import os
 
 import pytest
 
@@ -82,6 +83,52 @@ def test_a_stale_claim_is_taken_over_and_bad_definitions_are_refused(sweeps, mon
         cx.create("glr17-1hl-rate", [("g_a", [str(i / 100) for i in range(70)])], examples=100)
     with pytest.raises(SweepError):
         cx.create("glr17-1hl-rate", [("g_a", ["0"])], examples=100, code=code)
+
+
+def test_a_page_idle_with_its_point_gives_it_back_and_play_takes_it_or_the_next(sweeps, monkeypatch):
+    """Tabs opened only to hold grid points keep none: unplayed for CLAIM_IDLE_S, a claim is no longer
+    refreshed, the next student takes it over, and the idle page's Play moves it to the next free point."""
+    code = cx.create("glr17-1hl-rate", parse_grid_text("g_a=0,0.6"), examples=60_000, test_images=200)
+    monkeypatch.setattr(cx, "HEARTBEAT_S", 0.0)          # every poll refreshes a claim that is kept
+    hoarder, late, third = student(), student(), student()
+    try:
+        assert hoarder.join_experiment(code)
+        first = hoarder._assignment
+        pump(hoarder, lambda c: not c.building)
+        old = first.claim.stat().st_mtime - 100.0
+        os.utime(first.claim, (old, old))
+        hoarder.poll()
+        assert first.claim.stat().st_mtime > old, "refreshed while the page holds it within the idle time"
+        monkeypatch.setattr(cx, "CLAIM_IDLE_S", 0.0)     # the page sat without Play since it joined
+        os.utime(first.claim, (old, old))
+        hoarder.poll()
+        assert first.claim.stat().st_mtime == old, "an idle page no longer refreshes its claim"
+        assert "free for the class again" in hoarder.experiment_note
+        monkeypatch.setattr(cx, "CLAIM_STALE_S", 30.0)
+        assert late.join_experiment(code)
+        assert late._assignment.task["point"] == first.task["point"], "the late student takes the idle point"
+        hoarder.start()       # Play: the point is the late student's now, so the hoarder gets the other one
+        assert hoarder.running and hoarder.in_experiment
+        assert hoarder._assignment.task["point"] != first.task["point"]
+        assert "went to another student" in hoarder.message and "you train grid point 2" in hoarder.experiment_note
+        cx.release(first)
+        assert late._assignment.claim.exists(), "a superseded assignment never frees the new owner's claim"
+        # a page idle while nobody needed its point takes the same point back
+        late.poll()
+        assert "free for the class again" in late.experiment_note
+        late.start()
+        assert late.running and late._assignment.task["point"] == first.task["point"]
+        assert json.loads(first.claim.read_text())["who"] == late._assignment.who
+        assert "you train grid point 1" in late.experiment_note
+        # training keeps the claim however long it takes; a third student finds both points taken
+        old = late._assignment.claim.stat().st_mtime - 100.0
+        os.utime(late._assignment.claim, (old, old))
+        late.poll()
+        assert late._assignment.claim.stat().st_mtime > old
+        assert not third.join_experiment(code) and "taken or done" in third.message
+    finally:
+        for s in (hoarder, late, third):
+            s.close()
 
 
 def test_the_class_map_is_redrawn_in_place_only_when_a_result_lands(sweeps):

@@ -178,6 +178,17 @@ def test_a_students_class_maps_follow_with_the_settings(tmp_path, monkeypatch):
             dash.tick()
         assert dash.downloads is not None and len(dash.class_map.heat.figures) == 2
         assert "Runs finished: 0 of 2" in dash.class_map.info.object
+        framed = dict(dash.class_map.heat.mine.data)
+        assert framed["x"], "the student's own cell is framed"
+        # idle past CLAIM_IDLE_S, the point went to another student: Play moves the frame to the next point
+        monkeypatch.setattr(cx, "CLAIM_IDLE_S", 0.0)
+        monkeypatch.setattr(cx, "CLAIM_STALE_S", -1.0)
+        with patch_curdoc(doc):
+            dash.ctrl.poll()
+            assert cx.claim(code, "another student").task["point"] == dash.ctrl._assignment.task["point"]
+            monkeypatch.setattr(cx, "CLAIM_STALE_S", 60.0)   # the other student's claim is fresh
+            dash.ctrl.start()
+        assert dash.ctrl.running and dash.class_map.heat.mine.data["x"] != framed["x"]
     finally:
         dash.close()
 
