@@ -25,13 +25,15 @@ from typing import Sequence
 from dendcore import PRESETS
 from dendcore.sweep import RESULT_FORMAT, SweepError, json_safe, load_sweep, make_definition, plan_runs
 
+from .compute import env_number
 from .presenting import PresentError, new_code, normalise_code
 
 SWEEPS_ENV = "DENDRITE_SWEEPS_DIR"
 PREFIX = "class-"
 CLAIM_STALE_S = 60.0         # a claim nobody refreshed for this long is free again (the tab closed)
 HEARTBEAT_S = 10.0
-CLAIM_IDLE_S = 180.0         # held this long without training (nor waiting for a place), a point is the class's again
+# held this long without training (nor waiting for a place), a point is the class's again
+CLAIM_IDLE_S = env_number("DENDRITE_CLAIM_IDLE_S", 180.0, minimum=30.0)
 MAX_POINTS = 64              # a class-sized grid
 MAX_BUDGET = 60_000          # examples per student (one epoch)
 CURVE_POINTS = 20

@@ -38,6 +38,10 @@ def experiment_test_every(budget: int, chosen: int) -> int:
     return int(min(60_000, max(chosen, every)))
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 120 else f"{seconds:.0f} seconds"
+
+
 class ClassRun(param.Parameterized):
     experiment = param.String(default="", precedence=-1, doc="The class experiment this session trains a point of.")
     experiment_note = param.String(default="", precedence=-1, doc="Which grid point, and how it went.")
@@ -100,10 +104,9 @@ class ClassRun(param.Parameterized):
             cx.heartbeat(a)
         elif not self._lapsed:
             self._lapsed = True
-            minutes = round(cx.CLAIM_IDLE_S / 60)
-            self.experiment_note = (f"Class experiment {a.code}: after {minutes} minutes without training, grid point "
-                                    f"{a.index + 1} ({a.label}) is free for the class again. Press ▶ Play to take "
-                                    f"it back, or the next free point if another student has it.")
+            self.experiment_note = (f"Class experiment {a.code}: after {_duration(cx.CLAIM_IDLE_S)} without training, "
+                                    f"grid point {a.index + 1}, {a.label}, is free for the class again. Press ▶ Play "
+                                    f"to take it back, or the next free point if another student has it.")
 
     def _keep_point(self) -> None:
         """Before Play after an idle spell: take the point back, or else the next free one (a fresh network)."""
@@ -118,7 +121,7 @@ class ClassRun(param.Parameterized):
         if self.join_experiment(a.code):
             b = self._assignment
             self.notify(f"Grid point {a.index + 1} went to another student while this page was idle; you now train "
-                        f"grid point {b.index + 1} ({b.label}), from the start.", "info")
+                        f"grid point {b.index + 1}, {b.label}, from the start.", "info")
         else:
             self.param.trigger("experiment")     # the controls are this page's own again
 
