@@ -11,6 +11,7 @@ from dendcore import PRESETS
 from dendcore.sweep import SweepError, parse_grid_arg
 
 from . import class_experiment as cx
+from .layout import READABLE_ALERT
 from .look import button
 from .ratelimit import CountBuckets
 from .share_view import page_link, qr_image
@@ -92,7 +93,8 @@ class CreateForm:
         self.create_button = button("Create the class experiment", "primary")
         self.create_button.on_click(lambda _e: self.create())
         self.result = pn.pane.HTML("", sizing_mode="stretch_width", name="class-experiment-link")
-        self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width",
+                                     stylesheets=[READABLE_ALERT])
         self.on_created = on_created
         self.client = client            # the page's client address (app/front_door.py), for CREATIONS
         self._page = secrets.token_hex(8)       # this page's key in PAGE_CREATIONS

@@ -127,7 +127,8 @@ class Dashboard:
         self.class_note = pn.pane.Alert(pn.bind(as_text, c.param.class_note), alert_type=c.param.class_note_kind,
                                         visible=pn.bind(bool, c.param.class_note), name="class-note",
                                         disable_math=True, css_classes=["dl-class-note"],
-                                        sizing_mode="stretch_width", margin=(0, 10), stylesheets=[COMPACT_ALERT])
+                                        sizing_mode="stretch_width", margin=(0, 10),
+                                        stylesheets=[READABLE_ALERT, COMPACT_ALERT])
         self._param_panes: list[pn.Param] = []
         self._showing_reference = False
         # the comparison lab: the ghost's status and what it compares, the experiment cards, the sweeps

@@ -34,6 +34,7 @@ import panel as pn
 from dendcore.sweep import SweepError, load_sweep, summarise_points
 
 from . import explain
+from .layout import READABLE_ALERT
 from .plots.class_map import plus_minus
 
 log = logging.getLogger("dendrite_lab.sweeps")
@@ -267,7 +268,8 @@ class SweepView:
         self.maps = pn.pane.HoloViews(None, name="sweep-maps", sizing_mode="fixed")
         self.cell_info = pn.pane.Markdown("", sizing_mode="stretch_width", name="sweep-cell")
         self.curves = pn.pane.HoloViews(None, name="sweep-curves", sizing_mode="fixed")
-        self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width",
+                                     stylesheets=[READABLE_ALERT])
         self.chooser.param.watch(lambda e: self.open(e.new), "value")
         self.refresh_btn.on_click(lambda e: self.rescan(reopen=True))
         for w in (self.x_axis, self.y_axis):
