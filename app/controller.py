@@ -129,6 +129,7 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
         self.last_live_applied: float | None = None   # perf_counter() when the engine applied the last change
         self._keep_playing = False
         self.played_at: float | None = None
+        self.browser: str | None = None            # the page's browser (app/browsers.py): its tabs share a cap
         super().__init__(**params)
         self.param.watch(self._on_change, list(STRUCTURAL + LIVE + PACING + ("ghost",)))
         self._update_status()
@@ -245,7 +246,11 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
             # asking the engine would take a training place for nothing
             self._notify(self._limit_text(), "info")
             return
-        if not self._slots.acquire(id(self)):
+        if self._slots.browser_full(id(self), self.browser):
+            self._notify(self._slots.browser_full_text(), "warning")
+            self._update_status()
+            return
+        if not self._slots.acquire(id(self), self.browser):
             self._watch()
             return
         if self.watching:

@@ -20,6 +20,10 @@ Importing it swaps the handlers of every app's page (``/app``) and embed script
   (loopback, or an address in ``DENDRITE_TRUSTED_PROXIES``), the address the proxy forwarded:
   with ``--use-xheaders`` Tornado believes ``X-Real-IP`` from anyone, which would let a
   flooding client pose as a new one on every request.
+* **Which browser.**  Every page admitted carries its browser's id (:mod:`app.browsers`): the
+  ``dendrite_browser`` cookie when the request has a valid one, else a new id, set as an HttpOnly,
+  SameSite=Lax session cookie.  The session reads it from its request to cap the training places
+  one browser's tabs hold (app/seats.py).
 * **Refusals answered slowly.**  A refusal is cheap, but not free: a client looping on the
   page got ~440 refusals a second, whose handling held the GIL so much that a training
   student's engine lost 70 % of its speed.  A refusal therefore waits ``REFUSAL_DELAY_S``
@@ -40,6 +44,7 @@ from urllib.parse import parse_qsl, urlencode
 import panel.io.server  # noqa: F401  (Panel replaces Bokeh's page handlers on import; guard Panel's)
 from bokeh.server import urls as bokeh_urls
 
+from . import browsers
 from .ratelimit import PageTicket, page_budgets
 
 log = logging.getLogger("dendrite_lab.front_door")
@@ -111,10 +116,19 @@ class FrontDoor:
         if verdict.allowed:
             # the session finds it through its request (Bokeh's request proxy passes public names on)
             request.dendrite_page = PageTicket(key, verdict.reserved_s, time.perf_counter())
+            request.dendrite_browser = self._browser_id()
         else:
             retry = max(1, math.ceil(verdict.retry_after_s))
             log.warning("page rate limit: refused a page for client %s (retry in %d s)", key, retry)
             await self._refuse_slowly(key, retry)
+
+    def _browser_id(self) -> str:
+        morsel = self.request.cookies.get(browsers.COOKIE)
+        value = morsel.value if morsel is not None else None
+        if not browsers.valid(value):
+            value = browsers.new_id()
+            self.set_cookie(browsers.COOKIE, value, path="/", httponly=True, samesite="Lax")
+        return value
 
     async def _refuse_slowly(self, key: str, retry: int) -> None:
         waiting = _waiting.get(key, 0)

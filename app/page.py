@@ -11,7 +11,7 @@ from collections import deque
 import numpy as np
 import panel as pn
 
-from . import assets, class_experiment, glossary, limits, memory, ratelimit
+from . import assets, browsers, class_experiment, glossary, limits, memory, ratelimit
 from .link_previews import is_link_preview, user_agent
 from .live_panes import LiveStr
 from .opening import OPENING
@@ -318,6 +318,7 @@ class Dashboard:
         # 5 MB each in the load test); the handler holds the dashboard weakly.
         pn.config.exception_handler = _weak_handler(self)
         request = getattr(doc.session_context, "request", None)
+        self.ctrl.browser = browsers.of_request(request)
         if not is_link_preview(user_agent(getattr(request, "headers", None))):
             self._opening = OPENING.requested()     # a preview never connects: nobody waits for it
         pn.state.onload(self._go)

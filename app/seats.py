@@ -19,29 +19,55 @@ CLASS_FULL = ("The class is full — you can watch: {n} training on this server 
 STEP_BUSY = ("Step is busy: the class is stepping faster than this server can show ({rate:g} Steps a second for "
              "everyone together). Try again in a moment.")
 PLACE_FREE = "A place is free now: press ▶ Play to train your network."
+# one student's tabs (one browser) train at most this many networks at once: two leaves room for two
+# students sharing a computer, or for comparing two settings side by side
+PER_BROWSER = int(env_number("DENDRITE_TRAININGS_PER_BROWSER", 2, minimum=1, integer=True))
+BROWSER_FULL = ("This browser already trains in {tabs}, the most one browser may at once on this server: pause "
+                "one of them to train here. Step works meanwhile.")
 REFUSED = "The class is full — ▶ Play was refused for now; see the note above."
 
 
 class TrainingSlots:
-    """A cap on how many sessions of this server process train at the same time."""
+    """A cap on how many sessions of this server process train at the same time, and on how many of
+    them one browser's tabs hold (a class shares one address, so one student opening tabs could
+    otherwise fill the class)."""
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, per_browser: int | None = None):
         self.capacity = max(1, int(capacity))
+        self.per_browser = max(1, int(per_browser if per_browser is not None else PER_BROWSER))
         self._held: set[int] = set()
+        self._browser: dict[int, str] = {}       # owner -> its browser's id (app/browsers.py), when known
         self._lock = threading.Lock()
 
-    def acquire(self, owner: int) -> bool:
+    def acquire(self, owner: int, browser: str | None = None) -> bool:
         with self._lock:
             if owner in self._held:
                 return True
-            if len(self._held) >= self.capacity:
+            if len(self._held) >= self.capacity or self._browser_full(owner, browser):
                 return False
             self._held.add(owner)
+            if browser:
+                self._browser[owner] = browser
             return True
 
     def release(self, owner: int) -> None:
         with self._lock:
             self._held.discard(owner)
+            self._browser.pop(owner, None)
+
+    def browser_full(self, owner: int, browser: str | None) -> bool:
+        """Whether ``browser``'s other tabs already hold as many places as one browser may."""
+        with self._lock:
+            return self._browser_full(owner, browser)
+
+    def _browser_full(self, owner: int, browser: str | None) -> bool:
+        if not browser or owner in self._held:
+            return False
+        return sum(1 for b in self._browser.values() if b == browser) >= self.per_browser
+
+    def browser_full_text(self) -> str:
+        n = self.per_browser
+        return BROWSER_FULL.format(tabs="another tab" if n == 1 else f"{n} other tabs")
 
     @property
     def in_use(self) -> int:

@@ -289,6 +289,33 @@ def test_class_full_message():
     assert slots.in_use == 0
 
 
+def test_one_browsers_tabs_hold_at_most_their_share_of_the_class():
+    """A student opening tabs cannot fill the class: the third tab of one browser is told to pause one of
+    the others (not that the class is full), while another browser still trains and the ghost is not counted."""
+    slots = TrainingSlots(10, per_browser=2)
+    mine = [Controller(slots=slots, tsne=NoTsne(), preset="glr17-1hl-rate", hidden="20") for _ in range(3)]
+    other = Controller(slots=slots, tsne=NoTsne(), preset="glr17-1hl-rate", hidden="20")
+    for c in mine:
+        c.browser = "a" * 32
+    other.browser = "b" * 32
+    try:
+        mine[0].ghost = "backprop"             # a ghost plays beside its run, on a place of its own
+        for c in (*mine, other):
+            c.start()
+        assert mine[0].running and mine[1].running and other.running
+        assert not mine[2].running and not mine[2].watching and "This browser already trains in 2 other tabs" in mine[2].message
+        assert "class is full" not in mine[2].message and slots.in_use == 4
+        mine[1].stop()                          # pausing one tab lets the third train
+        mine[2].start()
+        assert mine[2].running
+        mine[1].start()
+        assert not mine[1].running and "pause one of them" in mine[1].message
+    finally:
+        for c in (*mine, other):
+            c.close()
+    assert slots.in_use == 0
+
+
 def test_queue_is_bounded_when_nobody_drains(controllers):
     c = controllers()
     c.activate()

@@ -101,14 +101,21 @@ class PreviewSession(BrowserSession):
                                  "headers": {"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"}})
 
 
+class ServedSession(BrowserSession):
+    """A page admitted by app/front_door.py, which names its browser (app/browsers.py)."""
+    request = SimpleNamespace(**{**vars(BrowserSession.request), "dendrite_browser": "c0ffee" * 5 + "00"})
+
+
 def test_a_link_preview_holds_back_no_other_page(monkeypatch):
     """A preview's page never connects, so the pages of the class do not wait for it (app/link_previews.py)."""
     preview, _, opening, clock = _browsers_page(monkeypatch, PreviewSession)
     try:
         assert preview._opening is None and not opening.busy()
-        dash, doc, _, _ = _browsers_page(monkeypatch, opening=opening)
+        dash, doc, _, _ = _browsers_page(monkeypatch, ServedSession, opening=opening)
         try:
             assert dash._opening is not None
+            # the browser's id reaches the session, whose tabs share that browser's training places
+            assert dash.ctrl.browser == "c0ffee" * 5 + "00" and preview.ctrl.browser is None
             opening.header_shown(dash._opening)
             clock[0] += 1.0                       # past the grace after the browser page's request
             with patch_curdoc(doc):

@@ -1,5 +1,6 @@
 """Signed sessions under deploy/serve.sh: a link cannot choose the session it joins, and the
 websocket takes only tokens the server signed (issue 15, finding 1)."""
+import re
 import secrets
 import subprocess
 import time
@@ -44,6 +45,21 @@ def test_a_link_cannot_choose_the_session(served, fd):
     status, _, _ = fd.request(base, "/app", {**fresh_client(5), "Bokeh-Session-Id": attacker_id})
     assert status == 403
     assert "a link named a session" in log.read_text()
+
+
+def test_each_browser_gets_an_id_in_a_cookie(served, fd):
+    """One student's tabs share their browser's id (app/browsers.py, for app/seats.py's cap per browser): a
+    page request without it sets a new one, HttpOnly; a valid one is kept; a made-up value is replaced."""
+    base, _, _ = served
+    status, headers, _ = fd.request(base, "/app", fresh_client(20))
+    cookie = headers.get("Set-Cookie", "")
+    m = re.match(r"dendrite_browser=([0-9a-f]{32});", cookie)
+    assert status == 200 and m and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie, cookie
+    status, headers, _ = fd.request(base, "/app", {**fresh_client(21), "Cookie": f"dendrite_browser={m.group(1)}"})
+    assert status == 200 and "dendrite_browser" not in headers.get("Set-Cookie", ""), headers
+    status, headers, _ = fd.request(base, "/app", {**fresh_client(22), "Cookie": "dendrite_browser=a%3Cb"})
+    again = re.match(r"dendrite_browser=([0-9a-f]{32});", headers.get("Set-Cookie", ""))
+    assert status == 200 and again and again.group(1) != m.group(1), headers
 
 
 def test_forged_tokens_are_refused(served, fd):
