@@ -495,7 +495,10 @@ def test_image_steps_in_fresh_venv(tmp_path):
         if servers > 1:
             assert any("nginx" in c for c in cmdlines.values()), cmdlines
             assert headers.get("Server", "").startswith("nginx"), headers
-            assert re.match(r"dendrite_backend=127\.0\.0\.1:\d+;", headers.get("Set-Cookie", "")), headers
+            # nginx's sticky cookie, beside the front door's browser id (app/browsers.py)
+            cookies = headers.get_all("Set-Cookie") or []
+            assert any(re.match(r"dendrite_backend=127\.0\.0\.1:\d+;", c) for c in cookies), cookies
+            assert any(c.startswith("dendrite_browser=") for c in cookies), cookies
         for pid in panels:
             assert "libjemalloc" in Path(f"/proc/{pid}/maps").read_text(), "a server does not run on jemalloc"
     # The server found the build-time cache: it compiled nothing new and warmed up quickly.
