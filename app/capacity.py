@@ -4,7 +4,8 @@ Building a network needed no training place, so ten tabs with ``hidden=2000-2000
 1 GB of the server without anyone pressing Play.  :func:`session_bytes` estimates what a
 session's networks hold; :class:`MemoryBudget` lets a session build one only while the
 server's networks together stay within ``DENDRITE_MEMORY_BUDGET_MB`` and the session's within
-``DENDRITE_SESSION_MEMORY_MB``, and otherwise gives the sentence the page shows.
+``DENDRITE_SESSION_MEMORY_MB`` and the tabs of one browser (app/browsers.py) together within
+``DENDRITE_BROWSER_MEMORY_MB``, and otherwise gives the sentence the page shows.
 
 The estimate is calibrated on :class:`dendcore.Trainer`: its arrays hold 8.4–9.8 bytes per
 forward weight (float64 weights, the feedback weights and the training state; measured with
@@ -58,12 +59,17 @@ def _mb(n: float) -> str:
 class MemoryBudget:
     """Reservations of memory per owner (one per session), against a server total and a per-owner cap."""
 
-    def __init__(self, total_bytes: int, per_session_bytes: int):
-        if total_bytes <= 0 or per_session_bytes <= 0:
+    def __init__(self, total_bytes: int, per_session_bytes: int, per_browser_bytes: int | None = None):
+        per_browser_bytes = 2 * per_session_bytes if per_browser_bytes is None else per_browser_bytes
+        if total_bytes <= 0 or per_session_bytes <= 0 or per_browser_bytes <= 0:
             raise ValueError("budgets must be positive")
         self.total_bytes = int(total_bytes)
         self.per_session_bytes = int(per_session_bytes)
+        # a class shares one address, so one student's tabs are told apart by their browser: without
+        # this, ten tabs of the largest network took the memory other students' networks need
+        self.per_browser_bytes = int(per_browser_bytes)
         self._held: dict[int, int] = {}
+        self._browser: dict[int, str] = {}
         self._lock = threading.Lock()
 
     @property
@@ -71,8 +77,9 @@ class MemoryBudget:
         with self._lock:
             return sum(self._held.values())
 
-    def reserve(self, owner: int, nbytes: int, what: str = "this network") -> str | None:
-        """Reserve ``nbytes`` for ``owner`` (replacing what it held): None, or why not (for the page)."""
+    def reserve(self, owner: int, nbytes: int, what: str = "this network", browser: str | None = None) -> str | None:
+        """Reserve ``nbytes`` for ``owner`` (replacing what it held) of ``browser``'s tabs: None, or why
+        not (for the page)."""
         nbytes = int(nbytes)
         if nbytes > self.per_session_bytes:
             return (f"{what} would need about {_mb(nbytes)}, more than one page may use "
@@ -84,12 +91,20 @@ class MemoryBudget:
                 return (f"The server is short of memory: {what} would need about {_mb(nbytes)}, and "
                         f"{_mb(free)} of the {_mb(self.total_bytes)} for networks are free. Choose smaller "
                         "hidden layers or try again when other students have left.")
+            if browser:
+                tabs = sum(v for k, v in self._held.items() if k != owner and self._browser.get(k) == browser)
+                if tabs + nbytes > self.per_browser_bytes:
+                    return (f"This browser's other tabs hold {_mb(tabs)} of networks, and {what} would need about "
+                            f"{_mb(nbytes)}: more than one browser may hold ({_mb(self.per_browser_bytes)}). "
+                            "Close a tab or choose smaller hidden layers.")
+                self._browser[owner] = browser
             self._held[owner] = nbytes
         return None
 
     def release(self, owner: int) -> None:
         with self._lock:
             self._held.pop(owner, None)
+            self._browser.pop(owner, None)
 
 
 def machine_bytes() -> int | None:
@@ -124,9 +139,11 @@ def _env_mb(name: str, default: int) -> int:
 def budget_from_env() -> MemoryBudget:
     """``DENDRITE_MEMORY_BUDGET_MB`` (default: half the memory this process may use, shared by the
     DENDRITE_SERVERS processes of deploy/serve.sh, at least 1 GB)
-    and ``DENDRITE_SESSION_MEMORY_MB`` (default: the largest network the page offers, with its ghost)."""
+    ``DENDRITE_SESSION_MEMORY_MB`` (default: the largest network the page offers, with its ghost) and
+    ``DENDRITE_BROWSER_MEMORY_MB`` (default: twice a session's, as one browser trains in two tabs at most)."""
     machine = machine_bytes()
     default_total = max(1024 * MB, machine // 2 // SERVERS) if machine else 4096 * MB
     largest = session_bytes((2000, 2000, 2000), ghost=True)
-    return MemoryBudget(_env_mb("DENDRITE_MEMORY_BUDGET_MB", default_total),
-                        _env_mb("DENDRITE_SESSION_MEMORY_MB", largest))
+    per_session = _env_mb("DENDRITE_SESSION_MEMORY_MB", largest)
+    return MemoryBudget(_env_mb("DENDRITE_MEMORY_BUDGET_MB", default_total), per_session,
+                        _env_mb("DENDRITE_BROWSER_MEMORY_MB", 2 * per_session))

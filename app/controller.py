@@ -51,8 +51,8 @@ def _memory_budget() -> capacity.MemoryBudget:
         return capacity.budget_from_env()
     except ValueError as exc:     # a typo in the environment must not stop the server: say so, use the defaults
         log.warning("%s; using the default memory budget", exc)
-        saved = {k: os.environ.pop(k) for k in ("DENDRITE_MEMORY_BUDGET_MB", "DENDRITE_SESSION_MEMORY_MB")
-                 if k in os.environ}
+        saved = {k: os.environ.pop(k) for k in ("DENDRITE_MEMORY_BUDGET_MB", "DENDRITE_SESSION_MEMORY_MB",
+                                                "DENDRITE_BROWSER_MEMORY_MB") if k in os.environ}
         try:
             return capacity.budget_from_env()
         finally:
@@ -203,7 +203,7 @@ class Controller(ClassRun, Sharing, Comparing, Settings):
             return
         # building needs no training place, so the memory a network holds is counted here (app/capacity.py)
         refused = MEMORY.reserve(id(self), capacity.session_bytes(spec.hidden, ghost=self.ghost != "off"),
-                                 what=f"a {capacity.describe(spec.hidden)} network")
+                                 what=f"a {capacity.describe(spec.hidden)} network", browser=self.browser)
         if refused:
             self._notify(f"{refused} The running network was kept.", "warning")
             return

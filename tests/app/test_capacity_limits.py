@@ -46,11 +46,31 @@ def test_budget_per_server_and_per_session():
     assert "more than one page may use" in budget.reserve(4, 3 * big)
 
 
+def test_one_browsers_tabs_hold_at_most_their_share_of_the_memory():
+    """Ten tabs of the largest network took the memory of a class: one browser's tabs share a cap."""
+    big = session_bytes((2000, 2000, 2000))
+    budget = MemoryBudget(total_bytes=10 * big, per_session_bytes=big, per_browser_bytes=2 * big)
+    a, b = "a" * 32, "b" * 32
+    assert budget.reserve(1, big, browser=a) is None and budget.reserve(2, big, browser=a) is None
+    refusal = budget.reserve(3, big, what="a 784-2000-2000-2000-10 network", browser=a)
+    assert refusal.startswith("This browser's other tabs hold") and "Close a tab" in refusal
+    assert budget.reserve(3, big // 4, browser=b) is None, "another browser still builds"
+    assert budget.reserve(4, big) is None, "a page without a known browser (no front door) is not capped"
+    assert budget.reserve(2, big // 2, browser=a) is None, "a tab replaces its own reservation"
+    assert budget.reserve(5, big // 2, browser=a) is None
+    budget.release(1)
+    assert budget.reserve(6, big, browser=a) is None, "a closed tab gives its share back"
+    assert budget.in_use == big // 2 + big // 4 + big + big // 2 + big
+
+
 def test_budget_from_the_environment(monkeypatch):
     monkeypatch.setenv("DENDRITE_MEMORY_BUDGET_MB", "2048")
     monkeypatch.setenv("DENDRITE_SESSION_MEMORY_MB", "300")
     b = budget_from_env()
-    assert (b.total_bytes, b.per_session_bytes) == (2048 * MB, 300 * MB)
+    assert (b.total_bytes, b.per_session_bytes, b.per_browser_bytes) == (2048 * MB, 300 * MB, 600 * MB)
+    monkeypatch.setenv("DENDRITE_BROWSER_MEMORY_MB", "900")
+    assert budget_from_env().per_browser_bytes == 900 * MB
+    monkeypatch.delenv("DENDRITE_BROWSER_MEMORY_MB")
     monkeypatch.delenv("DENDRITE_SESSION_MEMORY_MB")
     assert budget_from_env().reserve(1, session_bytes((2000, 2000, 2000), ghost=True)) is None
     for bad in ("0", "-1", "1e9", "9" * 4301):
@@ -94,3 +114,16 @@ def test_a_network_beyond_the_memory_budget_is_refused_and_the_running_one_kept(
     finally:
         c.close()
     assert controller.MEMORY.in_use == 0, "a closed page gives its memory back"
+    # a second tab of the same browser, over that browser's share: refused, with the reason
+    monkeypatch.setattr(controller, "MEMORY", capacity.MemoryBudget(10 * small, small, per_browser_bytes=small))
+    tabs = [Controller(slots=TrainingSlots(2), tsne=NoTsne(), preset="glr17-1hl-rate", hidden="40") for _ in range(2)]
+    try:
+        for c in tabs:
+            c.browser = "d" * 32
+            c.activate()
+        assert tabs[0]._pending_run is not None and tabs[1]._pending_run is None
+        assert "This browser's other tabs hold" in tabs[1].message
+    finally:
+        for c in tabs:
+            c.close()
+    assert controller.MEMORY.in_use == 0
