@@ -27,6 +27,7 @@ from dendcore.sweep import RESULT_FORMAT, SweepError, json_safe, load_sweep, mak
 
 from .compute import env_number
 from .presenting import PresentError, new_code, normalise_code
+from .seats import PER_BROWSER
 
 SWEEPS_ENV = "DENDRITE_SWEEPS_DIR"
 PREFIX = "class-"
@@ -57,6 +58,7 @@ class Assignment:
     claim: Path
     refreshed: float = 0.0
     who: str = ""
+    browser: str | None = None
 
     @property
     def label(self) -> str:
@@ -103,15 +105,28 @@ def _done(d: Path, run: str) -> bool:
         return False
 
 
-def _take(claim: Path, who: str) -> bool:
+def _take(claim: Path, who: str, browser: str | None = None) -> bool:
     """Create the claim file; only one creator wins, in any process."""
     try:
         fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
     with os.fdopen(fd, "w") as f:
-        f.write(json.dumps({"who": who, "host": socket.gethostname(), "pid": os.getpid(), "t": time.time()}))
+        f.write(json.dumps({"who": who, "host": socket.gethostname(), "pid": os.getpid(), "t": time.time(),
+                            "browser": browser}))
     return True
+
+
+def _held_by_browser(d: Path, browser: str) -> int:
+    """Points of this experiment that the tabs of ``browser`` (app/browsers.py) hold now, in any process."""
+    n = 0
+    for path in (d / "claims").glob("*.claim"):
+        try:
+            held = json.loads(path.read_text()).get("browser") == browser
+        except (OSError, ValueError):
+            continue
+        n += held and not _stale(path) and not _done(d, path.name[:-len(".claim")])
+    return n
 
 
 def _stale(claim: Path) -> bool:
@@ -121,8 +136,10 @@ def _stale(claim: Path) -> bool:
         return True
 
 
-def claim(code: str, who: str) -> Assignment | None:
-    """The next grid point nobody has finished or is training; None when every point is taken."""
+def claim(code: str, who: str, browser: str | None = None, per_browser: int | None = None) -> Assignment | None:
+    """The next grid point nobody has finished or is training; None when every point is taken.  The tabs
+    of one browser hold at most ``per_browser`` points (default: the training places one browser may
+    use, app/seats.py), so a student opening tabs cannot take the class's points."""
     d = directory(code)
     try:
         definition, _records = load_sweep(d)
@@ -130,17 +147,21 @@ def claim(code: str, who: str) -> Assignment | None:
         raise SweepError(f"no class experiment {normalise_code(code)} here ({type(exc).__name__})") from None
     tasks = plan_runs(definition)
     (d / "claims").mkdir(exist_ok=True)
+    limit = PER_BROWSER if per_browser is None else per_browser
+    if browser and _held_by_browser(d, browser) >= limit:
+        raise PresentError(f"this browser's other tabs already train {limit} of its grid points, the most one "
+                           f"browser may; each student trains one")
     for i, task in enumerate(tasks):
         if _done(d, task["run"]):
             continue
         path = d / "claims" / f"{task['run']}.claim"
-        if not _take(path, who) and not _take_over(path, who):
+        if not _take(path, who, browser) and not _take_over(path, who, browser):
             continue
-        return Assignment(normalise_code(code), task, i, len(tasks), path, time.monotonic(), who)
+        return Assignment(normalise_code(code), task, i, len(tasks), path, time.monotonic(), who, browser)
     return None
 
 
-def _take_over(path: Path, who: str) -> bool:
+def _take_over(path: Path, who: str, browser: str | None = None) -> bool:
     """Take a stale claim: move it aside (one process wins the rename), then create ours."""
     if not _stale(path):
         return False
@@ -148,7 +169,7 @@ def _take_over(path: Path, who: str) -> bool:
         os.replace(path, path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.stale"))
     except FileNotFoundError:
         pass
-    return _take(path, who)
+    return _take(path, who, browser)
 
 
 def _ours(a: Assignment) -> bool | None:
@@ -173,7 +194,7 @@ def retake(a: Assignment) -> bool:
         a.refreshed = 0.0
         heartbeat(a)
         return True
-    if (_take(a.claim, a.who) if ours is None else _take_over(a.claim, a.who)):
+    if (_take(a.claim, a.who, a.browser) if ours is None else _take_over(a.claim, a.who, a.browser)):
         a.refreshed = time.monotonic()
         return True
     return False

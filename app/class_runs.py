@@ -55,7 +55,7 @@ class ClassRun(param.Parameterized):
     def join_experiment(self, code: str) -> bool:
         """Take the next open grid point of experiment ``code`` and build its network (paused)."""
         try:
-            a = cx.claim(code, who=f"session-{id(self):x}")
+            a = cx.claim(code, who=f"session-{id(self):x}", browser=getattr(self, "browser", None))
         except (SweepError, PresentError) as exc:
             self.notify(f"Cannot join the class experiment: {exc}.", "warning")
             return False

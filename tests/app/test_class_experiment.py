@@ -131,6 +131,33 @@ def test_a_page_idle_with_its_point_gives_it_back_and_play_takes_it_or_the_next(
             s.close()
 
 
+def test_one_browsers_tabs_take_at_most_two_points(sweeps, monkeypatch):
+    """A student opening the link in many tabs takes two points (the training places one browser may use),
+    not the class's: the third tab is told why; another browser, or a page without the front door, joins."""
+    from app.presenting import PresentError
+    code = cx.create("glr17-1hl-rate", parse_grid_text("g_a=0,0.05,0.1,0.6"), examples=500)
+    a, b = "a" * 32, "b" * 32
+    mine = [cx.claim(code, f"tab-{i}", browser=a, per_browser=2) for i in range(2)]
+    assert all(m is not None for m in mine)
+    with pytest.raises(PresentError, match="already train 2 of its grid points"):
+        cx.claim(code, "tab-3", browser=a, per_browser=2)
+    assert cx.claim(code, "other", browser=b, per_browser=2) is not None
+    cx.release(mine[0])                                   # a closed tab: its browser may take another
+    again = cx.claim(code, "tab-3", browser=a, per_browser=2)
+    assert again is not None and json.loads(again.claim.read_text())["browser"] == a
+    monkeypatch.setattr(cx, "CLAIM_STALE_S", -1.0)        # stale claims (closed or idle tabs) do not count
+    assert cx.claim(code, "tab-4", browser=a, per_browser=2) is not None
+    # a session says why on its page (the controller passes its browser)
+    s = student()
+    try:
+        monkeypatch.setattr(cx, "CLAIM_STALE_S", 60.0)
+        s.browser = a
+        monkeypatch.setattr(cx, "PER_BROWSER", 1)
+        assert not s.join_experiment(code) and "already train 1 of its grid points" in s.message
+    finally:
+        s.close()
+
+
 def test_the_class_map_is_redrawn_in_place_only_when_a_result_lands(sweeps):
     from app.class_view import ClassMap
     code = cx.create("glr17-1hl-rate", parse_grid_text("g_a=0,0.6; feedback_scale=1,2"), examples=500,
