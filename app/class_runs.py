@@ -130,6 +130,7 @@ class ClassRun(param.Parameterized):
         a, self._assignment = self._assignment, None
         if a is None:
             return "The run reached its budget."
+        self.param.trigger("experiment")        # the point is done: the page unlocks the controls (app/share_view.py)
         try:
             rec = cx.finish(a, self.history, self.tracker.last_test, self.tracker.last.wall_s
                             if self.tracker.last is not None else 0.0)
@@ -137,8 +138,9 @@ class ClassRun(param.Parameterized):
             log.warning("could not write the class result: %s", exc)
             return f"Your grid point finished, but its result could not be saved ({type(exc).__name__})."
         err = rec.get("test_error_pct")
-        text = (f"Grid point done ({a.label}): test error {err:.1f} % on {rec['test_images']} images. It is in "
-                f"the class heat map now." if err is not None else "Grid point done, without a test result.")
+        text = (f"Grid point done, {a.label}: test error {err:.1f} % on {rec['test_images']} images. It is in "
+                f"the class heat map now; the settings are yours again." if err is not None
+                else "Grid point done, without a test result; the settings are yours again.")
         self.experiment_note = text
         return text
 

@@ -19,7 +19,7 @@ from panel.io.state import set_curdoc  # noqa: E402
 from app import page as page_mod  # noqa: E402
 from app.opening import MAX_WAIT_S, Opening  # noqa: E402
 from app.page import build_page  # noqa: E402
-from tests.app.conftest import BrowserSession  # noqa: E402
+from tests.app.conftest import BrowserSession, pump  # noqa: E402
 
 
 def _issues(doc):
@@ -196,8 +196,21 @@ def test_a_students_class_maps_follow_with_the_settings(tmp_path, monkeypatch):
             monkeypatch.setattr(cx, "CLAIM_STALE_S", 60.0)   # the other student's claim is fresh
             dash.ctrl.start()
         assert dash.ctrl.running and dash.class_map.heat.mine.data["x"] != framed["x"]
+        assert structural_locked(dash), "the point's settings are the class's"
+        with patch_curdoc(doc):
+            pump(dash.ctrl, lambda c: not c.in_experiment, timeout=120)
+        assert "the settings are yours again" in dash.ctrl.experiment_note
+        assert structural_locked(dash) is False, "a finished point's page gets its controls back"
     finally:
         dash.close()
+
+
+def structural_locked(dash) -> bool | None:
+    """Whether the page's settings that start a new run (hidden layers among them) are read-only."""
+    from app.look import param_widgets
+    widgets = [w for pane in dash._param_panes if "hidden" in (getattr(pane, "parameters", None) or ())
+               for w in param_widgets(pane).values() if "disabled" in w.param]
+    return all(w.disabled for w in widgets) if widgets else None
 
 
 def test_a_follower_finds_take_it_from_here_in_the_header_from_the_start(monkeypatch):
