@@ -50,6 +50,7 @@ class ClassRun(param.Parameterized):
         self._assignment: cx.Assignment | None = None
         self._held_at = 0.0          # when the point last trained (or waited for a place), monotonic
         self._lapsed = False         # idle too long: the claim is no longer kept fresh
+        self.my_point: dict | None = None    # the grid point this page trains or finished (framed on its map)
         super().__init__(**params)
 
     def join_experiment(self, code: str) -> bool:
@@ -64,7 +65,7 @@ class ClassRun(param.Parameterized):
                         f"map shows the class's results. This page runs its own network.", "info")
             self.experiment = code.upper()
             return False
-        self._assignment = a
+        self._assignment, self.my_point = a, dict(a.task["grid"])
         self._held_at, self._lapsed = time.monotonic(), False
         spec = ModelSpec.from_dict(a.task["spec"])
         self.quietly(seed=int(a.task["seed"]), mode=spec.mode, g_a=spec.g_a, feedback_scale=spec.feedback_scale,
@@ -117,7 +118,7 @@ class ClassRun(param.Parameterized):
         if cx.retake(a):
             self.experiment_note = self._point_note(a)
             return
-        self._assignment = None      # another student's now: not ours to release
+        self._assignment, self.my_point = None, None     # another student's now: not ours to release
         if self.join_experiment(a.code):
             b = self._assignment
             self.notify(f"Grid point {a.index + 1} went to another student while this page was idle; you now train "

@@ -21,9 +21,12 @@ Importing it swaps the handlers of every app's page (``/app``) and embed script
   with ``--use-xheaders`` Tornado believes ``X-Real-IP`` from anyone, which would let a
   flooding client pose as a new one on every request.
 * **Which browser.**  Every page admitted carries its browser's id (:mod:`app.browsers`): the
-  ``dendrite_browser`` cookie when the request has a valid one, else a new id, set as an HttpOnly,
-  SameSite=Lax session cookie.  The session reads it from its request to cap the training places
-  one browser's tabs hold (app/seats.py).
+  ``dendrite_browser`` cookie when the request has one this server signed, else a new id, set as
+  an HttpOnly, SameSite=Lax session cookie.  The session reads it from its request to cap what one
+  browser's tabs hold (training places, memory, grid points).  A request with a valid id is charged
+  to a page budget of its own (the address and the id), so one student opening tabs uses up that
+  browser's budget, not the budget of the class behind the same address; requests without one, and
+  so every id, are charged to the address.
 * **Refusals answered slowly.**  A refusal is cheap, but not free: a client looping on the
   page got ~440 refusals a second, whose handling held the GIL so much that a training
   student's engine lost 70 % of its speed.  A refusal therefore waits ``REFUSAL_DELAY_S``
@@ -112,22 +115,27 @@ class FrontDoor:
             self.redirect(request.path + (f"?{kept}" if kept else ""), status=303)
             return
         key = client_key(request)
-        verdict = page_budgets().admit(key)
+        browser = self._known_browser()
+        budget_key = f"{key} browser {browser}" if browser else key
+        verdict = page_budgets().admit(budget_key)
         if verdict.allowed:
             # the session finds it through its request (Bokeh's request proxy passes public names on)
-            request.dendrite_page = PageTicket(key, verdict.reserved_s, time.perf_counter())
-            request.dendrite_browser = self._browser_id()
+            request.dendrite_page = PageTicket(budget_key, verdict.reserved_s, time.perf_counter(), client=key)
+            request.dendrite_browser = browser or self._new_browser()
         else:
             retry = max(1, math.ceil(verdict.retry_after_s))
-            log.warning("page rate limit: refused a page for client %s (retry in %d s)", key, retry)
+            log.warning("page rate limit: refused a page for client %s%s (retry in %d s)", key,
+                        " (one browser)" if browser else "", retry)
             await self._refuse_slowly(key, retry)
 
-    def _browser_id(self) -> str:
+    def _known_browser(self) -> str | None:
         morsel = self.request.cookies.get(browsers.COOKIE)
         value = morsel.value if morsel is not None else None
-        if not browsers.valid(value):
-            value = browsers.new_id()
-            self.set_cookie(browsers.COOKIE, value, path="/", httponly=True, samesite="Lax")
+        return value if browsers.valid(value) else None
+
+    def _new_browser(self) -> str:
+        value = browsers.new_id()
+        self.set_cookie(browsers.COOKIE, value, path="/", httponly=True, samesite="Lax")
         return value
 
     async def _refuse_slowly(self, key: str, retry: int) -> None:

@@ -248,10 +248,9 @@ class Dashboard:
 
     def show_class_map(self, code: str) -> None:
         """The class heat map above the plots (this student's cell framed)."""
-        a = self.ctrl._assignment
         if self.class_map is not None:
             self.class_map.stop()
-        self.class_map = ClassMap(code, mine=dict(a.task["grid"]) if a is not None else None)
+        self.class_map = ClassMap(code, mine=self.ctrl.my_point)
         # the maps follow with the settings (show_rest): the note and Play come first, as on any page
         if not self.rest_waits:
             self._start_class_map()
@@ -270,8 +269,7 @@ class Dashboard:
         """Play after an idle spell may have moved this page to another grid point: frame that cell."""
         if self.class_map is None:
             return
-        a = self.ctrl._assignment
-        mine = dict(a.task["grid"]) if a is not None else None
+        mine = self.ctrl.my_point
         if mine != self.class_map.highlight:
             self.class_map.highlight = mine
             self.class_map.draw()
@@ -328,7 +326,7 @@ class Dashboard:
         person's own server)."""
         request = getattr(getattr(self._doc, "session_context", None), "request", None)
         ticket = getattr(request, "dendrite_page", None)
-        return ticket.key if isinstance(ticket, ratelimit.PageTicket) else "?"
+        return (ticket.client or ticket.key) if isinstance(ticket, ratelimit.PageTicket) else "?"
 
     def _give_page_time_back(self) -> None:
         """The page opened in a browser: the time its build took is given back to its client's page

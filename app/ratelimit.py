@@ -52,6 +52,7 @@ class PageTicket:
     started: float                  # perf_counter when the build began
     cost_s: float | None = None     # measured when the response was finished
     opened: bool = False
+    client: str = ""                # the client's address, when ``key`` is one browser's budget at it
 
 
 @dataclass

@@ -123,13 +123,17 @@ map $upstream_addr $dendrite_served_by {{
     "~(?<last>[^ ,]+)$" $last;
 }}
 
-# Page loads per client address: building a page holds a backend's event loop for 1-2 s. One
-# address may open 40 pages at once (a class behind one NAT address) and then 6 a minute.
-# nginx cannot tell a page a browser opens from one a script throws away; the backends can
-# (app/front_door.py): each gives a client a few seconds of page building, and gives back the
-# time of every page that opens, so a flood that gets through here still gets only a few pages
-# built per backend. 10 MB of zone holds about 160,000 addresses.
-limit_req_zone $binary_remote_addr zone=dendrite_pages:10m rate=6r/m;
+# Page loads per client address and browser: building a page holds a backend's event loop for 1-2 s.
+# One address may open 40 pages at once (a class behind one NAT address) and then 6 a minute; a
+# browser that has its id cookie (app/browsers.py) counts apart, so one student's tabs cannot use up
+# the page loads of the class, and the address as a whole has a larger limit, so made-up ids do not
+# lift it. nginx cannot check an id nor tell a page a browser opens from one a script throws away;
+# the backends can (app/front_door.py): each gives a client a few seconds of page building, charges
+# a request without a valid id to its address, and gives back the time of every page that opens, so
+# a flood that gets through here still gets only a few pages built per backend. 10 MB of zone holds
+# about 60,000 keys.
+limit_req_zone $binary_remote_addr$cookie_dendrite_browser zone=dendrite_pages:10m rate=6r/m;
+limit_req_zone $binary_remote_addr zone=dendrite_pages_address:10m rate=12r/m;
 
 map $http_upgrade $dendrite_connection {{
     default upgrade;
@@ -150,6 +154,7 @@ server {{
     # The page: a new Bokeh session is created on whichever backend least_conn picks.
     location = /app {{
         limit_req zone=dendrite_pages burst=40 nodelay;
+        limit_req zone=dendrite_pages_address burst=120 nodelay;
         limit_req_status 429;
         error_page 429 = @dendrite_busy;
         proxy_pass http://$dendrite_page_backend;

@@ -16,6 +16,7 @@ from bokeh.document import Document  # noqa: E402
 from bokeh.io.doc import patch_curdoc  # noqa: E402
 from panel.io.state import set_curdoc  # noqa: E402
 
+from app import browsers  # noqa: E402
 from app import page as page_mod  # noqa: E402
 from app.opening import MAX_WAIT_S, Opening  # noqa: E402
 from app.page import build_page  # noqa: E402
@@ -101,9 +102,12 @@ class PreviewSession(BrowserSession):
                                  "headers": {"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"}})
 
 
+SIGNED = browsers.new_id()
+
+
 class ServedSession(BrowserSession):
     """A page admitted by app/front_door.py, which names its browser (app/browsers.py)."""
-    request = SimpleNamespace(**{**vars(BrowserSession.request), "dendrite_browser": "c0ffee" * 5 + "00"})
+    request = SimpleNamespace(**{**vars(BrowserSession.request), "dendrite_browser": SIGNED})
 
 
 def test_a_link_preview_holds_back_no_other_page(monkeypatch):
@@ -115,7 +119,7 @@ def test_a_link_preview_holds_back_no_other_page(monkeypatch):
         try:
             assert dash._opening is not None
             # the browser's id reaches the session, whose tabs share that browser's training places
-            assert dash.ctrl.browser == "c0ffee" * 5 + "00" and preview.ctrl.browser is None
+            assert dash.ctrl.browser == SIGNED and preview.ctrl.browser is None
             opening.header_shown(dash._opening)
             clock[0] += 1.0                       # past the grace after the browser page's request
             with patch_curdoc(doc):
@@ -201,6 +205,8 @@ def test_a_students_class_maps_follow_with_the_settings(tmp_path, monkeypatch):
             pump(dash.ctrl, lambda c: not c.in_experiment, timeout=120)
         assert "the settings are yours again" in dash.ctrl.experiment_note
         assert structural_locked(dash) is False, "a finished point's page gets its controls back"
+        assert dash.class_map.heat.mine.data["x"] != framed["x"] and dash.class_map.heat.mine.data["x"], \
+            "the finished point stays framed as the student's"
     finally:
         dash.close()
 

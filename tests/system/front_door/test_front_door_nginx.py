@@ -76,8 +76,12 @@ def nginx_in_front_of_stubs(tmp_path, fd):
 
 def test_the_config_limits_page_loads_per_client(tmp_path, fd):
     with nginx_in_front_of_stubs(tmp_path, fd) as (base, site_text, _):
-        assert re.search(r"limit_req_zone \$binary_remote_addr zone=dendrite_pages:\S+ rate=\d+r/m;", site_text)
+        assert re.search(r"limit_req_zone \$binary_remote_addr\$cookie_dendrite_browser zone=dendrite_pages:\S+ "
+                         r"rate=\d+r/m;", site_text)
+        assert re.search(r"limit_req_zone \$binary_remote_addr zone=dendrite_pages_address:\S+ rate=\d+r/m;", site_text)
         burst = int(re.search(r"limit_req zone=dendrite_pages burst=(\d+) nodelay;", site_text).group(1))
+        address_burst = int(re.search(r"limit_req zone=dendrite_pages_address burst=(\d+) nodelay;", site_text).group(1))
+        assert address_burst >= 2 * burst
         assert burst >= 30, "a class behind one NAT address opens its pages at once"
         answers = [fd.request(base, "/app", timeout=10) for _ in range(burst + 20)]
         pages = [a[0] for a in answers]
@@ -88,6 +92,14 @@ def test_the_config_limits_page_loads_per_client(tmp_path, fd):
         assert headers["Retry-After"] == "10" and "http-equiv='refresh' content='10'" in body
         # other routes are not limited
         assert all(fd.request(base, "/liveness", timeout=10)[0] == 200 for _ in range(20))
+        # a browser with its id cookie counts apart: one student's tabs do not use up the class's loads ...
+        tabs = [fd.request(base, "/app", {"Cookie": "dendrite_browser=" + "ab" * 20}, timeout=10)[0]
+                for _ in range(burst + 5)]
+        assert tabs[:burst] == [200] * burst and tabs.count(429) >= 4, tabs
+        # ... and made-up ids do not lift the address's own limit (the servers check the ids)
+        made_up = [fd.request(base, "/app", {"Cookie": f"dendrite_browser={i:040x}"}, timeout=10)[0]
+                   for i in range(address_burst)]
+        assert made_up.count(429) >= burst, made_up
 
 
 def test_a_class_code_reaches_the_server_that_presents_it(tmp_path, fd):

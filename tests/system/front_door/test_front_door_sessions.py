@@ -48,18 +48,44 @@ def test_a_link_cannot_choose_the_session(served, fd):
 
 
 def test_each_browser_gets_an_id_in_a_cookie(served, fd):
-    """One student's tabs share their browser's id (app/browsers.py, for app/seats.py's cap per browser): a
-    page request without it sets a new one, HttpOnly; a valid one is kept; a made-up value is replaced."""
+    """One student's tabs share their browser's id (app/browsers.py): a page request without it sets a new
+    one, HttpOnly; an id the server signed is kept; a made-up one is replaced."""
     base, _, _ = served
     status, headers, _ = fd.request(base, "/app", fresh_client(20))
     cookie = headers.get("Set-Cookie", "")
-    m = re.match(r"dendrite_browser=([0-9a-f]{32});", cookie)
+    m = re.match(r"dendrite_browser=([0-9a-f]{40});", cookie)
     assert status == 200 and m and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie, cookie
     status, headers, _ = fd.request(base, "/app", {**fresh_client(21), "Cookie": f"dendrite_browser={m.group(1)}"})
     assert status == 200 and "dendrite_browser" not in headers.get("Set-Cookie", ""), headers
-    status, headers, _ = fd.request(base, "/app", {**fresh_client(22), "Cookie": "dendrite_browser=a%3Cb"})
-    again = re.match(r"dendrite_browser=([0-9a-f]{32});", headers.get("Set-Cookie", ""))
-    assert status == 200 and again and again.group(1) != m.group(1), headers
+    for made_up in ("a%3Cb", "0" * 40, m.group(1)[:24] + "0" * 16):
+        status, headers, _ = fd.request(base, "/app", {**fresh_client(22), "Cookie": f"dendrite_browser={made_up}"})
+        again = re.match(r"dendrite_browser=([0-9a-f]{40});", headers.get("Set-Cookie", ""))
+        assert status == 200 and again and again.group(1) not in (made_up, m.group(1)), (made_up, headers)
+
+
+def test_one_browsers_tabs_do_not_use_up_the_page_loads_of_its_address(served, fd):
+    """A class shares one address: a browser with a signed id is charged to a page budget of its own, so a
+    student opening tabs until refused leaves the class's budget alone, and made-up ids are charged to the
+    address."""
+    base, log, _ = served
+    where = fresh_client(30)
+    status, headers, _ = fd.request(base, "/app", where)
+    mine = {**where, "Cookie": headers["Set-Cookie"].split(";", 1)[0]}
+    statuses = []
+    for _ in range(200):                      # the tabs of one browser, until that browser is refused (3 s of
+                                              # building at >= 0.05 s a page, test_front_door_flood.py)
+        statuses.append(fd.request(base, "/app", mine)[0])
+        if statuses[-1] == 429:
+            break
+    assert statuses[-1] == 429 and statuses.count(200) >= 1, statuses
+    assert "(one browser)" in log.read_text()
+    assert fd.request(base, "/app", where)[0] == 200, "a classmate at the same address still gets a page"
+    made_up = {**where, "Cookie": "dendrite_browser=" + "0" * 40}
+    for _ in range(200):
+        if fd.request(base, "/app", made_up)[0] == 429:
+            break
+    else:
+        raise AssertionError("made-up ids were not charged to the address")
 
 
 def test_forged_tokens_are_refused(served, fd):
