@@ -98,6 +98,8 @@ class MemoryBudget:
                             f"{_mb(nbytes)}: more than one browser may hold ({_mb(self.per_browser_bytes)}). "
                             "Close a tab or choose smaller hidden layers.")
                 self._browser[owner] = browser
+            else:
+                self._browser.pop(owner, None)
             self._held[owner] = nbytes
         return None
 

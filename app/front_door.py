@@ -25,8 +25,8 @@ Importing it swaps the handlers of every app's page (``/app``) and embed script
   an HttpOnly, SameSite=Lax session cookie.  The session reads it from its request to cap what one
   browser's tabs hold (training places, memory, grid points).  A request with a valid id is charged
   to a page budget of its own (the address and the id), so one student opening tabs uses up that
-  browser's budget, not the budget of the class behind the same address; requests without one, and
-  so every id, are charged to the address.
+  browser's budget, not the budget of the class behind the same address.  A request without a valid
+  id is charged to the address, and so is the making of every new id.
 * **Refusals answered slowly.**  A refusal is cheap, but not free: a client looping on the
   page got ~440 refusals a second, whose handling held the GIL so much that a training
   student's engine lost 70 % of its speed.  A refusal therefore waits ``REFUSAL_DELAY_S``
