@@ -94,8 +94,8 @@ def test_the_config_limits_page_loads_per_client(tmp_path, fd):
         assert all(fd.request(base, "/liveness", timeout=10)[0] == 200 for _ in range(20))
         # a browser with its id cookie counts apart: one student's tabs do not use up the class's loads ...
         tabs = [fd.request(base, "/app", {"Cookie": "dendrite_browser=" + "ab" * 20}, timeout=10)[0]
-                for _ in range(burst + 5)]
-        assert tabs[:burst] == [200] * burst and tabs.count(429) >= 4, tabs
+                for _ in range(burst + 8)]
+        assert tabs[:burst] == [200] * burst and tabs.count(429) >= 5, tabs     # a refill of one at most
         # ... and made-up ids do not lift the address's own limit (the servers check the ids)
         made_up = [fd.request(base, "/app", {"Cookie": f"dendrite_browser={i:040x}"}, timeout=10)[0]
                    for i in range(address_burst)]
