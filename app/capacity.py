@@ -20,6 +20,7 @@ import threading
 from typing import Iterable
 
 from .compute import SERVERS
+from .seats import PER_BROWSER
 
 N_INPUTS, N_OUTPUTS = 784, 10
 BYTES_PER_WEIGHT = 10.0         # above every measured network (8.4–9.8), so the budget errs on the safe side
@@ -60,7 +61,8 @@ class MemoryBudget:
     """Reservations of memory per owner (one per session), against a server total and a per-owner cap."""
 
     def __init__(self, total_bytes: int, per_session_bytes: int, per_browser_bytes: int | None = None):
-        per_browser_bytes = 2 * per_session_bytes if per_browser_bytes is None else per_browser_bytes
+        if per_browser_bytes is None:       # as many pages' worth as one browser may train at once
+            per_browser_bytes = PER_BROWSER * per_session_bytes
         if total_bytes <= 0 or per_session_bytes <= 0 or per_browser_bytes <= 0:
             raise ValueError("budgets must be positive")
         self.total_bytes = int(total_bytes)
@@ -142,10 +144,10 @@ def budget_from_env() -> MemoryBudget:
     """``DENDRITE_MEMORY_BUDGET_MB`` (default: half the memory this process may use, shared by the
     DENDRITE_SERVERS processes of deploy/serve.sh, at least 1 GB)
     ``DENDRITE_SESSION_MEMORY_MB`` (default: the largest network the page offers, with its ghost) and
-    ``DENDRITE_BROWSER_MEMORY_MB`` (default: twice a session's, as one browser trains in two tabs at most)."""
+    ``DENDRITE_BROWSER_MEMORY_MB`` (default: a session's times the trainings one browser may run, app/seats.py)."""
     machine = machine_bytes()
     default_total = max(1024 * MB, machine // 2 // SERVERS) if machine else 4096 * MB
     largest = session_bytes((2000, 2000, 2000), ghost=True)
     per_session = _env_mb("DENDRITE_SESSION_MEMORY_MB", largest)
     return MemoryBudget(_env_mb("DENDRITE_MEMORY_BUDGET_MB", default_total), per_session,
-                        _env_mb("DENDRITE_BROWSER_MEMORY_MB", 2 * per_session))
+                        _env_mb("DENDRITE_BROWSER_MEMORY_MB", 0) or None)
